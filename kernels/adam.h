@@ -1,0 +1,32 @@
+// Adam and AdamW over one flat parameter buffer, in one pass.
+#pragma once
+#include "common.h"
+
+namespace gan {
+
+// Defaults are PyTorch's. Keras' Adam uses eps = 1e-7.
+// weight_decay with decoupled = false is L2 (g += wd p, torch.optim.Adam); with decoupled = true it
+// is AdamW (p -= lr wd p).
+struct AdamConfig {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  bool decoupled = false;
+};
+
+// p, g, m, v: (N). step points to the 1-based step number t, in the op's memory (device memory
+// for cuda::), read when the op runs: bias corrections 1 - beta^t come from it, so a captured
+// CUDA graph stays valid as t advances (counter_add in random.h advances it).
+namespace cpu {
+template <class T>
+void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N, const uint64_t* step);
+}  // namespace cpu
+
+namespace cuda {
+void adam_step(const AdamConfig& cfg, float* p, const float* g, float* m, float* v, size_t N,
+               const uint64_t* step, cudaStream_t stream);
+}  // namespace cuda
+
+}  // namespace gan

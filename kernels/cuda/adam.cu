@@ -1,0 +1,43 @@
+// Adam / AdamW on the GPU: one launch over a model's flat parameter buffer.
+#include <algorithm>
+
+#include "kernels/adam.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/scalar.h"
+
+namespace gan::cuda {
+namespace {
+
+// Thread mapping: grid-stride loop, one parameter per iteration. Each thread reads the step t
+// from device memory once (so a replayed graph sees counter_add's advances) and forms the bias
+// corrections 1 - beta^t itself: a pow per thread, not per element, and no extra launch.
+__global__ void adam_step_kernel(AdamConfig cfg, float* __restrict__ p, const float* __restrict__ g,
+                                 float* __restrict__ m, float* __restrict__ v, size_t N,
+                                 const uint64_t* step) {
+  const uint64_t t = *step;
+  const float bc1 = adam_bias_correction<float>(cfg.beta1, t);
+  const float bc2 = adam_bias_correction<float>(cfg.beta2, t);
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N; i += stride) {
+    float pi = p[i], mi = m[i], vi = v[i];
+    adam_update<float>(pi, g[i], mi, vi, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay,
+                       cfg.decoupled, bc1, bc2);
+    p[i] = pi;
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+}  // namespace
+
+// p, g, m, v: (N); step: one uint64 in device memory, the 1-based step number.
+void adam_step(const AdamConfig& cfg, float* p, const float* g, float* m, float* v, size_t N,
+               const uint64_t* step, cudaStream_t stream) {
+  if (N == 0) return;
+  adam_step_kernel<<<grid_stride_blocks(N), kGridStrideThreads, 0, stream>>>(cfg, p, g, m, v, N,
+                                                                             step);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace gan::cuda

@@ -1,0 +1,158 @@
+// Scalar maths that the CPU reference and the CUDA kernels share, so both paths agree by
+// construction: activations, stable BCE, the Adam element update, the Philox generator.
+#pragma once
+#include <cmath>
+
+#include "common.h"
+
+namespace gan {
+
+// Unqualified calls below pick the float overloads for T = float on the host, and CUDA's device
+// versions when compiled by nvcc.
+using std::cos;
+using std::exp;
+using std::fabs;
+using std::log;
+using std::log1p;
+using std::pow;
+using std::sin;
+using std::sqrt;
+using std::tanh;
+
+// ---- activations ----------------------------------------------------------------------------
+
+template <class T>
+GAN_HD T sigmoid_of(T x) {
+  // Both branches exponentiate a non-positive number, so neither overflows.
+  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+  T e = exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+GAN_HD T act_forward(Activation a, T x) {
+  switch (a.kind) {
+    case ActKind::ReLU: return x > T(0) ? x : T(0);
+    case ActKind::LeakyReLU: return x > T(0) ? x : T(a.param) * x;
+    case ActKind::Tanh: return tanh(x);
+    case ActKind::Sigmoid: return sigmoid_of(x);
+    case ActKind::ELU: return x > T(0) ? x : T(a.param) * (exp(x) - T(1));
+    default: return x;
+  }
+}
+
+// f'(x) written in terms of y = f(x), so backward needs only the stored output. Holds for every
+// kind here given LeakyReLU slope >= 0 and ELU alpha > 0 (y > 0 exactly when x > 0).
+template <class T>
+GAN_HD T act_grad_from_output(Activation a, T y) {
+  switch (a.kind) {
+    case ActKind::ReLU: return y > T(0) ? T(1) : T(0);
+    case ActKind::LeakyReLU: return y > T(0) ? T(1) : T(a.param);
+    case ActKind::Tanh: return T(1) - y * y;
+    case ActKind::Sigmoid: return y * (T(1) - y);
+    case ActKind::ELU: return y > T(0) ? T(1) : y + T(a.param);  // alpha e^x = y + alpha
+    default: return T(1);
+  }
+}
+
+// ---- binary cross-entropy with logits -------------------------------------------------------
+
+// -t log s(z) - (1 - t) log(1 - s(z)) = max(z, 0) - z t + log(1 + e^-|z|): no overflow for any z.
+template <class T>
+GAN_HD T bce_with_logits_value(T z, T t) {
+  return (z > T(0) ? z : T(0)) - z * t + log1p(exp(-fabs(z)));
+}
+
+// ---- Adam -----------------------------------------------------------------------------------
+
+// One element of Adam (PyTorch's formulation: eps added to sqrt of the bias-corrected v).
+// bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. decoupled: AdamW decay p -= lr wd p; else L2: g += wd p.
+template <class T>
+GAN_HD void adam_update(T& p, T g, T& m, T& v, T lr, T beta1, T beta2, T eps, T weight_decay,
+                        bool decoupled, T bc1, T bc2) {
+  if (decoupled) {
+    p -= lr * weight_decay * p;
+  } else {
+    g += weight_decay * p;
+  }
+  m = beta1 * m + (T(1) - beta1) * g;
+  v = beta2 * v + (T(1) - beta2) * g * g;
+  p -= lr * (m / bc1) / (sqrt(v / bc2) + eps);
+}
+
+// 1 - beta^t, the bias correction for step t (1-based), computed the same way on both paths.
+template <class T>
+GAN_HD T adam_bias_correction(T beta, uint64_t t) {
+  return T(1) - pow(beta, T(t));
+}
+
+// ---- Philox4x32-10 (Salmon et al., SC'11) ----------------------------------------------------
+
+struct Philox4 {
+  uint32_t v[4];
+};
+
+GAN_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+  uint64_t p = uint64_t(a) * uint64_t(b);
+  hi = uint32_t(p >> 32);
+  lo = uint32_t(p);
+}
+
+GAN_HD Philox4 philox4x32_10(Philox4 ctr, uint32_t key0, uint32_t key1) {
+  for (int round = 0; round < 10; ++round) {
+    uint32_t hi0, lo0, hi1, lo1;
+    philox_mulhilo(0xD2511F53u, ctr.v[0], hi0, lo0);
+    philox_mulhilo(0xCD9E8D57u, ctr.v[2], hi1, lo1);
+    ctr = Philox4{{hi1 ^ ctr.v[1] ^ key0, lo1, hi0 ^ ctr.v[3] ^ key1, lo0}};
+    key0 += 0x9E3779B9u;
+    key1 += 0xBB67AE85u;
+  }
+  return ctr;
+}
+
+// The four 32-bit words for element group `group` (elements 4*group .. 4*group+3) of draw
+// `stream` at counter value `counter`, under key `seed`. Every random op draws through this.
+GAN_HD Philox4 philox_block(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t group) {
+  return philox4x32_10(Philox4{{group, stream, uint32_t(counter), uint32_t(counter >> 32)}},
+                       uint32_t(seed), uint32_t(seed >> 32));
+}
+
+// [0, 1) with 24 random bits: exact in float, the same value in float and double.
+template <class T>
+GAN_HD T uniform01_from_bits(uint32_t bits) {
+  return T(bits >> 8) * T(1.0 / 16777216.0);
+}
+
+// (0, 1], safe for log.
+template <class T>
+GAN_HD T uniform01_open_from_bits(uint32_t bits) {
+  return T((bits >> 8) + 1u) * T(1.0 / 16777216.0);
+}
+
+// Box-Muller: two uniforms give two standard normals.
+template <class T>
+GAN_HD void box_muller(uint32_t a, uint32_t b, T& n0, T& n1) {
+  T r = sqrt(T(-2) * log(uniform01_open_from_bits<T>(a)));
+  T theta = T(6.283185307179586) * uniform01_from_bits<T>(b);
+  n0 = r * cos(theta);
+  n1 = r * sin(theta);
+}
+
+// An index uniform in [0, n) from 32 random bits (multiply-shift; bias < n / 2^32).
+GAN_HD uint32_t index_from_bits(uint32_t bits, uint32_t n) {
+  return uint32_t((uint64_t(bits) * uint64_t(n)) >> 32);
+}
+
+// Dropout keeps element i when its uniform draw is >= p.
+template <class T>
+GAN_HD bool dropout_keep(uint32_t bits, T p) {
+  return uniform01_from_bits<T>(bits) >= p;
+}
+
+// uint8 pixel -> [-1, 1], as the seed tutorials scale (x - 127.5) / 127.5.
+template <class T>
+GAN_HD T pixel_to_unit(uint8_t px) {
+  return (T(px) - T(127.5)) / T(127.5);
+}
+
+}  // namespace gan

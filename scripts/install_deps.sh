@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build needs, only those missing (so it also works offline once
+# they are present). The CUDA toolkit is optional: without nvcc the project builds CPU-only.
+set -euo pipefail
+need="cmake ninja-build g++ libgtest-dev libfmt-dev libcli11-dev zlib1g-dev"
+missing=""
+for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
+fi

@@ -1,0 +1,195 @@
+// GPU parity for the dense layer: forward with and without bias and with a fused activation,
+// backward in every GradMode, on both GEMM backends, element by element against the CPU reference
+// in double on fresh random float inputs.
+//
+// Tolerance, per element: each output is a float dot product of length n (IN for y, B for dW and
+// db, OUT for dx), which in any summation order errs by at most about n u S with u = 2^-24 and
+// S = sum |a||b| (Higham, section 3.1). The bias, or the accumulated previous gradient, adds one or
+// two roundings: bound c (n + 2) u (S + |added term|), c = 2 for second-order terms. A fused
+// activation is 1-Lipschitz and adds a few ulp of its own: 4 u (|y| + 1).
+#include <cublas_v2.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gpu/gemm_bounds.h"
+#include "gpu_test.h"
+#include "kernels/cuda/check.h"
+#include "kernels/dense.h"
+
+namespace gan::test {
+namespace {
+
+struct Shape {
+  int B, IN, OUT;
+};
+constexpr Shape kShapes[] = {{1, 1, 1}, {32, 100, 256}, {7, 784, 1}, {64, 1024, 784}, {3, 5, 7}};
+constexpr GemmBackend kBackends[2] = {GemmBackend::Cublas, GemmBackend::Tiled};
+
+const char* mode_name(GradMode mode) {
+  switch (mode) {
+    case GradMode::Overwrite: return "Overwrite";
+    case GradMode::Accumulate: return "Accumulate";
+    default: return "Ignore";
+  }
+}
+
+// bound[i] = 2 (n + 2) u (S[i] + |extra[i]|), the dot-product bound from the file comment.
+std::vector<double> dot_bound(int n, const std::vector<double>& S,
+                              const std::vector<float>* extra) {
+  std::vector<double> bound(S.size());
+  for (size_t i = 0; i < S.size(); ++i)
+    bound[i] = 2.0 * (n + 2) * kUnitFp32 * (S[i] + (extra ? std::fabs(double((*extra)[i])) : 0.0));
+  return bound;
+}
+
+class DenseParity : public CublasGpuTest {
+ protected:
+  void check_forward(const Shape& s, bool with_bias, Activation act) {
+    SCOPED_TRACE(fmt::format("dense_forward B={} IN={} OUT={} bias={} act={} {}", s.B, s.IN, s.OUT,
+                             with_bias, activation_name(act.kind), rng_.trace()));
+    const std::vector<float> x = rng_.vec<float>(size_t(s.B) * s.IN);
+    const std::vector<float> W = rng_.vec<float>(size_t(s.OUT) * s.IN);
+    const std::vector<float> b = rng_.vec<float>(size_t(s.OUT));
+
+    const std::vector<double> xd = to_double(x), Wd = to_double(W), bd = to_double(b);
+    std::vector<double> want(size_t(s.B) * s.OUT);
+    cpu::dense_forward<double>(xd.data(), Wd.data(), with_bias ? bd.data() : nullptr, want.data(),
+                               s.B, s.IN, s.OUT, act);
+
+    std::vector<double> S = abs_product(Trans::No, Trans::Yes, s.B, s.OUT, s.IN, x, W);
+    for (size_t i = 0; i < S.size() && with_bias; ++i) S[i] += std::fabs(double(b[i % s.OUT]));
+    std::vector<double> bound = dot_bound(s.IN, S, nullptr);
+    if (act.kind != ActKind::Identity)
+      for (size_t i = 0; i < bound.size(); ++i)
+        bound[i] += 4.0 * kUnitFp32 * (std::fabs(want[i]) + 1.0);
+
+    DeviceBuffer<float> x_dev(x), W_dev(W), b_dev(b), y_dev(want.size());
+    for (GemmBackend backend : kBackends) {
+      y_dev.poison();
+      cuda::dense_forward(context(backend), x_dev.data(), W_dev.data(),
+                          with_bias ? b_dev.data() : nullptr, y_dev.data(), s.B, s.IN, s.OUT, act);
+      EXPECT_TRUE(within_bound(fmt::format("y[{}]", gemm_backend_name(backend)), fetch(y_dev), want,
+                               bound));
+    }
+  }
+
+  // Overwrite: dW, db and dx start poisoned. Accumulate: dW and db start from random values.
+  // Ignore: dW and db start from random values that must survive bit for bit; dx is still written.
+  void check_backward(const Shape& s, GradMode mode, bool with_bias, bool with_dx) {
+    SCOPED_TRACE(fmt::format("dense_backward B={} IN={} OUT={} mode={} bias={} dx={} {}", s.B, s.IN,
+                             s.OUT, mode_name(mode), with_bias, with_dx, rng_.trace()));
+    const std::vector<float> x = rng_.vec<float>(size_t(s.B) * s.IN);
+    const std::vector<float> W = rng_.vec<float>(size_t(s.OUT) * s.IN);
+    const std::vector<float> dy = rng_.vec<float>(size_t(s.B) * s.OUT);
+    const std::vector<float> dW0 = rng_.vec<float>(W.size());
+    const std::vector<float> db0 = rng_.vec<float>(size_t(s.OUT));
+
+    const std::vector<double> xd = to_double(x), Wd = to_double(W), dyd = to_double(dy);
+    std::vector<double> want_dW = to_double(dW0), want_db = to_double(db0), want_dx(x.size());
+    cpu::dense_backward<double>(xd.data(), Wd.data(), dyd.data(), want_dx.data(), want_dW.data(),
+                                with_bias ? want_db.data() : nullptr, s.B, s.IN, s.OUT, mode);
+
+    const bool accumulate = mode == GradMode::Accumulate;
+    // dW = dy^T x: dy read transposed (OUT, B), x as (B, IN). db: column sums of dy.
+    const std::vector<double> bound_dW =
+        dot_bound(s.B, abs_product(Trans::Yes, Trans::No, s.OUT, s.IN, s.B, dy, x),
+                  accumulate ? &dW0 : nullptr);
+    const std::vector<double> bound_db = dot_bound(
+        s.B, abs_product(Trans::Yes, Trans::No, s.OUT, 1, s.B, dy, std::vector<float>(s.B, 1.0f)),
+        accumulate ? &db0 : nullptr);
+    // dx = dy W: dy (B, OUT), W (OUT, IN).
+    const std::vector<double> bound_dx =
+        dot_bound(s.OUT, abs_product(Trans::No, Trans::No, s.B, s.IN, s.OUT, dy, W), nullptr);
+
+    DeviceBuffer<float> x_dev(x), W_dev(W), dy_dev(dy), dx_dev(x.size()), dW_dev(W.size()),
+        db_dev(db0.size());
+    for (GemmBackend backend : kBackends) {
+      SCOPED_TRACE(gemm_backend_name(backend));
+      dx_dev.poison();
+      if (mode == GradMode::Overwrite) {
+        dW_dev.poison();
+        db_dev.poison();
+      } else {
+        dW_dev.upload(dW0);
+        db_dev.upload(db0);
+      }
+      cuda::dense_backward(context(backend), x_dev.data(), W_dev.data(), dy_dev.data(),
+                           with_dx ? dx_dev.data() : nullptr, dW_dev.data(),
+                           with_bias ? db_dev.data() : nullptr, s.B, s.IN, s.OUT, mode);
+      const std::vector<float> got_dW = fetch(dW_dev), got_db = db_dev.download();
+      if (mode == GradMode::Ignore) {
+        EXPECT_EQ(got_dW, dW0) << "Ignore must leave dW untouched";
+        EXPECT_EQ(got_db, db0) << "Ignore must leave db untouched";
+      } else {
+        EXPECT_TRUE(within_bound("dW", got_dW, want_dW, bound_dW));
+        if (with_bias) {
+          EXPECT_TRUE(within_bound("db", got_db, want_db, bound_db));
+        }
+      }
+      if (with_dx) {
+        EXPECT_TRUE(within_bound("dx", dx_dev.download(), want_dx, bound_dx));
+      }
+    }
+  }
+};
+
+TEST_F(DenseParity, Forward) {
+  for (const Shape& s : kShapes) {
+    check_forward(s, false, Activation::identity());
+    check_forward(s, true, Activation::identity());
+    check_forward(s, true, Activation::leaky_relu(0.2f));
+    check_forward(s, false, Activation::tanh());
+  }
+}
+
+TEST_F(DenseParity, BackwardOverwrite) {
+  for (const Shape& s : kShapes) check_backward(s, GradMode::Overwrite, true, true);
+}
+
+TEST_F(DenseParity, BackwardAccumulate) {
+  for (const Shape& s : kShapes) check_backward(s, GradMode::Accumulate, true, true);
+}
+
+TEST_F(DenseParity, BackwardIgnoreWritesOnlyDx) {
+  for (const Shape& s : kShapes) check_backward(s, GradMode::Ignore, true, true);
+}
+
+// A layer without bias (db null) and a first layer (dx null), in every mode.
+TEST_F(DenseParity, BackwardWithoutBiasOrDx) {
+  for (GradMode mode : {GradMode::Overwrite, GradMode::Accumulate, GradMode::Ignore})
+    for (const Shape& s : {Shape{3, 5, 7}, Shape{32, 100, 256}}) {
+      check_backward(s, mode, false, true);
+      check_backward(s, mode, true, false);
+      check_backward(s, mode, false, false);
+    }
+}
+
+// Same inputs, same backend, same stream: bitwise the same gradients (fixed reduction order).
+TEST_F(DenseParity, BackwardIsDeterministic) {
+  SCOPED_TRACE(rng_.trace());
+  const Shape s{4099, 33, 70};
+  DeviceBuffer<float> x(rng_.vec<float>(size_t(s.B) * s.IN)),
+      W(rng_.vec<float>(size_t(s.OUT) * s.IN));
+  DeviceBuffer<float> dy(rng_.vec<float>(size_t(s.B) * s.OUT)), dx(x.size()), dW(W.size()),
+      db(s.OUT);
+  for (GemmBackend backend : kBackends) {
+    std::vector<float> first[3];
+    for (int run = 0; run < 2; ++run) {
+      cuda::dense_backward(context(backend), x.data(), W.data(), dy.data(), dx.data(), dW.data(),
+                           db.data(), s.B, s.IN, s.OUT, GradMode::Overwrite);
+      const std::vector<float> now[3] = {fetch(dx), dW.download(), db.download()};
+      if (run == 0) {
+        for (int i = 0; i < 3; ++i) first[i] = now[i];
+      } else {
+        for (int i = 0; i < 3; ++i)
+          EXPECT_EQ(now[i], first[i]) << gemm_backend_name(backend) << " output " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gan::test

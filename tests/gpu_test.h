@@ -1,0 +1,52 @@
+// Fixture for GPU parity tests: skipped, visibly, where no CUDA device exists. It touches CUDA
+// only inside SetUp, never during static initialisation (test discovery runs the binaries).
+#pragma once
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/device.h"
+#include "engine/device_buffer.h"
+#include "kernels/gemm.h"
+#include "test_util.h"
+
+namespace gan::test {
+
+class GpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (cuda_device_count(&why) == 0) GTEST_SKIP() << why;
+    CUDA_CHECK(cudaStreamCreate(&stream_));
+  }
+  void TearDown() override {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  template <class T>
+  std::vector<T> fetch(const DeviceBuffer<T>& buf) {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return buf.download();
+  }
+  cudaStream_t stream_ = nullptr;
+  Rng rng_;
+};
+
+// GpuTest with a cuBLAS handle, for the GEMM-backed ops.
+class CublasGpuTest : public GpuTest {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    if (IsSkipped()) return;
+    CUBLAS_CHECK(cublasCreate(&cublas_));
+  }
+  void TearDown() override {
+    if (cublas_) cublasDestroy(cublas_);
+    GpuTest::TearDown();
+  }
+  cuda::GemmContext context(GemmBackend backend, bool tf32 = false) const {
+    return {stream_, cublas_, backend, tf32};
+  }
+  cublasHandle_t cublas_ = nullptr;
+};
+
+}  // namespace gan::test

@@ -1,0 +1,79 @@
+// Helpers shared by the tests: fresh random inputs with a printed seed, element-wise comparison
+// that names the tensor, index and both values.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace gan::test {
+
+// Every test draws fresh inputs; the seed is printed with any failure, and GAN_TEST_SEED=<n>
+// replays it.
+inline uint64_t fresh_seed() {
+  if (const char* s = std::getenv("GAN_TEST_SEED")) return std::strtoull(s, nullptr, 10);
+  std::random_device rd;
+  return (uint64_t(rd()) << 32) ^ rd();
+}
+
+class Rng {
+ public:
+  Rng() : seed_(fresh_seed()), gen_(seed_) {}
+  uint64_t seed() const { return seed_; }
+  std::string trace() const { return "GAN_TEST_SEED=" + std::to_string(seed_); }
+
+  double uniform(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(gen_);
+  }
+  int uniform_int(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen_); }
+  uint64_t bits() { return gen_(); }
+
+  template <class T>
+  std::vector<T> vec(size_t n, double lo = -1.0, double hi = 1.0) {
+    std::vector<T> v(n);
+    for (auto& x : v) x = T(uniform(lo, hi));
+    return v;
+  }
+
+ private:
+  uint64_t seed_;
+  std::mt19937_64 gen_;
+};
+
+// |got - want| <= atol + rtol * |want| for every element (NaN fails); reports up to 10 offenders.
+template <class A, class B>
+::testing::AssertionResult all_close(const std::string& name, const std::vector<A>& got,
+                                     const std::vector<B>& want, double atol, double rtol) {
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure()
+           << name << ": size " << got.size() << " vs " << want.size();
+  size_t bad = 0;
+  std::string msg;
+  double worst = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double g = double(got[i]), w = double(want[i]);
+    double err = std::fabs(g - w);
+    bool ok = std::isfinite(g) && err <= atol + rtol * std::fabs(w);
+    if (!ok) {
+      if (++bad <= 10)
+        msg += "\n  " + name + "[" + std::to_string(i) + "]: got " + std::to_string(g) + ", want " +
+               std::to_string(w) + " (diff " + std::to_string(err) + ")";
+    }
+    if (std::isfinite(err) && err > worst) worst = err;
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << name << ": " << bad << " of " << got.size() << " elements outside atol " << atol
+         << " + rtol " << rtol << " (max finite diff " << worst << ")" << msg;
+}
+
+template <class T>
+std::vector<double> to_double(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+}  // namespace gan::test
