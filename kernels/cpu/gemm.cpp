@@ -30,31 +30,75 @@ const char* activation_name(ActKind kind) {
 
 namespace cpu {
 
-// Row m of C accumulates in a local row buffer: for each k, acc[:] += op(A)[m,k] * op(B)[k,:].
-// With B untransposed the inner loop walks B's row contiguously; the reference favours clarity,
-// with that much attention to cache order so the CPU trainer stays usable.
+namespace {
+
+constexpr int kRowBlock = 4;
+
+// C rows [m0, m0 + rows) of the product, rows <= kRowBlock: acc[r][:] += op(A)[m0 + r, k] *
+// Bp[k, :] for k ascending, then the epilogue. Bp is op(B) packed (K, N) row-major, so the inner
+// loop walks contiguous memory and vectorises; the row block reuses each Bp row kRowBlock times.
 template <class T>
-void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T* B, T beta, T* C,
-          const T* bias, Activation act) {
-  std::vector<T> acc(static_cast<size_t>(N));
-  for (int m = 0; m < M; ++m) {
-    std::fill(acc.begin(), acc.end(), T(0));
-    for (int k = 0; k < K; ++k) {
-      const T a = ta == Trans::No ? A[size_t(m) * K + k] : A[size_t(k) * M + m];
-      if (tb == Trans::No) {
-        const T* brow = B + size_t(k) * N;
-        for (int n = 0; n < N; ++n) acc[n] += a * brow[n];
-      } else {
-        for (int n = 0; n < N; ++n) acc[n] += a * B[size_t(n) * K + k];
+void gemm_row_block(Trans ta, int m0, int rows, int M, int N, int K, T alpha, const T* A,
+                    const T* Bp, T beta, T* C, const T* bias, Activation act, T* acc) {
+  std::fill(acc, acc + size_t(kRowBlock) * N, T(0));
+  for (int k = 0; k < K; ++k) {
+    T a[kRowBlock] = {};
+    for (int r = 0; r < rows; ++r)
+      a[r] = ta == Trans::No ? A[size_t(m0 + r) * K + k] : A[size_t(k) * M + m0 + r];
+    const T* b = Bp + size_t(k) * N;
+    if (rows == kRowBlock) {
+      T* c0 = acc;
+      T* c1 = acc + N;
+      T* c2 = acc + 2 * size_t(N);
+      T* c3 = acc + 3 * size_t(N);
+      for (int n = 0; n < N; ++n) {
+        c0[n] += a[0] * b[n];
+        c1[n] += a[1] * b[n];
+        c2[n] += a[2] * b[n];
+        c3[n] += a[3] * b[n];
       }
+    } else {
+      for (int r = 0; r < rows; ++r)
+        for (int n = 0; n < N; ++n) acc[size_t(r) * N + n] += a[r] * b[n];
     }
-    T* crow = C + size_t(m) * N;
+  }
+  for (int r = 0; r < rows; ++r) {
+    T* crow = C + size_t(m0 + r) * N;
+    const T* arow = acc + size_t(r) * N;
     for (int n = 0; n < N; ++n) {
-      T c = alpha * acc[n];
+      T c = alpha * arow[n];
       if (beta != T(0)) c += beta * crow[n];
       if (bias) c += bias[n];
       crow[n] = act_forward(act, c);
     }
+  }
+}
+
+}  // namespace
+
+// Every element sums its K products in ascending k order, whatever the thread count: results are
+// deterministic and the float64 instantiation is an exact-order reference.
+template <class T>
+void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T* B, T beta, T* C,
+          const T* bias, Activation act) {
+  // Scratch reused across calls: no allocation once the largest shape has been seen.
+  thread_local std::vector<T> packed;
+  const T* Bp = B;
+  if (tb == Trans::Yes) {
+    packed.resize(size_t(K) * N);
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) packed[size_t(k) * N + n] = B[size_t(n) * K + k];
+    Bp = packed.data();
+  }
+  const int blocks = (M + kRowBlock - 1) / kRowBlock;
+  const double work = double(M) * N * K;
+#pragma omp parallel for schedule(static) if (work > 2e5)
+  for (int blk = 0; blk < blocks; ++blk) {
+    thread_local std::vector<T> acc;
+    acc.resize(size_t(kRowBlock) * N);
+    const int m0 = blk * kRowBlock;
+    gemm_row_block<T>(ta, m0, std::min(kRowBlock, M - m0), M, N, K, alpha, A, Bp, beta, C, bias,
+                      act, acc.data());
   }
 }
 

@@ -1,0 +1,349 @@
+#include "engine/gan_trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/ops.h"
+
+#if GAN_WITH_CUDA
+#include "kernels/cuda/check.h"
+#endif
+
+namespace gan {
+
+namespace {
+
+// Random-fill streams carry the top bit, so they never meet a dropout stream (draw * 64 + layer).
+constexpr uint32_t kStreamData = 0x80000000u;    // + d-step index
+constexpr uint32_t kStreamNoiseD = 0x80000100u;  // + d-step index
+constexpr uint32_t kStreamNoiseG = 0x80000200u;
+constexpr uint32_t kStreamFixedNoise = 0x80000300u;
+constexpr uint32_t kStreamGenerate = 0x80000400u;
+constexpr uint32_t kStreamInitG = 0x90000000u;
+constexpr uint32_t kStreamInitD = 0x90010000u;
+// Dropout draws of each model call within a step.
+constexpr uint32_t draw_g_in_d_step(int k) { return 1 + 4 * uint32_t(k); }
+constexpr uint32_t draw_d_real(int k) { return 2 + 4 * uint32_t(k); }
+constexpr uint32_t draw_d_fake(int k) { return 3 + 4 * uint32_t(k); }
+constexpr uint32_t kDrawGInGStep = 100000;
+constexpr uint32_t kDrawDInGStep = 100001;
+constexpr uint32_t kDrawSamples = 100002;
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+BceStats<float>* as_stats(float* p) { return reinterpret_cast<BceStats<float>*>(p); }
+
+}  // namespace
+
+GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx)
+    : cfg_(cfg),
+      ctx_(ctx),
+      n_images_(data.count),
+      image_size_(int(data.image_size())),
+      G_("generator", cfg.generator, std::max(cfg.batch, cfg.sample_grid * cfg.sample_grid),
+         ctx.kind),
+      D_("discriminator", cfg.discriminator, cfg.batch, ctx.kind) {
+  validate_train_config(cfg_, image_size_);
+  if (data.count == 0) throw std::invalid_argument("the data set holds no images");
+  const DeviceKind dev = ctx.kind;
+  const size_t B = size_t(cfg.batch);
+  const size_t n_samples = size_t(cfg.sample_grid) * cfg.sample_grid;
+  images_ = Array<uint8_t>(dev, data.pixels.size());
+  images_.upload(data.pixels);
+  real_ = Array<float>(dev, B * image_size_);
+  z_ = Array<float>(dev, B * cfg.z_dim());
+  fixed_z_ = Array<float>(dev, n_samples * cfg.z_dim());
+  dlogits_ = Array<float>(dev, B);
+  t_real_ = Array<float>(dev, B);
+  t_fake_ = Array<float>(dev, B);
+  t_one_ = Array<float>(dev, B);
+  t_real_.upload(std::vector<float>(B, 1.0f - cfg.label_smoothing));
+  t_one_.upload(std::vector<float>(B, 1.0f));
+  slots_ = Array<float>(dev, size_t(cfg.log_every) * kSlotFloats);
+  counters_ = Array<uint64_t>(dev, kNumCounters);
+  stats_host_.resize(slots_.size());
+  // The fixed sample noise: drawn once, the same for every grid of the run.
+  ops::random_fill(ctx_, fixed_z_.data(), fixed_z_.size(), cfg.noise, cfg.seed, kStreamFixedNoise,
+                   counters_.data() + kStep);
+#if GAN_WITH_CUDA
+  if (ctx_.is_cuda()) {
+    CUDA_CHECK(
+        cudaMallocHost(reinterpret_cast<void**>(&stats_pinned_), slots_.size() * sizeof(float)));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    CUDA_CHECK(cudaEventRecord(e0, ctx_.stream));
+    last_event_ = e0;
+    pending_.event = e1;
+  }
+#endif
+  last_host_seconds_ = now_seconds();
+}
+
+GanTrainer::~GanTrainer() {
+#if GAN_WITH_CUDA
+  if (stats_pinned_) cudaFreeHost(stats_pinned_);
+  if (last_event_) cudaEventDestroy(static_cast<cudaEvent_t>(last_event_));
+  if (pending_.event) cudaEventDestroy(static_cast<cudaEvent_t>(pending_.event));
+#endif
+}
+
+void GanTrainer::init() {
+  G_.init(cfg_.init, cfg_.seed, kStreamInitG);
+  D_.init(cfg_.init, cfg_.seed, kStreamInitD);
+  counters_.zero();
+  step_ = 0;
+  stats_from_ = 1;
+}
+
+void GanTrainer::train_step() {
+  ops::counter_add(ctx_, counters_.data() + kStep, 1);
+  float* slot = slots_.data() + size_t(step_ % uint64_t(cfg_.log_every)) * kSlotFloats;
+  for (int k = 0; k < cfg_.d_steps; ++k) d_step(k, slot);
+  g_step(slot + 6);
+  ++step_;
+}
+
+// D's objective: BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0), G's output treated as data.
+void GanTrainer::d_step(int k, float* stats) {
+  const ExecContext& ctx = ctx_;
+  const int B = cfg_.batch;
+  const uint64_t seed = cfg_.seed;
+  const uint64_t* step = counters_.data() + kStep;
+  uint64_t* adam_t = counters_.data() + kAdamD;
+  ops::sample_batch(ctx, images_.data(), n_images_, size_t(image_size_), B, seed, kStreamData + k,
+                    step, real_.data());
+  ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseD + k, step);
+  const float* fake =
+      G_.forward(ctx, z_.data(), B, !cfg_.d_step_generator_eval, seed, draw_g_in_d_step(k), step);
+
+  const bool separate = cfg_.d_update == DUpdate::Separate;
+  const float* logits = D_.forward(ctx, real_.data(), B, true, seed, draw_d_real(k), step);
+  ops::bce_with_logits(ctx, logits, t_real_.data(), B, 1.0f, dlogits_.data(), as_stats(stats));
+  D_.backward(ctx, dlogits_.data(), GradMode::Overwrite, false);
+  if (separate) {
+    ops::counter_add(ctx, adam_t, 1);
+    D_.adam_step(ctx, cfg_.adam_d, adam_t);
+  }
+  logits = D_.forward(ctx, fake, B, true, seed, draw_d_fake(k), step);
+  ops::bce_with_logits(ctx, logits, t_fake_.data(), B, 1.0f, dlogits_.data(), as_stats(stats + 3));
+  D_.backward(ctx, dlogits_.data(), separate ? GradMode::Overwrite : GradMode::Accumulate, false);
+  ops::counter_add(ctx, adam_t, 1);
+  D_.adam_step(ctx, cfg_.adam_d, adam_t);
+}
+
+// Non-saturating: minimise BCE(D(G(z)), 1) = -log D(G(z)). Minimax: minimise log(1 - D(G(z))) =
+// -BCE(D(G(z)), 0), i.e. the BCE gradient against target 0 scaled by -1.
+void GanTrainer::g_step(float* stats) {
+  const ExecContext& ctx = ctx_;
+  const int B = cfg_.batch;
+  const uint64_t seed = cfg_.seed;
+  const uint64_t* step = counters_.data() + kStep;
+  uint64_t* adam_t = counters_.data() + kAdamG;
+  ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseG, step);
+  const float* fake = G_.forward(ctx, z_.data(), B, true, seed, kDrawGInGStep, step);
+  const float* logits = D_.forward(ctx, fake, B, true, seed, kDrawDInGStep, step);
+  const bool minimax = cfg_.g_loss == GLoss::Minimax;
+  ops::bce_with_logits(ctx, logits, minimax ? t_fake_.data() : t_one_.data(), B,
+                       minimax ? -1.0f : 1.0f, dlogits_.data(), as_stats(stats));
+  float* dfake = D_.backward(ctx, dlogits_.data(), GradMode::Ignore, true);
+  G_.backward(ctx, dfake, GradMode::Overwrite, false);
+  ops::counter_add(ctx, adam_t, 1);
+  G_.adam_step(ctx, cfg_.adam_g, adam_t);
+}
+
+void GanTrainer::request_stats() {
+  if (pending_.active) throw std::logic_error("request_stats: a request is already outstanding");
+  if (step_ < stats_from_) return;
+  pending_.active = true;
+  // Slots hold the last log_every steps; an older part of a longer interval is gone.
+  pending_.first =
+      std::max(stats_from_, step_ >= uint64_t(cfg_.log_every) ? step_ - uint64_t(cfg_.log_every) + 1
+                                                              : uint64_t(1));
+  pending_.last = step_;
+  stats_from_ = step_ + 1;
+#if GAN_WITH_CUDA
+  if (ctx_.is_cuda()) {
+    CUDA_CHECK(cudaMemcpyAsync(stats_pinned_, slots_.data(), slots_.size() * sizeof(float),
+                               cudaMemcpyDeviceToHost, ctx_.stream));
+    CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(pending_.event), ctx_.stream));
+    return;
+  }
+#endif
+  slots_.download(stats_host_.data(), stats_host_.size());
+  pending_.host_seconds = now_seconds();
+}
+
+StepStats GanTrainer::collect_stats() {
+  if (!pending_.active) throw std::logic_error("collect_stats: nothing requested");
+  pending_.active = false;
+  StepStats s;
+  s.first_step = pending_.first;
+  s.last_step = pending_.last;
+  const double n = double(s.last_step - s.first_step + 1);
+  const float* src = stats_host_.data();
+#if GAN_WITH_CUDA
+  if (ctx_.is_cuda()) {
+    auto done = static_cast<cudaEvent_t>(pending_.event);
+    CUDA_CHECK(cudaEventSynchronize(done));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(last_event_), done));
+    s.ms_per_step = ms / n;
+    std::swap(last_event_, pending_.event);  // this request's end starts the next interval
+    src = stats_pinned_;
+  }
+#endif
+  if (!ctx_.is_cuda()) {
+    s.ms_per_step = 1000.0 * (pending_.host_seconds - last_host_seconds_) / n;
+    last_host_seconds_ = pending_.host_seconds;
+  }
+  const bool minimax = cfg_.g_loss == GLoss::Minimax;
+  for (uint64_t step = s.first_step; step <= s.last_step; ++step) {
+    const float* v = src + size_t((step - 1) % uint64_t(cfg_.log_every)) * kSlotFloats;
+    // v: real {loss, prob, acc}, fake {loss, prob, acc}, G {loss, prob, acc}
+    const double d_loss = 0.5 * (double(v[0]) + v[3]);
+    const double g_loss = minimax ? -double(v[6]) : double(v[6]);
+    if (s.first_nonfinite_step == 0 && !(std::isfinite(d_loss) && std::isfinite(g_loss)))
+      s.first_nonfinite_step = step;
+    s.d_loss += d_loss / n;
+    s.g_loss += g_loss / n;
+    s.d_real += v[1] / n;
+    s.d_fake += v[4] / n;
+    s.d_accuracy += 0.5 * (double(v[2]) + v[5]) / n;
+  }
+  return s;
+}
+
+std::vector<float> GanTrainer::samples() {
+  const int n = cfg_.sample_grid * cfg_.sample_grid;
+  const float* out =
+      G_.forward(ctx_, fixed_z_.data(), n, false, cfg_.seed, kDrawSamples, counters_.data());
+  std::vector<float> host(size_t(n) * image_size_);
+  ctx_.synchronize();
+  detail::array_copy_out(ctx_.kind, host.data(), out, host.size() * sizeof(float));
+  return host;
+}
+
+std::vector<float> generate_images(const ExecContext& ctx, Model& G, Distribution noise, int n,
+                                   uint64_t seed) {
+  std::vector<float> host;
+  const uint64_t zero = 0;
+  Array<uint64_t> counter(ctx.kind, 1);
+  counter.upload(&zero, 1);
+  Array<float> z(ctx.kind, size_t(G.max_batch()) * G.input_dim());
+  for (int done = 0; done < n;) {
+    const int chunk = std::min(n - done, G.max_batch());
+    // Each chunk of the noise has its own stream, so chunks are independent draws.
+    ops::random_fill(ctx, z.data(), size_t(chunk) * G.input_dim(), noise, seed,
+                     kStreamGenerate + uint32_t(done / G.max_batch()), counter.data());
+    const float* out = G.forward(ctx, z.data(), chunk, false, seed, kDrawSamples, counter.data());
+    ctx.synchronize();
+    const size_t count = size_t(chunk) * G.output_dim();
+    host.resize(host.size() + count);
+    detail::array_copy_out(ctx.kind, host.data() + host.size() - count, out, count * sizeof(float));
+    done += chunk;
+  }
+  return host;
+}
+
+namespace {
+// The blocks of one model, by checkpoint name.
+struct Block {
+  std::string name;
+  Array<float>* array;
+};
+std::vector<Block> blocks_of(const std::string& prefix, Model& m) {
+  return {{prefix + ".params", &m.params()},
+          {prefix + ".adam_m", &m.adam_m()},
+          {prefix + ".adam_v", &m.adam_v()},
+          {prefix + ".state", &m.state()}};
+}
+}  // namespace
+
+void load_model_weights(Model& m, const Checkpoint& ck, const std::string& prefix) {
+  const std::pair<std::string, Array<float>*> parts[] = {{prefix + ".params", &m.params()},
+                                                         {prefix + ".state", &m.state()}};
+  for (const auto& [name, array] : parts) {
+    const NamedTensor* t = ck.find(name);
+    if (!t) throw std::runtime_error("checkpoint has no tensor '" + name + "'");
+    if (t->data.size() != array->size())
+      throw std::runtime_error(fmt::format("checkpoint tensor '{}' has {} values, the {} needs {}",
+                                           name, t->data.size(), m.name(), array->size()));
+  }
+  for (const auto& [name, array] : parts) array->upload(ck.find(name)->data);
+}
+
+std::vector<NamedTensor> model_named_tensors(Model& m) {
+  const std::vector<float> params = m.params().download(), state = m.state().download();
+  std::vector<NamedTensor> out;
+  for (const TensorSlot& s : m.tensors()) {
+    const std::vector<float>& src = s.is_state ? state : params;
+    out.push_back({s.name, s.shape,
+                   std::vector<float>(src.begin() + s.offset, src.begin() + s.offset + s.count)});
+  }
+  return out;
+}
+
+bool GanTrainer::parameters_finite() {
+  ctx_.synchronize();
+  for (Model* m : {&G_, &D_})
+    for (float v : m->params().download())
+      if (!std::isfinite(v)) return false;
+  return true;
+}
+
+Checkpoint GanTrainer::checkpoint(const nlohmann::json& meta) {
+  ctx_.synchronize();
+  Checkpoint ck;
+  ck.meta = meta;
+  for (auto [prefix, model] : {std::pair<const char*, Model*>{"g", &G_}, {"d", &D_}})
+    for (const Block& b : blocks_of(prefix, *model)) {
+      NamedTensor t{b.name, {int64_t(b.array->size())}, b.array->download()};
+      for (float v : t.data)
+        if (!std::isfinite(v))
+          throw std::runtime_error(fmt::format(
+              "non-finite value in {} at step {}: not writing a checkpoint", b.name, step_));
+      ck.tensors.push_back(std::move(t));
+    }
+  const std::vector<uint64_t> c = counters_.download();
+  ck.counters = {{"step", c[kStep]}, {"adam_t_g", c[kAdamG]}, {"adam_t_d", c[kAdamD]}};
+  if (c[kStep] != step_)
+    throw std::logic_error(fmt::format("step counter {} != host step {}", c[kStep], step_));
+  return ck;
+}
+
+void GanTrainer::restore(const Checkpoint& ck) {
+  // Check everything first, so a mismatch changes nothing.
+  std::vector<std::pair<const NamedTensor*, Array<float>*>> plan;
+  for (auto [prefix, model] : {std::pair<const char*, Model*>{"g", &G_}, {"d", &D_}})
+    for (const Block& b : blocks_of(prefix, *model)) {
+      const NamedTensor* t = ck.find(b.name);
+      if (!t) throw std::runtime_error("checkpoint has no tensor '" + b.name + "'");
+      if (t->data.size() != b.array->size())
+        throw std::runtime_error(
+            fmt::format("checkpoint tensor '{}' has {} values, this configuration needs {}", b.name,
+                        t->data.size(), b.array->size()));
+      plan.emplace_back(t, b.array);
+    }
+  uint64_t c[kNumCounters];
+  const char* names[kNumCounters] = {"step", "adam_t_g", "adam_t_d"};
+  for (int i = 0; i < kNumCounters; ++i) {
+    auto it = ck.counters.find(names[i]);
+    if (it == ck.counters.end())
+      throw std::runtime_error(std::string("checkpoint has no counter '") + names[i] + "'");
+    c[i] = it->second;
+  }
+  ctx_.synchronize();
+  for (auto& [t, a] : plan) a->upload(t->data);
+  counters_.upload(c, kNumCounters);
+  step_ = c[kStep];
+  stats_from_ = step_ + 1;
+  pending_.active = false;
+}
+
+}  // namespace gan

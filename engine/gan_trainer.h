@@ -1,0 +1,118 @@
+// The GAN training step, on the CPU reference ops or enqueued on one CUDA stream.
+//
+// One step, as data flows (all in the context's memory; nothing returns to the host):
+//   step counter += 1 (a uint64 in device memory: every random draw is keyed by it)
+//   D step (d_steps times): sample a real batch from the resident data set, draw noise, fake =
+//   G(z),
+//     D on real (targets 1 - smoothing) and fake (targets 0), BCE-with-logits value + gradient
+//     fused, D backward, Adam on D's flat block (after each half, or once on the summed gradient)
+//   G step: fresh noise, D(G(z)) with D's parameter gradients ignored, G backward, Adam on G
+//   the step's losses and D outputs land in a slot of a small device array, read back by the host
+//   every log_every steps (read_stats), not inside a step.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/array.h"
+#include "engine/checkpoint.h"
+#include "engine/context.h"
+#include "engine/idx.h"
+#include "engine/model.h"
+#include "engine/train_config.h"
+
+namespace gan {
+
+// Means over the steps of one read_stats interval.
+struct StepStats {
+  uint64_t first_step = 0, last_step = 0;
+  double d_loss = 0;  // mean of the real and the fake BCE
+  double g_loss = 0;  // the G objective's value (BCE(D(G(z)), 1), or log(1 - D(G(z))) for minimax)
+  double d_real = 0;  // mean D(x)
+  double d_fake = 0;  // mean D(G(z)) in D's step
+  double d_accuracy = 0;  // mean of the real and the fake accuracy
+  // First step in the interval whose statistics are not finite, or 0.
+  uint64_t first_nonfinite_step = 0;
+  // Time per step over the interval: CUDA events around it on the GPU, wall clock on the CPU
+  // (0 for the first interval on the GPU, which has no earlier event).
+  double ms_per_step = 0;
+};
+
+// G in inference mode on n noise vectors drawn from (seed, counter 0): (n, G's output) floats.
+std::vector<float> generate_images(const ExecContext& ctx, Model& G, Distribution noise, int n,
+                                   uint64_t seed);
+// Loads a model's parameters and running statistics ("<prefix>.params", "<prefix>.state") from a
+// trainer checkpoint; throws naming the tensor when one is missing or has the wrong size.
+void load_model_weights(Model& m, const Checkpoint& ckpt, const std::string& prefix);
+// The model's tensors under PyTorch nn.Sequential names, for safetensors export.
+std::vector<NamedTensor> model_named_tensors(Model& m);
+
+class GanTrainer {
+ public:
+  // Uploads the data set once; sizes every buffer for cfg.batch. Throws on an invalid config.
+  GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx);
+
+  const TrainConfig& config() const { return cfg_; }
+  Model& generator() { return G_; }
+  Model& discriminator() { return D_; }
+  // Steps completed (host mirror of the device step counter).
+  uint64_t step() const { return step_; }
+
+  // Fresh parameters from the config's seed and scheme.
+  void init();
+  // Enqueues one full training step (no host synchronisation).
+  void train_step();
+  // Statistics of the steps since the previous request: request_stats enqueues their copy to the
+  // host (asynchronous on CUDA), collect_stats waits for it. One request may be outstanding.
+  void request_stats();
+  bool stats_requested() const { return pending_.active; }
+  StepStats collect_stats();
+  // G in inference mode on the fixed sample noise: sample_grid^2 images of image_size floats.
+  std::vector<float> samples();
+
+  // Everything a resumed run needs: both models' parameters, Adam state, running statistics, the
+  // step and Adam counters. Throws if any parameter is not finite (the last good checkpoint stays).
+  Checkpoint checkpoint(const nlohmann::json& meta);
+  // Throws naming what does not match (tensor missing, wrong size) without changing anything.
+  void restore(const Checkpoint& ckpt);
+  // True when every parameter of both models is finite (synchronises).
+  bool parameters_finite();
+
+ private:
+  enum Counter { kStep = 0, kAdamG = 1, kAdamD = 2, kNumCounters = 3 };
+  // Per step: real BCE stats, fake BCE stats, G BCE stats.
+  static constexpr int kSlotFloats = 9;
+
+  void d_step(int k, float* stats);
+  void g_step(float* stats);
+
+  TrainConfig cfg_;
+  ExecContext ctx_;
+  uint32_t n_images_ = 0;
+  int image_size_ = 0;
+  Model G_, D_;
+  Array<uint8_t> images_;
+  Array<float> real_, z_, fixed_z_, dlogits_, t_real_, t_fake_, t_one_, slots_;
+  Array<uint64_t> counters_;
+  uint64_t step_ = 0, stats_from_ = 1;
+
+  // The outstanding statistics request: which steps, and (CUDA) the copy's completion event.
+  struct Pending {
+    bool active = false;
+    uint64_t first = 0, last = 0;
+    double host_seconds = 0;  // CPU timing: wall clock at the request
+    void* event = nullptr;    // cudaEvent_t recorded after the copy
+  };
+  Pending pending_;
+  std::vector<float> stats_host_;  // the slots as copied (pinned on CUDA: stats_pinned_)
+  float* stats_pinned_ = nullptr;
+  void* last_event_ = nullptr;  // the previous request's event, for GPU time per interval
+  double last_host_seconds_ = 0;
+
+ public:
+  ~GanTrainer();
+  GanTrainer(const GanTrainer&) = delete;
+  GanTrainer& operator=(const GanTrainer&) = delete;
+};
+
+}  // namespace gan

@@ -1,0 +1,40 @@
+// IDX files (the MNIST / Fashion-MNIST format), raw or gzip-compressed. Readers check every header
+// field against the data before trusting it, so a bad file fails with one line naming the file and
+// what was expected instead of crashing or allocating what the header claims.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gan {
+
+struct ImageSet {
+  uint32_t count = 0, rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // count * rows * cols, image after image, row-major
+  size_t image_size() const { return size_t(rows) * cols; }
+};
+
+// An IDX image file: magic 0x00000803, big-endian count, rows, cols, then count*rows*cols bytes.
+// Gzip or raw is detected from the content (gzip magic 1f 8b), not the name. Throws
+// std::runtime_error naming the file on any mismatch: missing file, wrong magic, zero or absurd
+// dimensions (over 2^34 bytes), truncated data or gzip stream, trailing bytes, corrupt gzip.
+ImageSet read_idx_images(const std::string& path);
+
+// An IDX label file: magic 0x00000801, big-endian count, then count bytes. Same checks.
+std::vector<uint8_t> read_idx_labels(const std::string& path);
+
+// For tests and tools: writes raw or gzip IDX files atomically. Throws std::runtime_error naming
+// the file if the set is inconsistent (pixel count vs dimensions, zero dimensions) or the write
+// fails.
+void write_idx_images(const std::string& path, const ImageSet& set, bool gzip);
+void write_idx_labels(const std::string& path, const std::vector<uint8_t>& labels, bool gzip);
+
+// The training images of an MNIST-format directory: the first that exists of
+// train-images-idx3-ubyte.gz, train-images-idx3-ubyte, train-images.idx3-ubyte,
+// train-images.idx3-ubyte.gz. Throws naming the directory and every name tried.
+std::string find_train_images(const std::string& dir);
+
+inline constexpr const char* kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
+
+}  // namespace gan

@@ -1,0 +1,323 @@
+#include "engine/model.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/ops.h"
+#include "kernels/random.h"
+
+namespace gan {
+
+namespace {
+
+const char* kind_name(LayerKind k) {
+  switch (k) {
+    case LayerKind::Dense: return "dense";
+    case LayerKind::Act: return "activation";
+    case LayerKind::BatchNorm: return "batchnorm";
+    case LayerKind::Dropout: return "dropout";
+  }
+  return "?";
+}
+
+LayerKind kind_from_name(const std::string& s) {
+  for (LayerKind k : {LayerKind::Dense, LayerKind::Act, LayerKind::BatchNorm, LayerKind::Dropout})
+    if (s == kind_name(k)) return k;
+  throw std::invalid_argument("unknown layer kind '" + s + "'");
+}
+
+ActKind act_kind_from_name(const std::string& s) {
+  for (ActKind k : {ActKind::Identity, ActKind::ReLU, ActKind::LeakyReLU, ActKind::Tanh,
+                    ActKind::Sigmoid, ActKind::ELU})
+    if (s == activation_name(k)) return k;
+  throw std::invalid_argument("unknown activation '" + s + "'");
+}
+
+std::string describe_activation(Activation a) {
+  if (a.kind == ActKind::LeakyReLU || a.kind == ActKind::ELU)
+    return fmt::format("{}({:g})", activation_name(a.kind), a.param);
+  return activation_name(a.kind);
+}
+
+}  // namespace
+
+void validate_model_spec(const ModelSpec& spec, const std::string& what) {
+  if (spec.input < 1) throw std::invalid_argument(what + ": input size must be >= 1");
+  if (spec.layers.empty()) throw std::invalid_argument(what + ": no layers");
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    const std::string at = fmt::format("{}: layer {} ({})", what, i, kind_name(l.kind));
+    switch (l.kind) {
+      case LayerKind::Dense:
+        if (l.units < 1) throw std::invalid_argument(at + ": units must be >= 1");
+        break;
+      case LayerKind::Act:
+        if (l.act.kind == ActKind::LeakyReLU && !(l.act.param >= 0.0f))
+          throw std::invalid_argument(at + ": leaky_relu slope must be >= 0");
+        if (l.act.kind == ActKind::ELU && !(l.act.param > 0.0f))
+          throw std::invalid_argument(at + ": elu alpha must be > 0");
+        break;
+      case LayerKind::BatchNorm:
+        if (!(l.bn.eps > 0.0f)) throw std::invalid_argument(at + ": eps must be > 0");
+        if (!(l.bn.running_keep >= 0.0f && l.bn.running_keep <= 1.0f))
+          throw std::invalid_argument(at + ": running_keep must be in [0, 1]");
+        break;
+      case LayerKind::Dropout:
+        if (!(l.rate >= 0.0f && l.rate < 1.0f))
+          throw std::invalid_argument(at + ": rate must be in [0, 1)");
+        break;
+    }
+  }
+}
+
+std::string describe_model_spec(const ModelSpec& spec) {
+  std::string s = std::to_string(spec.input);
+  for (const LayerSpec& l : spec.layers) {
+    switch (l.kind) {
+      case LayerKind::Dense:
+        s += fmt::format(" -> dense {}{}", l.units, l.bias ? "" : " (no bias)");
+        break;
+      case LayerKind::Act: s += " -> " + describe_activation(l.act); break;
+      case LayerKind::BatchNorm:
+        s += fmt::format(" -> batchnorm(keep {:g}, eps {:g})", l.bn.running_keep, l.bn.eps);
+        break;
+      case LayerKind::Dropout: s += fmt::format(" -> dropout({:g})", l.rate); break;
+    }
+  }
+  return s;
+}
+
+nlohmann::json model_spec_to_json(const ModelSpec& spec) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerSpec& l : spec.layers) {
+    nlohmann::json j = {{"kind", kind_name(l.kind)}};
+    switch (l.kind) {
+      case LayerKind::Dense: j["units"] = l.units, j["bias"] = l.bias; break;
+      case LayerKind::Act:
+        j["activation"] = activation_name(l.act.kind), j["param"] = l.act.param;
+        break;
+      case LayerKind::BatchNorm:
+        j["eps"] = l.bn.eps, j["running_keep"] = l.bn.running_keep,
+        j["unbiased_running_var"] = l.bn.unbiased_running_var;
+        break;
+      case LayerKind::Dropout: j["rate"] = l.rate; break;
+    }
+    layers.push_back(j);
+  }
+  return {{"input", spec.input}, {"layers", layers}};
+}
+
+ModelSpec model_spec_from_json(const nlohmann::json& j) {
+  try {
+    ModelSpec spec;
+    spec.input = j.at("input").get<int>();
+    for (const auto& lj : j.at("layers")) {
+      LayerSpec l;
+      l.kind = kind_from_name(lj.at("kind").get<std::string>());
+      switch (l.kind) {
+        case LayerKind::Dense:
+          l.units = lj.at("units").get<int>(), l.bias = lj.at("bias").get<bool>();
+          break;
+        case LayerKind::Act:
+          l.act = {act_kind_from_name(lj.at("activation").get<std::string>()),
+                   lj.at("param").get<float>()};
+          break;
+        case LayerKind::BatchNorm:
+          l.bn = {lj.at("eps").get<float>(), lj.at("running_keep").get<float>(),
+                  lj.at("unbiased_running_var").get<bool>()};
+          break;
+        case LayerKind::Dropout: l.rate = lj.at("rate").get<float>(); break;
+      }
+      spec.layers.push_back(l);
+    }
+    return spec;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("malformed model spec: ") + e.what());
+  }
+}
+
+const char* init_scheme_name(InitScheme s) {
+  return s == InitScheme::GlorotUniform ? "glorot_uniform" : "torch_default";
+}
+
+InitScheme init_scheme_from_name(const std::string& name) {
+  if (name == "glorot_uniform") return InitScheme::GlorotUniform;
+  if (name == "torch_default") return InitScheme::TorchDefault;
+  throw std::invalid_argument("unknown init scheme '" + name +
+                              "' (expected glorot_uniform or torch_default)");
+}
+
+Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind device)
+    : name_(std::move(name)), spec_(spec), max_batch_(max_batch) {
+  validate_model_spec(spec, name_);
+  if (max_batch < 1) throw std::invalid_argument(name_ + ": batch size must be >= 1");
+  size_t n_params = 0, n_state = 0;
+  int width = spec.input;
+  const size_t B = size_t(max_batch);
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& s = spec.layers[i];
+    Layer L;
+    L.spec = s;
+    L.index = int(i);
+    L.in = width;
+    const std::string prefix = std::to_string(i);
+    if (s.kind == LayerKind::Dense) {
+      L.out = s.units;
+      L.w = n_params;
+      slots_.push_back({prefix + ".weight", {L.out, L.in}, false, n_params, size_t(L.out) * L.in});
+      n_params += size_t(L.out) * L.in;
+      if (s.bias) {
+        L.b = n_params;
+        slots_.push_back({prefix + ".bias", {L.out}, false, n_params, size_t(L.out)});
+        n_params += L.out;
+      }
+      // Fuse a directly following activation into this layer's GEMM epilogue.
+      if (i + 1 < spec.layers.size() && spec.layers[i + 1].kind == LayerKind::Act) {
+        L.fused = spec.layers[i + 1].act;
+        ++i;
+      }
+      L.dx = Array<float>(device, B * L.in);
+    } else {
+      L.out = L.in;
+      if (s.kind == LayerKind::BatchNorm) {
+        L.w = n_params;
+        slots_.push_back({prefix + ".weight", {L.out}, false, n_params, size_t(L.out)});
+        L.b = n_params + L.out;
+        slots_.push_back({prefix + ".bias", {L.out}, false, n_params + L.out, size_t(L.out)});
+        n_params += 2 * size_t(L.out);
+        L.running = n_state;
+        slots_.push_back({prefix + ".running_mean", {L.out}, true, n_state, size_t(L.out)});
+        slots_.push_back({prefix + ".running_var", {L.out}, true, n_state + L.out, size_t(L.out)});
+        n_state += 2 * size_t(L.out);
+        L.save_mean = Array<float>(device, L.out);
+        L.save_inv_std = Array<float>(device, L.out);
+      }
+    }
+    L.y = Array<float>(device, B * L.out);
+    width = L.out;
+    layers_.push_back(std::move(L));
+  }
+  output_ = width;
+  params_ = Array<float>(device, n_params);
+  grads_ = Array<float>(device, n_params);
+  adam_m_ = Array<float>(device, n_params);
+  adam_v_ = Array<float>(device, n_params);
+  state_ = Array<float>(device, n_state);
+}
+
+void Model::init(InitScheme scheme, uint64_t seed, uint32_t stream) {
+  std::vector<float> p(params_.size()), st(state_.size());
+  const uint64_t counter = 0;
+  for (const Layer& L : layers_) {
+    if (L.spec.kind == LayerKind::Dense) {
+      const float limit = scheme == InitScheme::GlorotUniform
+                              ? std::sqrt(6.0f / float(L.in + L.out))
+                              : 1.0f / std::sqrt(float(L.in));
+      const size_t nw = size_t(L.out) * L.in;
+      // Weights and bias draw from their own streams, so a layer's init does not depend on others.
+      cpu::random_fill<float>(p.data() + L.w, nw, Distribution::UniformSym, seed,
+                              stream + 2 * uint32_t(L.index), &counter);
+      for (size_t k = 0; k < nw; ++k) p[L.w + k] *= limit;
+      if (L.spec.bias) {
+        if (scheme == InitScheme::TorchDefault) {
+          cpu::random_fill<float>(p.data() + L.b, L.out, Distribution::UniformSym, seed,
+                                  stream + 2 * uint32_t(L.index) + 1, &counter);
+          for (int k = 0; k < L.out; ++k) p[L.b + k] *= limit;
+        }  // Glorot: zero bias, as Keras.
+      }
+    } else if (L.spec.kind == LayerKind::BatchNorm) {
+      for (int k = 0; k < L.out; ++k) {
+        p[L.w + k] = 1.0f;
+        p[L.b + k] = 0.0f;
+        st[L.running + k] = 0.0f;
+        st[L.running + L.out + k] = 1.0f;
+      }
+    }
+  }
+  params_.upload(p);
+  state_.upload(st);
+  grads_.zero();
+  adam_m_.zero();
+  adam_v_.zero();
+}
+
+const float* Model::forward(const ExecContext& ctx, const float* x, int B, bool training,
+                            uint64_t seed, uint32_t draw, const uint64_t* counter) {
+  if (B < 1 || B > max_batch_)
+    throw std::invalid_argument(
+        fmt::format("{}: batch of {} rows, buffers sized for 1..{}", name_, B, max_batch_));
+  float* P = params_.data();
+  float* S = state_.data();
+  for (Layer& L : layers_) {
+    L.x = x;
+    L.B = B;
+    L.training = training;
+    L.seed = seed;
+    L.stream = draw * 64u + uint32_t(L.index);
+    L.counter = counter;
+    float* y = L.y.data();
+    const size_t n = size_t(B) * L.out;
+    switch (L.spec.kind) {
+      case LayerKind::Dense:
+        ops::dense_forward(ctx, x, P + L.w, L.spec.bias ? P + L.b : nullptr, y, B, L.in, L.out,
+                           L.fused);
+        break;
+      case LayerKind::Act: ops::activation_forward(ctx, L.spec.act, x, y, n); break;
+      case LayerKind::BatchNorm:
+        if (training)
+          ops::batchnorm_forward_train(ctx, L.spec.bn, x, y, B, L.out, P + L.w, P + L.b,
+                                       L.save_mean.data(), L.save_inv_std.data(), S + L.running,
+                                       S + L.running + L.out);
+        else
+          ops::batchnorm_forward_eval(ctx, L.spec.bn, x, y, B, L.out, P + L.w, P + L.b,
+                                      S + L.running, S + L.running + L.out);
+        break;
+      case LayerKind::Dropout:
+        ops::dropout_forward(ctx, x, y, n, L.spec.rate, training, seed, L.stream, counter);
+        break;
+    }
+    x = y;
+  }
+  return x;
+}
+
+// Reverse order; element-wise layers work in place on the running gradient g (their contracts
+// allow dx == dy), dense layers write dx into their own buffer.
+float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool need_dx) {
+  const float* P = params_.data();
+  float* G = grads_.data();
+  float* g = dout;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    Layer& L = layers_[i];
+    const size_t n = size_t(L.B) * L.out;
+    switch (L.spec.kind) {
+      case LayerKind::Dense: {
+        if (L.fused.kind != ActKind::Identity)
+          ops::activation_backward(ctx, L.fused, L.y.data(), g, g, n);
+        float* dx = (i > 0 || need_dx) ? L.dx.data() : nullptr;
+        ops::dense_backward(ctx, L.x, P + L.w, g, dx, G + L.w, L.spec.bias ? G + L.b : nullptr, L.B,
+                            L.in, L.out, mode);
+        g = dx;
+        break;
+      }
+      case LayerKind::Act: ops::activation_backward(ctx, L.spec.act, L.y.data(), g, g, n); break;
+      case LayerKind::BatchNorm:
+        ops::batchnorm_backward(ctx, L.x, g, g, L.B, L.out, P + L.w, L.save_mean.data(),
+                                L.save_inv_std.data(), G + L.w, G + L.b, mode);
+        break;
+      case LayerKind::Dropout:
+        ops::dropout_backward(ctx, g, g, n, L.spec.rate, L.seed, L.stream, L.counter);
+        break;
+    }
+  }
+  return need_dx ? g : nullptr;
+}
+
+void Model::adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t) {
+  ops::adam_step(ctx, cfg, params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(),
+                 params_.size(), t);
+}
+
+}  // namespace gan

@@ -1,0 +1,123 @@
+// Models built from a declarative spec: a list of layers (dense, activation, batch norm, dropout)
+// with one flat block each for parameters, gradients, Adam's m and v, and non-trained state (batch
+// norm running statistics). A dense layer directly followed by an activation runs as one GEMM with
+// the activation fused into its epilogue.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/array.h"
+#include "engine/context.h"
+#include "kernels/adam.h"
+#include "kernels/batchnorm.h"
+#include "kernels/common.h"
+
+namespace gan {
+
+enum class LayerKind : uint8_t { Dense, Act, BatchNorm, Dropout };
+
+struct LayerSpec {
+  LayerKind kind = LayerKind::Dense;
+  int units = 0;         // Dense: output features
+  bool bias = true;      // Dense
+  Activation act{};      // Act
+  BatchNormConfig bn{};  // BatchNorm
+  float rate = 0.0f;     // Dropout: probability of dropping
+
+  static LayerSpec dense(int units, bool bias = true) { return {LayerKind::Dense, units, bias}; }
+  static LayerSpec activation(Activation a) { return {LayerKind::Act, 0, true, a}; }
+  static LayerSpec batchnorm(BatchNormConfig cfg) {
+    return {LayerKind::BatchNorm, 0, true, {}, cfg};
+  }
+  static LayerSpec dropout(float rate) { return {LayerKind::Dropout, 0, true, {}, {}, rate}; }
+};
+
+struct ModelSpec {
+  int input = 0;
+  std::vector<LayerSpec> layers;
+};
+
+// Throws std::invalid_argument naming `what` (e.g. "generator") and the offending layer.
+void validate_model_spec(const ModelSpec& spec, const std::string& what);
+// "100 -> dense 256 -> leaky_relu(0.2) -> batchnorm -> ..."
+std::string describe_model_spec(const ModelSpec& spec);
+nlohmann::json model_spec_to_json(const ModelSpec& spec);
+ModelSpec model_spec_from_json(const nlohmann::json& j);  // throws on a malformed spec
+
+// GlorotUniform: Keras' default (W ~ U(+-sqrt(6 / (in + out))), b = 0). TorchDefault: PyTorch's
+// nn.Linear (W, b ~ U(+-1 / sqrt(in))).
+enum class InitScheme : uint8_t { GlorotUniform, TorchDefault };
+const char* init_scheme_name(InitScheme s);
+InitScheme init_scheme_from_name(const std::string& name);  // throws on an unknown name
+
+// One tensor of a model, as checkpoints and safetensors see it. Names follow PyTorch's
+// nn.Sequential ("<layer index>.weight", ".bias", ".running_mean", ".running_var"), so a
+// generator exported to safetensors loads into the equivalent PyTorch module.
+struct TensorSlot {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool is_state;  // in state() (running statistics) rather than params()
+  size_t offset, count;
+};
+
+class Model {
+ public:
+  // Buffers sized for batches of up to max_batch rows, allocated once on `device`.
+  Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind device);
+
+  const std::string& name() const { return name_; }
+  const ModelSpec& spec() const { return spec_; }
+  int input_dim() const { return spec_.input; }
+  int output_dim() const { return output_; }
+  int max_batch() const { return max_batch_; }
+
+  // Parameters from (seed, stream) on the host, identical on every device; zeroes Adam's state;
+  // batch-norm gamma 1, beta 0, running mean 0, running variance 1.
+  void init(InitScheme scheme, uint64_t seed, uint32_t stream);
+
+  // y = model(x) for x: (B, input) in the model's memory; returns y: (B, output), model-owned.
+  // Dropout draws are keyed by (seed, draw * 64 + layer index, *counter): give each call within one
+  // step its own `draw` so the masks differ. Not training: batch norm uses running statistics,
+  // dropout is the identity.
+  const float* forward(const ExecContext& ctx, const float* x, int B, bool training, uint64_t seed,
+                       uint32_t draw, const uint64_t* counter);
+  // Backward of the latest forward (same x and B). dout: (B, output), overwritten. Parameter
+  // gradients are written as `mode` says; returns dL/dx: (B, input) when need_dx, else nullptr.
+  float* backward(const ExecContext& ctx, float* dout, GradMode mode, bool need_dx);
+  // One Adam launch over the whole flat parameter block; t: the 1-based step in memory.
+  void adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t);
+
+  Array<float>& params() { return params_; }
+  Array<float>& grads() { return grads_; }
+  Array<float>& adam_m() { return adam_m_; }
+  Array<float>& adam_v() { return adam_v_; }
+  Array<float>& state() { return state_; }
+  const std::vector<TensorSlot>& tensors() const { return slots_; }
+
+ private:
+  struct Layer {
+    LayerSpec spec;
+    int index = 0;  // position in the spec
+    int in = 0, out = 0;
+    Activation fused{};  // Dense: the following activation layer, run in the GEMM epilogue
+    size_t w = 0, b = 0, running = 0;
+    Array<float> y, dx, save_mean, save_inv_std;
+    // What the latest forward used, for backward.
+    const float* x = nullptr;
+    int B = 0;
+    bool training = false;
+    uint64_t seed = 0;
+    uint32_t stream = 0;
+    const uint64_t* counter = nullptr;
+  };
+
+  std::string name_;
+  ModelSpec spec_;
+  int max_batch_ = 0, output_ = 0;
+  std::vector<Layer> layers_;
+  Array<float> params_, grads_, adam_m_, adam_v_, state_;
+  std::vector<TensorSlot> slots_;
+};
+
+}  // namespace gan

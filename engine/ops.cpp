@@ -1,0 +1,121 @@
+// Every op the same way: the CUDA kernel when the context is CUDA, else the CPU reference.
+#include "engine/ops.h"
+
+#include "kernels/activation.h"
+#include "kernels/dense.h"
+#include "kernels/gather.h"
+
+#if GAN_WITH_CUDA
+#define GAN_DISPATCH(cuda_call, cpu_call) \
+  do {                                    \
+    if (ctx.is_cuda()) {                  \
+      cuda_call;                          \
+    } else {                              \
+      cpu_call;                           \
+    }                                     \
+  } while (0)
+#else
+// Without CUDA a context is always the CPU (ExecResources refuses Cuda).
+#define GAN_DISPATCH(cuda_call, cpu_call) \
+  do {                                    \
+    (void)ctx;                            \
+    cpu_call;                             \
+  } while (0)
+#endif
+
+namespace gan::ops {
+
+void dense_forward(const ExecContext& ctx, const float* x, const float* W, const float* b, float* y,
+                   int B, int IN, int OUT, Activation act) {
+  GAN_DISPATCH(cuda::dense_forward(ctx.gemm(), x, W, b, y, B, IN, OUT, act),
+               cpu::dense_forward<float>(x, W, b, y, B, IN, OUT, act));
+}
+
+void dense_backward(const ExecContext& ctx, const float* x, const float* W, const float* dy,
+                    float* dx, float* dW, float* db, int B, int IN, int OUT, GradMode mode) {
+  GAN_DISPATCH(cuda::dense_backward(ctx.gemm(), x, W, dy, dx, dW, db, B, IN, OUT, mode),
+               cpu::dense_backward<float>(x, W, dy, dx, dW, db, B, IN, OUT, mode));
+}
+
+void activation_forward(const ExecContext& ctx, Activation act, const float* x, float* y,
+                        size_t N) {
+  GAN_DISPATCH(cuda::activation_forward(act, x, y, N, ctx.stream),
+               cpu::activation_forward<float>(act, x, y, N));
+}
+
+void activation_backward(const ExecContext& ctx, Activation act, const float* y, const float* dy,
+                         float* dx, size_t N) {
+  GAN_DISPATCH(cuda::activation_backward(act, y, dy, dx, N, ctx.stream),
+               cpu::activation_backward<float>(act, y, dy, dx, N));
+}
+
+void batchnorm_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                             float* y, int B, int F, const float* gamma, const float* beta,
+                             float* save_mean, float* save_inv_std, float* running_mean,
+                             float* running_var) {
+  GAN_DISPATCH(cuda::batchnorm_forward_train(cfg, x, y, B, F, gamma, beta, save_mean, save_inv_std,
+                                             running_mean, running_var, ctx.stream),
+               cpu::batchnorm_forward_train<float>(cfg, x, y, B, F, gamma, beta, save_mean,
+                                                   save_inv_std, running_mean, running_var));
+}
+
+void batchnorm_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                            float* y, int B, int F, const float* gamma, const float* beta,
+                            const float* running_mean, const float* running_var) {
+  GAN_DISPATCH(
+      cuda::batchnorm_forward_eval(cfg, x, y, B, F, gamma, beta, running_mean, running_var,
+                                   ctx.stream),
+      cpu::batchnorm_forward_eval<float>(cfg, x, y, B, F, gamma, beta, running_mean, running_var));
+}
+
+void batchnorm_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
+                        int F, const float* gamma, const float* save_mean,
+                        const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode) {
+  GAN_DISPATCH(cuda::batchnorm_backward(x, dy, dx, B, F, gamma, save_mean, save_inv_std, dgamma,
+                                        dbeta, mode, ctx.stream),
+               cpu::batchnorm_backward<float>(x, dy, dx, B, F, gamma, save_mean, save_inv_std,
+                                              dgamma, dbeta, mode));
+}
+
+void dropout_forward(const ExecContext& ctx, const float* x, float* y, size_t N, float p,
+                     bool training, uint64_t seed, uint32_t stream, const uint64_t* counter) {
+  GAN_DISPATCH(cuda::dropout_forward(x, y, N, p, training, seed, stream, counter, ctx.stream),
+               cpu::dropout_forward<float>(x, y, N, p, training, seed, stream, counter));
+}
+
+void dropout_backward(const ExecContext& ctx, const float* dy, float* dx, size_t N, float p,
+                      uint64_t seed, uint32_t stream, const uint64_t* counter) {
+  GAN_DISPATCH(cuda::dropout_backward(dy, dx, N, p, seed, stream, counter, ctx.stream),
+               cpu::dropout_backward<float>(dy, dx, N, p, seed, stream, counter));
+}
+
+void bce_with_logits(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
+                     float grad_scale, float* dlogits, BceStats<float>* stats) {
+  GAN_DISPATCH(cuda::bce_with_logits(logits, targets, N, grad_scale, dlogits, stats, ctx.stream),
+               cpu::bce_with_logits<float>(logits, targets, N, grad_scale, dlogits, stats));
+}
+
+void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const float* g, float* m,
+               float* v, size_t N, const uint64_t* step) {
+  GAN_DISPATCH(cuda::adam_step(cfg, p, g, m, v, N, step, ctx.stream),
+               cpu::adam_step<float>(cfg, p, g, m, v, N, step));
+}
+
+void random_fill(const ExecContext& ctx, float* out, size_t N, Distribution dist, uint64_t seed,
+                 uint32_t stream, const uint64_t* counter) {
+  GAN_DISPATCH(cuda::random_fill(out, N, dist, seed, stream, counter, ctx.stream),
+               cpu::random_fill<float>(out, N, dist, seed, stream, counter));
+}
+
+void counter_add(const ExecContext& ctx, uint64_t* counter, uint64_t by) {
+  GAN_DISPATCH(cuda::counter_add(counter, by, ctx.stream), cpu::counter_add(counter, by));
+}
+
+void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
+                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out) {
+  GAN_DISPATCH(
+      cuda::sample_batch(images, n_images, D, B, seed, stream, counter, out, nullptr, ctx.stream),
+      cpu::sample_batch<float>(images, n_images, D, B, seed, stream, counter, out, nullptr));
+}
+
+}  // namespace gan::ops

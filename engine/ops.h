@@ -1,0 +1,46 @@
+// The engine's one dispatch point: each op runs the CPU reference (float) or the CUDA kernel on
+// the context's stream, with the kernels' contracts (kernels/*.h). Layers, models and the trainer
+// call only these, so the same code drives both paths.
+#pragma once
+#include "engine/context.h"
+#include "kernels/adam.h"
+#include "kernels/batchnorm.h"
+#include "kernels/bce.h"
+#include "kernels/common.h"
+#include "kernels/dropout.h"
+#include "kernels/random.h"
+
+namespace gan::ops {
+
+void dense_forward(const ExecContext& ctx, const float* x, const float* W, const float* b, float* y,
+                   int B, int IN, int OUT, Activation act);
+void dense_backward(const ExecContext& ctx, const float* x, const float* W, const float* dy,
+                    float* dx, float* dW, float* db, int B, int IN, int OUT, GradMode mode);
+void activation_forward(const ExecContext& ctx, Activation act, const float* x, float* y, size_t N);
+void activation_backward(const ExecContext& ctx, Activation act, const float* y, const float* dy,
+                         float* dx, size_t N);
+void batchnorm_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                             float* y, int B, int F, const float* gamma, const float* beta,
+                             float* save_mean, float* save_inv_std, float* running_mean,
+                             float* running_var);
+void batchnorm_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                            float* y, int B, int F, const float* gamma, const float* beta,
+                            const float* running_mean, const float* running_var);
+void batchnorm_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
+                        int F, const float* gamma, const float* save_mean,
+                        const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode);
+void dropout_forward(const ExecContext& ctx, const float* x, float* y, size_t N, float p,
+                     bool training, uint64_t seed, uint32_t stream, const uint64_t* counter);
+void dropout_backward(const ExecContext& ctx, const float* dy, float* dx, size_t N, float p,
+                      uint64_t seed, uint32_t stream, const uint64_t* counter);
+void bce_with_logits(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
+                     float grad_scale, float* dlogits, BceStats<float>* stats);
+void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const float* g, float* m,
+               float* v, size_t N, const uint64_t* step);
+void random_fill(const ExecContext& ctx, float* out, size_t N, Distribution dist, uint64_t seed,
+                 uint32_t stream, const uint64_t* counter);
+void counter_add(const ExecContext& ctx, uint64_t* counter, uint64_t by);
+void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
+                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
+
+}  // namespace gan::ops

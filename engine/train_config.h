@@ -1,0 +1,60 @@
+// Every setting of a GAN training run, the seed tutorials' presets, and their JSON form (the run
+// directory's config.json, which --resume reads back).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "kernels/adam.h"
+#include "kernels/random.h"
+
+namespace gan {
+
+// NonSaturating: G minimises -log D(G(z)); Minimax: G minimises log(1 - D(G(z))).
+enum class GLoss : uint8_t { NonSaturating, Minimax };
+// Separate: one Adam step after the real batch and another after the fake batch (the Keras seed's
+// two train_on_batch calls). Joint: one Adam step on the summed real + fake gradient.
+enum class DUpdate : uint8_t { Separate, Joint };
+
+struct TrainConfig {
+  std::string preset;
+  ModelSpec generator, discriminator;  // generator.input is the noise size z_dim
+  Distribution noise = Distribution::Normal;
+  InitScheme init = InitScheme::GlorotUniform;
+  int batch = 32;
+  uint64_t steps = 30000;
+  AdamConfig adam_g, adam_d;
+  int d_steps = 1;  // D steps per G step
+  GLoss g_loss = GLoss::NonSaturating;
+  DUpdate d_update = DUpdate::Separate;
+  float label_smoothing = 0.0f;  // one-sided: real targets are 1 - label_smoothing
+  // The fake batch of D's step comes from G in inference mode (running batch-norm statistics,
+  // no dropout), as Keras' generator.predict does; otherwise from G in training mode.
+  bool d_step_generator_eval = false;
+  uint64_t seed = 1;
+  int log_every = 100;
+  int sample_every = 200;
+  int checkpoint_every = 1000;
+  int keep_checkpoints = 3;
+  int sample_grid = 5;  // samples/step_NNNNNN.png holds sample_grid x sample_grid images
+
+  int z_dim() const { return generator.input; }
+};
+
+std::vector<std::string> preset_names();
+// Throws std::invalid_argument naming the preset and listing the known ones.
+TrainConfig make_preset(const std::string& name);
+// Throws std::invalid_argument naming the setting (as its command-line flag) that is out of range.
+void validate_train_config(const TrainConfig& cfg, int image_size);
+
+nlohmann::json train_config_to_json(const TrainConfig& cfg);
+TrainConfig train_config_from_json(const nlohmann::json& j);  // throws on a malformed config
+
+const char* g_loss_name(GLoss g);
+GLoss g_loss_from_name(const std::string& s);
+const char* d_update_name(DUpdate d);
+DUpdate d_update_from_name(const std::string& s);
+Distribution distribution_from_name(const std::string& s);
+
+}  // namespace gan

@@ -1,0 +1,284 @@
+#include "engine/training_run.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/atomic_file.h"
+#include "engine/idx.h"
+#include "engine/image_grid.h"
+#include "engine/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace gan {
+
+const char* engine_version() { return "0.2.0"; }
+
+DeviceChoice device_choice_from_name(const std::string& s) {
+  if (s == "auto") return DeviceChoice::Auto;
+  if (s == "cpu") return DeviceChoice::Cpu;
+  if (s == "cuda") return DeviceChoice::Cuda;
+  throw std::invalid_argument("--device: expected auto, cuda or cpu, got '" + s + "'");
+}
+
+DeviceKind resolve_device(DeviceChoice choice) {
+  if (choice == DeviceChoice::Cpu) return DeviceKind::Cpu;
+  std::string why;
+  const bool have = cuda_device_count(&why) > 0;
+  if (choice == DeviceChoice::Cuda && !have) throw std::runtime_error("--device cuda: " + why);
+  return have ? DeviceKind::Cuda : DeviceKind::Cpu;
+}
+
+namespace {
+
+constexpr const char* kMetricsHeader =
+    "step,d_loss,g_loss,d_real,d_fake,d_accuracy,ms_per_step,images_per_s";
+
+std::string metrics_row(const StepStats& s, int batch) {
+  const double ips = s.ms_per_step > 0 ? 1000.0 * batch / s.ms_per_step : 0.0;
+  return fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.4f},{:.1f}", s.last_step, s.d_loss,
+                     s.g_loss, s.d_real, s.d_fake, s.d_accuracy, s.ms_per_step, ips);
+}
+
+// metrics.csv keeps the header and the rows up to `step` (a resumed run rewrites what followed
+// its checkpoint, so the file never holds a step twice).
+void reset_metrics(const std::string& path, uint64_t step) {
+  std::string kept = std::string(kMetricsHeader) + "\n";
+  if (step > 0 && fs::exists(path)) {
+    std::istringstream in(read_file(path));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      const uint64_t row_step = std::strtoull(line.c_str(), nullptr, 10);
+      if (row_step >= 1 && row_step <= step) kept += line + "\n";
+    }
+  }
+  write_file_atomic(path, kept);
+}
+
+std::string sample_path(const std::string& run_dir, uint64_t step) {
+  return fmt::format("{}/samples/step_{:06d}.png", run_dir, step);
+}
+
+std::string format_eta(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e7) return "?";
+  const long s = long(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}h{:02d}m", s / 3600, (s / 60) % 60)
+                   : fmt::format("{}m{:02d}s", s / 60, s % 60);
+}
+
+class Run {
+ public:
+  Run(const RunRequest& req) : req_(req) {}
+  RunResult go();
+
+ private:
+  void prepare_new();
+  void prepare_resume();
+  void write_config();
+  void handle_stats(const StepStats& s);
+  void save_checkpoint_now();
+  void write_samples();
+  void export_generator();
+  nlohmann::json meta() const;
+
+  const RunRequest& req_;
+  TrainConfig cfg_;
+  std::string data_path_;
+  ImageSet data_;
+  std::unique_ptr<ExecResources> exec_;
+  std::unique_ptr<GanTrainer> trainer_;
+  std::unique_ptr<Checkpoint> resume_from_;
+  std::ofstream metrics_;
+  RunResult result_;
+  uint64_t total_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  bool progress_shown_ = false;
+};
+
+void Run::prepare_new() {
+  cfg_ = req_.config;
+  if (fs::exists(fs::path(req_.run_dir) / "config.json"))
+    throw std::runtime_error("--out " + req_.run_dir +
+                             ": already holds a run (config.json); use --resume " + req_.run_dir +
+                             " or another --out");
+  const std::string dir = req_.data_dir.empty() ? kDefaultDataDir : req_.data_dir;
+  data_path_ = find_train_images(dir);
+}
+
+void Run::prepare_resume() {
+  const std::string config_path = req_.run_dir + "/config.json";
+  if (!fs::exists(config_path))
+    throw std::runtime_error("--resume " + req_.run_dir + ": no config.json (not a run directory)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(config_path + ": not valid JSON (" + e.what() + ")");
+  }
+  try {
+    cfg_ = train_config_from_json(j.at("config"));
+    data_path_ = j.at("data").get<std::string>();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(config_path + ": " + e.what());
+  }
+  if (req_.steps) cfg_.steps = *req_.steps;
+  const auto checkpoints = list_checkpoints(req_.run_dir);
+  if (checkpoints.empty())
+    throw std::runtime_error("--resume " + req_.run_dir + ": no checkpoint in " + req_.run_dir +
+                             "/checkpoints");
+  resume_from_ = std::make_unique<Checkpoint>(load_checkpoint(checkpoints.back().second));
+  result_.last_checkpoint = checkpoints.back().second;
+}
+
+nlohmann::json Run::meta() const {
+  return {{"version", engine_version()}, {"config", train_config_to_json(cfg_)},
+          {"data", data_path_},          {"image_rows", data_.rows},
+          {"image_cols", data_.cols},    {"device", exec_->description()}};
+}
+
+void Run::write_config() {
+  nlohmann::json j = meta();
+  j["gemm_backend"] = gemm_backend_name(req_.gemm);
+  j["tf32"] = req_.tf32;
+  write_file_atomic(req_.run_dir + "/config.json", j.dump(2) + "\n");
+}
+
+void Run::save_checkpoint_now() {
+  if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+  const uint64_t step = trainer_->step();
+  const std::string path = checkpoint_path(req_.run_dir, step);
+  save_checkpoint(path, trainer_->checkpoint(meta()));
+  prune_checkpoints(req_.run_dir, cfg_.keep_checkpoints);
+  result_.last_checkpoint = path;
+}
+
+void Run::write_samples() {
+  const std::vector<float> images = trainer_->samples();
+  const int n = cfg_.sample_grid * cfg_.sample_grid;
+  write_png(sample_path(req_.run_dir, trainer_->step()),
+            tile_images(images.data(), n, int(data_.rows), int(data_.cols), cfg_.sample_grid), 2);
+}
+
+void Run::export_generator() {
+  write_safetensors(req_.run_dir + "/generator.safetensors",
+                    model_named_tensors(trainer_->generator()),
+                    {{"format", "pt"},
+                     {"model", describe_model_spec(cfg_.generator)},
+                     {"step", std::to_string(trainer_->step())},
+                     {"engine", std::string("gan-engine ") + engine_version()}});
+}
+
+void Run::handle_stats(const StepStats& s) {
+  if (s.first_nonfinite_step != 0) {
+    if (progress_shown_) std::fputc('\n', req_.out);
+    throw NonFiniteError(
+        fmt::format("non-finite loss at step {}: training stopped; last good checkpoint: {}",
+                    s.first_nonfinite_step,
+                    result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
+  }
+  result_.last_stats = s;
+  metrics_ << metrics_row(s, cfg_.batch) << '\n';
+  metrics_.flush();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double it_s = s.ms_per_step > 0 ? 1000.0 / s.ms_per_step : 0.0;
+  const double eta = it_s > 0 ? double(total_ - s.last_step) / it_s : -1;
+  const std::string line = fmt::format(
+      "{}/{} [D loss: {:.3f}, acc.: {:.2f}%] [G loss: {:.3f}] D(x) {:.3f} D(G(z)) {:.3f} | {:.1f} "
+      "it/s, ETA {}",
+      s.last_step, total_, s.d_loss, 100 * s.d_accuracy, s.g_loss, s.d_real, s.d_fake, it_s,
+      format_eta(eta));
+  if (req_.live_progress) {
+    std::fprintf(req_.out, "\r\033[2K%s", line.c_str());
+    progress_shown_ = true;
+  } else {
+    std::fprintf(req_.out, "%s (%.0fs)\n", line.c_str(), elapsed);
+  }
+  std::fflush(req_.out);
+}
+
+RunResult Run::go() {
+  start_ = std::chrono::steady_clock::now();
+  if (req_.run_dir.empty()) throw std::invalid_argument("--out: a run directory is required");
+  req_.resume ? prepare_resume() : prepare_new();
+  data_ = read_idx_images(data_path_);
+  const DeviceKind kind = resolve_device(req_.device);
+  exec_ = std::make_unique<ExecResources>(kind);
+  exec_->context().gemm_backend = req_.gemm;
+  exec_->context().tf32 = req_.tf32;
+
+  std::error_code ec;
+  fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
+  if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("--out {}: cannot create the run directory ({})", req_.run_dir, ec.message()));
+
+  trainer_ = std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
+  if (resume_from_) {
+    trainer_->restore(*resume_from_);
+    if (trainer_->step() >= cfg_.steps)
+      throw std::invalid_argument(fmt::format("--steps: the run is already at step {} of {}",
+                                              trainer_->step(), cfg_.steps));
+  } else {
+    trainer_->init();
+  }
+  total_ = cfg_.steps;
+  write_config();
+  const std::string metrics_path = req_.run_dir + "/metrics.csv";
+  reset_metrics(metrics_path, trainer_->step());
+  metrics_.open(metrics_path, std::ios::app);
+  if (!metrics_) throw std::runtime_error(metrics_path + ": cannot open for appending");
+
+  std::fprintf(req_.out, "%s %s: %s, %zu images of %ux%u from %s\n",
+               req_.resume ? "resuming" : "training", req_.run_dir.c_str(),
+               exec_->description().c_str(), size_t(data_.count), data_.rows, data_.cols,
+               data_path_.c_str());
+  std::fprintf(req_.out, "  G: %s\n  D: %s\n  steps %llu -> %llu, batch %d, seed %llu\n",
+               describe_model_spec(cfg_.generator).c_str(),
+               describe_model_spec(cfg_.discriminator).c_str(),
+               (unsigned long long)trainer_->step(), (unsigned long long)total_, cfg_.batch,
+               (unsigned long long)cfg_.seed);
+  std::fflush(req_.out);
+
+  if (trainer_->step() == 0) write_samples();  // the untrained generator, for comparison
+  while (trainer_->step() < total_) {
+    trainer_->train_step();
+    const uint64_t step = trainer_->step();
+    const bool last = step == total_;
+    if (step % uint64_t(cfg_.log_every) == 0 || last) {
+      if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+      trainer_->request_stats();
+    }
+    if (step % uint64_t(cfg_.sample_every) == 0 || last) write_samples();
+    const int signal = req_.stop ? req_.stop->load() : 0;
+    if (step % uint64_t(cfg_.checkpoint_every) == 0 || last || signal) save_checkpoint_now();
+    if (signal) {
+      result_.stopped_by_signal = signal;
+      break;
+    }
+  }
+  if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+  if (progress_shown_) std::fputc('\n', req_.out);
+  export_generator();
+  result_.step = trainer_->step();
+  result_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return result_;
+}
+
+}  // namespace
+
+RunResult run_training(const RunRequest& req) {
+  Run run(req);
+  return run.go();
+}
+
+}  // namespace gan

@@ -1,0 +1,54 @@
+// A whole training run as a user gets it: device choice, the run directory (config.json,
+// metrics.csv, samples/, checkpoints/, generator.safetensors), progress output, exact resume,
+// clean stops on a signal, and a hard stop on a non-finite loss.
+#pragma once
+#include <atomic>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "engine/context.h"
+#include "engine/gan_trainer.h"
+#include "engine/train_config.h"
+
+namespace gan {
+
+enum class DeviceChoice { Auto, Cpu, Cuda };
+DeviceChoice device_choice_from_name(const std::string& s);  // auto|cpu|cuda, else throws
+// Auto: CUDA when a device is usable, else the CPU. Cuda with none: throws the reason.
+DeviceKind resolve_device(DeviceChoice choice);
+
+struct RunRequest {
+  std::string run_dir;
+  bool resume = false;
+  TrainConfig config;             // new runs only (a resumed run reads config.json)
+  std::optional<uint64_t> steps;  // resume: continue to this total instead of the saved one
+  std::string data_dir;           // new runs: MNIST-format directory (default: Fashion-MNIST)
+  DeviceChoice device = DeviceChoice::Auto;
+  GemmBackend gemm = GemmBackend::Cublas;
+  bool tf32 = false;
+  bool live_progress = false;              // a terminal: one updating line, else plain log lines
+  const std::atomic<int>* stop = nullptr;  // non-zero (a signal number): checkpoint and return
+  std::FILE* out = stdout;
+};
+
+struct RunResult {
+  uint64_t step = 0;          // steps completed
+  int stopped_by_signal = 0;  // the signal number when `stop` ended the run
+  std::string last_checkpoint;
+  StepStats last_stats;
+  double seconds = 0;
+};
+
+// Throws std::runtime_error / std::invalid_argument with a one-line message naming the file or
+// flag on any bad input, and NonFiniteError when training diverges.
+RunResult run_training(const RunRequest& req);
+
+struct NonFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The version written into config.json and checkpoints.
+const char* engine_version();
+
+}  // namespace gan

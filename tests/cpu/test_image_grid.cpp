@@ -1,0 +1,233 @@
+// Sample grids and their PNG files: exact pixels for a known case, clamping and NaN, random
+// layouts against an independent per-pixel rule, and PNG files decoded back byte for byte by a
+// minimal decoder (zlib + the five PNG row filters) written here.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "engine/atomic_file.h"
+#include "engine/image_grid.h"
+#include "test_util.h"
+
+using namespace gan;
+using namespace gan::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+uint32_t be32_at(const std::string& s, size_t at) {
+  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 |
+         uint32_t(uint8_t(s[at + 2])) << 8 | uint32_t(uint8_t(s[at + 3]));
+}
+
+int paeth(int a, int b, int c) {
+  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+// Decodes an 8-bit greyscale, non-interlaced PNG: checks the signature, every chunk's CRC and the
+// IHDR fields, inflates the IDAT chunks and undoes the row filters.
+::testing::AssertionResult decode_grey_png(const std::string& png, GreyImage& out) {
+  const std::string signature = "\x89PNG\r\n\x1a\n";
+  if (png.compare(0, 8, signature) != 0) return ::testing::AssertionFailure() << "bad signature";
+  std::string idat;
+  bool seen_ihdr = false, seen_iend = false;
+  for (size_t at = 8; at < png.size() && !seen_iend;) {
+    if (at + 12 > png.size()) return ::testing::AssertionFailure() << "chunk header cut at " << at;
+    const uint32_t length = be32_at(png, at);
+    const std::string type = png.substr(at + 4, 4);
+    if (at + 12 + length > png.size()) return ::testing::AssertionFailure() << type << " cut";
+    const std::string body = png.substr(at + 8, length);
+    const uLong crc = crc32(crc32(0, reinterpret_cast<const Bytef*>(type.data()), 4),
+                            reinterpret_cast<const Bytef*>(body.data()), uInt(length));
+    if (crc != be32_at(png, at + 8 + length))
+      return ::testing::AssertionFailure() << type << " CRC mismatch";
+    if (type == "IHDR") {
+      if (length != 13) return ::testing::AssertionFailure() << "IHDR length " << length;
+      out.width = int(be32_at(body, 0));
+      out.height = int(be32_at(body, 4));
+      if (body[8] != 8 || body[9] != 0 || body[12] != 0)
+        return ::testing::AssertionFailure()
+               << "IHDR bit depth " << int(body[8]) << ", colour type " << int(body[9])
+               << ", interlace " << int(body[12]) << ", want 8, 0 (greyscale), 0";
+      seen_ihdr = true;
+    } else if (type == "IDAT") {
+      idat += body;
+    } else if (type == "IEND") {
+      seen_iend = true;
+    }
+    at += 12 + length;
+  }
+  if (!seen_ihdr || !seen_iend) return ::testing::AssertionFailure() << "IHDR or IEND missing";
+  const size_t stride = size_t(out.width) + 1;  // one filter byte per row
+  std::vector<uint8_t> filtered(stride * out.height);
+  uLongf filtered_size = uLongf(filtered.size());
+  if (uncompress(filtered.data(), &filtered_size, reinterpret_cast<const Bytef*>(idat.data()),
+                 uLong(idat.size())) != Z_OK ||
+      filtered_size != filtered.size())
+    return ::testing::AssertionFailure()
+           << "IDAT does not inflate to " << filtered.size() << " bytes";
+  out.pixels.assign(size_t(out.width) * out.height, 0);
+  for (int y = 0; y < out.height; ++y) {
+    const uint8_t filter = filtered[y * stride];
+    for (int x = 0; x < out.width; ++x) {
+      const int a = x > 0 ? out.pixels[size_t(y) * out.width + x - 1] : 0;
+      const int b = y > 0 ? out.pixels[size_t(y - 1) * out.width + x] : 0;
+      const int c = x > 0 && y > 0 ? out.pixels[size_t(y - 1) * out.width + x - 1] : 0;
+      const int predictor = filter == 0   ? 0
+                            : filter == 1 ? a
+                            : filter == 2 ? b
+                            : filter == 3 ? (a + b) / 2
+                                          : paeth(a, b, c);
+      if (filter > 4)
+        return ::testing::AssertionFailure() << "row " << y << " filter " << int(filter);
+      out.pixels[size_t(y) * out.width + x] = uint8_t(filtered[y * stride + 1 + x] + predictor);
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(ImageGrid, KnownTinyCaseExactPixels) {
+  // Three 2x2 images into 2 columns, padding 1 of value 7: a 7x7 grid, the fourth tile empty.
+  const std::vector<float> images = {-1.0f,  1.0f,    0.0f,   0.5f,  // 0, 255, 128 (127.5 up), 191
+                                     -0.5f,  0.25f,   -0.25f, 1.0f,  // 64, 159, 96, 255
+                                     0.999f, -0.999f, 0.6f,   -0.6f};  // 255, 0, 204, 51
+  const GreyImage grid = tile_images(images.data(), 3, 2, 2, 2, 1, 7);
+  ASSERT_EQ(grid.width, 7);
+  ASSERT_EQ(grid.height, 7);
+  const std::vector<uint8_t> want = {
+      7, 7,   7,   7, 7,  7,   7,  //
+      7, 0,   255, 7, 64, 159, 7,  //
+      7, 128, 191, 7, 96, 255, 7,  //
+      7, 7,   7,   7, 7,  7,   7,  //
+      7, 255, 0,   7, 7,  7,   7,  //
+      7, 204, 51,  7, 7,  7,   7,  //
+      7, 7,   7,   7, 7,  7,   7,
+  };
+  EXPECT_EQ(grid.pixels, want);
+}
+
+TEST(ImageGrid, ClampsOutOfRangeAndMapsNanToZero) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {2.0f, -2.0f, inf, -inf, nan, -nan, 1e30f, -1e-30f};
+  const GreyImage grid = tile_images(values.data(), 1, 1, 8, 1, 0);
+  ASSERT_EQ(grid.width, 8);
+  ASSERT_EQ(grid.height, 1);
+  EXPECT_EQ(grid.pixels, (std::vector<uint8_t>{255, 0, 255, 0, 0, 0, 255, 128}));
+}
+
+TEST(ImageGrid, RandomLayoutsMatchAPerPixelRule) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n = rng.uniform_int(1, 30), rows = rng.uniform_int(1, 9),
+              cols = rng.uniform_int(1, 9), grid_cols = rng.uniform_int(1, 8),
+              padding = rng.uniform_int(0, 3);
+    const uint8_t pad = uint8_t(rng.uniform_int(0, 255));
+    const std::vector<float> images = rng.vec<float>(size_t(n) * rows * cols, -1.2, 1.2);
+    const GreyImage grid = tile_images(images.data(), n, rows, cols, grid_cols, padding, pad);
+    const int grid_rows = (n + grid_cols - 1) / grid_cols;
+    ASSERT_EQ(grid.width, grid_cols * (cols + padding) + padding);
+    ASSERT_EQ(grid.height, grid_rows * (rows + padding) + padding);
+    for (int y = 0; y < grid.height; ++y)
+      for (int x = 0; x < grid.width; ++x) {
+        // Inside a tile when the offset past the leading padding falls in the tile's part.
+        const int ty = (y - padding) / (rows + padding), r = (y - padding) % (rows + padding);
+        const int tx = (x - padding) / (cols + padding), c = (x - padding) % (cols + padding);
+        const int tile = ty * grid_cols + tx;
+        uint8_t want = pad;
+        if (y >= padding && x >= padding && r < rows && c < cols && tile < n) {
+          const double v =
+              std::clamp(double(images[(size_t(tile) * rows + r) * cols + c]), -1.0, 1.0);
+          want = uint8_t(std::lround((v + 1.0) * 127.5));
+        }
+        ASSERT_EQ(int(grid.pixels[size_t(y) * grid.width + x]), int(want))
+            << "trial " << trial << " pixel (" << y << ", " << x << ")";
+      }
+  }
+}
+
+TEST(ImageGrid, RejectsBadSizes) {
+  const float one = 0.0f;
+  EXPECT_THROW(tile_images(&one, 0, 1, 1, 1), std::invalid_argument);
+  EXPECT_THROW(tile_images(&one, 1, 0, 1, 1), std::invalid_argument);
+  EXPECT_THROW(tile_images(&one, 1, 1, 1, 0), std::invalid_argument);
+  EXPECT_THROW(tile_images(&one, 1, 1, 1, 1, -1), std::invalid_argument);
+}
+
+class PngTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char name[64];
+    std::snprintf(name, sizeof name, "gan_png_test_%d_%016llx", int(::getpid()),
+                  static_cast<unsigned long long>(rng_.bits()));
+    dir_ = fs::temp_directory_path() / name;
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  bool dir_is_empty() const { return fs::is_empty(dir_); }
+
+  Rng rng_;
+  fs::path dir_;
+};
+
+TEST_F(PngTest, WritesAGridThatDecodesBackExactly) {
+  SCOPED_TRACE(rng_.trace());
+  const int n = rng_.uniform_int(1, 20), rows = rng_.uniform_int(1, 28),
+            cols = rng_.uniform_int(1, 28);
+  const std::vector<float> images = rng_.vec<float>(size_t(n) * rows * cols);
+  const GreyImage grid = tile_images(images.data(), n, rows, cols, rng_.uniform_int(1, 8));
+  for (int scale : {1, 3}) {
+    const std::string file = path("grid_x" + std::to_string(scale) + ".png");
+    write_png(file, grid, scale);
+    GreyImage decoded;
+    ASSERT_TRUE(decode_grey_png(read_file(file), decoded)) << file;
+    ASSERT_EQ(decoded.width, grid.width * scale);
+    ASSERT_EQ(decoded.height, grid.height * scale);
+    for (int y = 0; y < decoded.height; ++y)
+      for (int x = 0; x < decoded.width; ++x)
+        ASSERT_EQ(decoded.pixels[size_t(y) * decoded.width + x],
+                  grid.pixels[size_t(y / scale) * grid.width + x / scale])
+            << "scale " << scale << " pixel (" << y << ", " << x << ")";
+  }
+}
+
+TEST_F(PngTest, MissingDirectoryThrowsNamingThePathAndLeavesNothing) {
+  GreyImage image{2, 2, {0, 64, 128, 255}};
+  const std::string file = path("no/such/dir/grid.png");
+  try {
+    write_png(file, image, 2);
+    ADD_FAILURE() << "no exception for " << file;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(dir_is_empty());
+}
+
+TEST_F(PngTest, InconsistentImageOrScaleThrowsNamingThePath) {
+  const std::string file = path("grid.png");
+  for (const auto& [image, scale] :
+       {std::pair{GreyImage{3, 2, std::vector<uint8_t>(5)}, 1}, std::pair{GreyImage{0, 0, {}}, 1},
+        std::pair{GreyImage{2, 2, std::vector<uint8_t>(4)}, 0}}) {
+    try {
+      write_png(file, image, scale);
+      ADD_FAILURE() << "no exception for " << image.width << "x" << image.height << " scale "
+                    << scale;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(dir_is_empty());
+}
+
+}  // namespace
