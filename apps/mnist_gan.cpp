@@ -189,12 +189,24 @@ int main(int argc, char** argv) {
   exp->add_option("--checkpoint", exp_ckpt, "checkpoint file")->required();
   exp->add_option("--out", exp_out, "safetensors file to write")->required();
 
+  // ---- devices ----
+  CLI::App* devices = app.add_subcommand("devices", "list the compute devices this build can use");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (generate->parsed())
       return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols);
     if (exp->parsed()) return run_export(exp_ckpt, exp_out);
+    if (devices->parsed()) {
+      std::string why;
+      const int n = cuda_device_count(&why);
+      for (int i = 0; i < n; ++i)
+        std::printf("cuda:%d %s\n", i, cuda_device_description(i).c_str());
+      if (n == 0) std::printf("%s\n", why.c_str());
+      std::printf("cpu (reference ops)\n");
+      return 0;
+    }
 
     RunRequest req;
     if (!resume_dir.empty()) {

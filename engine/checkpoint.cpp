@@ -61,29 +61,6 @@ T read_raw(const std::string& bytes, size_t at) {
   return v;
 }
 
-// JSON integer >= 0 as uint64 (nlohmann stores non-negative literals as unsigned).
-bool as_u64(const json& j, uint64_t* out) {
-  if (j.is_number_unsigned()) {
-    *out = j.get<uint64_t>();
-    return true;
-  }
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
-    *out = uint64_t(j.get<int64_t>());
-    return true;
-  }
-  return false;
-}
-
-// Product of the dims, or false on a negative dim or overflow.
-bool shape_product(const std::vector<int64_t>& shape, uint64_t* out) {
-  uint64_t p = 1;
-  for (int64_t d : shape) {
-    if (d < 0 || __builtin_mul_overflow(p, uint64_t(d), &p)) return false;
-  }
-  *out = p;
-  return true;
-}
-
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -117,13 +94,33 @@ const NamedTensor* Checkpoint::find(const std::string& name) const {
   return nullptr;
 }
 
+bool json_as_u64(const json& j, uint64_t* out) {
+  if (j.is_number_unsigned()) {
+    *out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    *out = uint64_t(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+bool shape_element_count(const std::vector<int64_t>& shape, uint64_t* out) {
+  uint64_t p = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(p, uint64_t(d), &p)) return false;
+  *out = p;
+  return true;
+}
+
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   json table = json::array();
   std::set<std::string> names;
   uint64_t total = 0;
   for (const auto& t : ckpt.tensors) {
     uint64_t n = 0;
-    if (!shape_product(t.shape, &n) || n != t.data.size())
+    if (!shape_element_count(t.shape, &n) || n != t.data.size())
       fail(path, "cannot save tensor '" + t.name + "': shape " + shape_string(t.shape) +
                      " does not match its " + std::to_string(t.data.size()) + " elements");
     if (!names.insert(t.name).second)
@@ -188,7 +185,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   ckpt.meta = header["meta"];
   for (const auto& [key, value] : header["counters"].items()) {
     uint64_t v = 0;
-    if (!as_u64(value, &v))
+    if (!json_as_u64(value, &v))
       bad("malformed header: counter '" + key + "' is not an unsigned integer");
     ckpt.counters[key] = v;
   }
@@ -210,16 +207,16 @@ Checkpoint load_checkpoint(const std::string& path) {
     const std::string who = "tensor table: '" + e.name + "' ";
     for (const auto& d : t["shape"]) {
       uint64_t v = 0;
-      if (!as_u64(d, &v) || v > uint64_t(std::numeric_limits<int64_t>::max()))
+      if (!json_as_u64(d, &v) || v > uint64_t(std::numeric_limits<int64_t>::max()))
         bad(who + "has an invalid shape " + d.dump());
       e.shape.push_back(int64_t(v));
     }
     uint64_t offset = 0, product = 0;
-    if (!as_u64(t["offset"], &offset) || !as_u64(t["count"], &e.count))
+    if (!json_as_u64(t["offset"], &offset) || !json_as_u64(t["count"], &e.count))
       bad(who + "has a non-integer offset or count");
     if (e.count > kMaxElements - total)
       bad(who + "count " + std::to_string(e.count) + " is out of range");
-    if (!shape_product(e.shape, &product) || product != e.count)
+    if (!shape_element_count(e.shape, &product) || product != e.count)
       bad(who + "shape " + shape_string(e.shape) + " does not match count " +
           std::to_string(e.count));
     if (offset != total)

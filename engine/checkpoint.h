@@ -42,6 +42,12 @@ struct Checkpoint {
 // Writes `ckpt` to `path` atomically (temp file, fsync, rename): a reader sees the old file or the
 // new one, never a mix. Throws std::runtime_error naming the file and tensor on a shape that does
 // not match its data or a duplicate name, before anything is written.
+// Shared by the checkpoint and safetensors readers.
+// A JSON integer >= 0 as uint64 (nlohmann stores non-negative literals as unsigned).
+bool json_as_u64(const nlohmann::json& j, uint64_t* out);
+// The product of the dims; false on a negative dim or overflow.
+bool shape_element_count(const std::vector<int64_t>& shape, uint64_t* out);
+
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 
 // Reads a checkpoint written by save_checkpoint. Throws std::runtime_error with one line naming the

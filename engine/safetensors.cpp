@@ -29,28 +29,6 @@ constexpr std::string_view kMetadataKey = "__metadata__";
   throw std::runtime_error(path + ": " + what);
 }
 
-bool as_u64(const json& j, uint64_t* out) {
-  if (j.is_number_unsigned()) {
-    *out = j.get<uint64_t>();
-    return true;
-  }
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
-    *out = uint64_t(j.get<int64_t>());
-    return true;
-  }
-  return false;
-}
-
-// Product of the dims, or false on a negative dim or overflow.
-bool shape_product(const std::vector<int64_t>& shape, uint64_t* out) {
-  uint64_t p = 1;
-  for (int64_t d : shape) {
-    if (d < 0 || __builtin_mul_overflow(p, uint64_t(d), &p)) return false;
-  }
-  *out = p;
-  return true;
-}
-
 struct Entry {
   std::string name;
   std::vector<int64_t> shape;
@@ -69,16 +47,16 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   Entry e{name, {}, 0, 0};
   for (const auto& d : v["shape"]) {
     uint64_t n = 0;
-    if (!as_u64(d, &n) || n > uint64_t(std::numeric_limits<int64_t>::max()))
+    if (!json_as_u64(d, &n) || n > uint64_t(std::numeric_limits<int64_t>::max()))
       fail(path, "malformed header: " + who + "has an invalid shape entry " + d.dump());
     e.shape.push_back(int64_t(n));
   }
-  if (!as_u64(v["data_offsets"][0], &e.begin) || !as_u64(v["data_offsets"][1], &e.end) ||
+  if (!json_as_u64(v["data_offsets"][0], &e.begin) || !json_as_u64(v["data_offsets"][1], &e.end) ||
       e.end < e.begin)
     fail(path, who + "has invalid data_offsets " + v["data_offsets"].dump());
   uint64_t n = 0, nbytes = 0;
-  if (!shape_product(e.shape, &n) || __builtin_mul_overflow(n, uint64_t(sizeof(float)), &nbytes) ||
-      nbytes != e.end - e.begin)
+  if (!shape_element_count(e.shape, &n) ||
+      __builtin_mul_overflow(n, uint64_t(sizeof(float)), &nbytes) || nbytes != e.end - e.begin)
     fail(path, who + "data_offsets " + v["data_offsets"].dump() + " do not match shape " +
                    v["shape"].dump() + " in F32");
   return e;
@@ -92,7 +70,7 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     uint64_t n = 0;
-    if (!shape_product(t.shape, &n) || n != t.data.size())
+    if (!shape_element_count(t.shape, &n) || n != t.data.size())
       fail(path, "cannot save tensor '" + t.name + "': shape " + json(t.shape).dump() +
                      " does not match its " + std::to_string(t.data.size()) + " elements");
     if (t.name == kMetadataKey) fail(path, "cannot save: '__metadata__' is a reserved name");

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -70,6 +72,43 @@ template <class A, class B>
          << name << ": " << bad << " of " << got.size() << " elements outside atol " << atol
          << " + rtol " << rtol << " (max finite diff " << worst << ")" << msg;
 }
+
+// action() throws std::exception whose message is one line containing every part.
+inline ::testing::AssertionResult throws_with(const std::function<void()>& action,
+                                              const std::vector<std::string>& parts) {
+  try {
+    action();
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    if (msg.find('\n') != std::string::npos)
+      return ::testing::AssertionFailure() << "message is not one line: " << msg;
+    for (const auto& part : parts)
+      if (msg.find(part) == std::string::npos)
+        return ::testing::AssertionFailure() << "message lacks '" << part << "': " << msg;
+    return ::testing::AssertionSuccess() << msg;
+  }
+  return ::testing::AssertionFailure() << "no exception thrown";
+}
+
+// A unique directory under the system temp dir, removed with its contents at scope exit (made
+// writable again first, for tests that take write permission away).
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(Rng& rng)
+      : path(std::filesystem::temp_directory_path() / ("gan_test_" + std::to_string(rng.bits()))) {
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string str() const { return path.string(); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 template <class T>
 std::vector<double> to_double(const std::vector<T>& v) {

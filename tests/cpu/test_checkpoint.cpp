@@ -14,6 +14,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
+#include "tensor_fixtures.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -22,64 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed (writable again first) at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(Rng& rng) {
-    path = fs::temp_directory_path() /
-           ("gan_ckpt_test_" + std::to_string(::getpid()) + "_" + std::to_string(rng.bits()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-NamedTensor random_tensor(Rng& rng, const std::string& name, std::vector<int64_t> shape) {
-  size_t n = 1;
-  for (int64_t d : shape) n *= size_t(d);
-  return {name, std::move(shape), rng.vec<float>(n, -3.0, 3.0)};
-}
-
 float from_bits(uint32_t b) { return std::bit_cast<float>(b); }
-
-::testing::AssertionResult same_tensors(const std::vector<NamedTensor>& got,
-                                        const std::vector<NamedTensor>& want) {
-  if (got.size() != want.size())
-    return ::testing::AssertionFailure() << got.size() << " tensors, want " << want.size();
-  for (size_t i = 0; i < got.size(); ++i) {
-    const auto &g = got[i], &w = want[i];
-    if (g.name != w.name || g.shape != w.shape || g.data.size() != w.data.size())
-      return ::testing::AssertionFailure() << "tensor " << i << ": '" << g.name << "' vs '"
-                                           << w.name << "' (name, shape or size differ)";
-    for (size_t k = 0; k < g.data.size(); ++k)
-      if (std::memcmp(&g.data[k], &w.data[k], sizeof(float)) != 0)
-        return ::testing::AssertionFailure() << g.name << "[" << k << "]: bits 0x" << std::hex
-                                             << std::bit_cast<uint32_t>(g.data[k]) << " vs 0x"
-                                             << std::bit_cast<uint32_t>(w.data[k]);
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// f() throws std::runtime_error whose one-line message contains every part.
-template <class F>
-::testing::AssertionResult throws_with(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    const std::string what = e.what();
-    if (what.find('\n') != std::string::npos)
-      return ::testing::AssertionFailure() << "message spans lines: " << what;
-    for (const auto& p : parts)
-      if (what.find(p) == std::string::npos)
-        return ::testing::AssertionFailure() << "message '" << what << "' lacks '" << p << "'";
-    return ::testing::AssertionSuccess() << what;
-  }
-  return ::testing::AssertionFailure() << "no exception";
-}
 
 // A checkpoint file assembled by hand, with a correct CRC, to reach the header checks.
 std::string forge(const std::string& header, const std::string& data,

@@ -19,23 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Passes when `action` throws std::runtime_error whose one-line message holds every part.
-::testing::AssertionResult fails_with(const std::function<void()>& action,
-                                      const std::vector<std::string>& parts) {
-  try {
-    action();
-  } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    if (msg.find('\n') != std::string::npos)
-      return ::testing::AssertionFailure() << "message is not one line: " << msg;
-    for (const auto& part : parts)
-      if (msg.find(part) == std::string::npos)
-        return ::testing::AssertionFailure() << "message lacks '" << part << "': " << msg;
-    return ::testing::AssertionSuccess() << msg;
-  }
-  return ::testing::AssertionFailure() << "no exception thrown";
-}
-
 std::string be32(uint32_t v) {
   return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
 }
@@ -61,18 +44,7 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
 
 class IdxTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char name[64];
-    std::snprintf(name, sizeof name, "gan_idx_test_%d_%016llx", int(::getpid()),
-                  static_cast<unsigned long long>(rng_.bits()));
-    dir_ = fs::temp_directory_path() / name;
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
 
   // MNIST-like: about half the pixels zero, the rest anything, so gzip uses Huffman blocks.
   ImageSet random_images() {
@@ -96,7 +68,8 @@ class IdxTest : public ::testing::Test {
   }
 
   Rng rng_;
-  fs::path dir_;
+  TempDir tmp_{rng_};
+  const fs::path& dir_ = tmp_.path;
 };
 
 void expect_same_images(const ImageSet& got, const ImageSet& want) {
@@ -157,10 +130,10 @@ TEST_F(IdxTest, LabelsRoundTripRawAndGzip) {
 
 TEST_F(IdxTest, MissingFileIsNamed) {
   const std::string file = path("absent.gz");
-  EXPECT_TRUE(fails_with([&] { read_idx_images(file); },
-                         {file, "cannot open", "No such file or directory"}));
-  EXPECT_TRUE(fails_with([&] { read_idx_labels(file); }, {file, "cannot open"}));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(dir_.string()); }, {dir_.string(), "directory"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(file); },
+                          {file, "cannot open", "No such file or directory"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_labels(file); }, {file, "cannot open"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(dir_.string()); }, {dir_.string(), "directory"}));
 }
 
 TEST_F(IdxTest, WrongMagicNamesBothKinds) {
@@ -171,15 +144,15 @@ TEST_F(IdxTest, WrongMagicNamesBothKinds) {
     write_idx_labels(labels, random_labels(), gz);
     write_idx_images(images, random_images(), gz);
     EXPECT_TRUE(
-        fails_with([&] { read_idx_images(labels); },
-                   {labels, "not an IDX image file (magic 0x00000801, expected 0x00000803)"}));
+        throws_with([&] { read_idx_images(labels); },
+                    {labels, "not an IDX image file (magic 0x00000801, expected 0x00000803)"}));
     EXPECT_TRUE(
-        fails_with([&] { read_idx_labels(images); },
-                   {images, "not an IDX label file (magic 0x00000803, expected 0x00000801)"}));
+        throws_with([&] { read_idx_labels(images); },
+                    {images, "not an IDX label file (magic 0x00000803, expected 0x00000801)"}));
   }
   write_bytes(path("text"), "hello, this is not IDX at all");
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("text")); },
-                         {path("text"), "not an IDX image file (magic 0x68656c6c"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("text")); },
+                          {path("text"), "not an IDX image file (magic 0x68656c6c"}));
 }
 
 TEST_F(IdxTest, TruncatedRawFileIsRejected) {
@@ -193,13 +166,13 @@ TEST_F(IdxTest, TruncatedRawFileIsRejected) {
   fs::resize_file(file, 16 + kept);
   const std::string claim = std::to_string(set.count) + " images of " + std::to_string(set.rows) +
                             "x" + std::to_string(set.cols) + " (" + std::to_string(n) + " bytes)";
-  EXPECT_TRUE(fails_with([&] { read_idx_images(file); },
-                         {file, "truncated: header says " + claim,
-                          "holds " + std::to_string(kept) + " bytes after the 16-byte header"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(file); },
+                          {file, "truncated: header says " + claim,
+                           "holds " + std::to_string(kept) + " bytes after the 16-byte header"}));
   for (size_t size : {0, 3, 10}) {
     write_bytes(file, whole.substr(0, size));
-    EXPECT_TRUE(fails_with([&] { read_idx_images(file); },
-                           {file, "truncated", "shorter than the 16-byte IDX image header"}))
+    EXPECT_TRUE(throws_with([&] { read_idx_images(file); },
+                            {file, "truncated", "shorter than the 16-byte IDX image header"}))
         << size << " bytes";
   }
 }
@@ -211,12 +184,12 @@ TEST_F(IdxTest, TruncatedGzipStreamIsRejected) {
   write_idx_images(file, set, true);
   const std::string whole = read_file(file);
   write_bytes(file, whole.substr(0, whole.size() / 2));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(file); }, {file, "truncated"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(file); }, {file, "truncated"}));
   // Every pixel present, only the end-of-stream checksum and length missing.
   write_bytes(file, whole.substr(0, whole.size() - 8));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(file); }, {file, "truncated gzip stream"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(file); }, {file, "truncated gzip stream"}));
   write_bytes(file, whole.substr(0, 2));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(file); }, {file, "truncated"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(file); }, {file, "truncated"}));
 }
 
 TEST_F(IdxTest, TrailingBytesAreRejected) {
@@ -226,17 +199,17 @@ TEST_F(IdxTest, TrailingBytesAreRejected) {
       image_file(set.count, set.rows, set.cols, std::string(set.pixels.begin(), set.pixels.end()));
   const std::string extra(12, '\x2a');
   write_bytes(path("raw"), raw + extra);
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("raw")); },
-                         {path("raw"), "12 bytes after the last image"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("raw")); },
+                          {path("raw"), "12 bytes after the last image"}));
   write_bytes(path("inside.gz"), gzip(raw + extra));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("inside.gz")); },
-                         {path("inside.gz"), "12 bytes after the last image"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("inside.gz")); },
+                          {path("inside.gz"), "12 bytes after the last image"}));
   write_bytes(path("after.gz"), gzip(raw) + "garbage");
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("after.gz")); },
-                         {path("after.gz"), "7 bytes of trailing garbage after the gzip stream"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("after.gz")); },
+                          {path("after.gz"), "7 bytes of trailing garbage after the gzip stream"}));
   write_bytes(path("labels"), be32(0x801) + be32(3) + "abcd");
-  EXPECT_TRUE(fails_with([&] { read_idx_labels(path("labels")); },
-                         {path("labels"), "1 bytes after the last label"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_labels(path("labels")); },
+                          {path("labels"), "1 bytes after the last label"}));
 }
 
 TEST_F(IdxTest, ZeroDimensionsAreRejected) {
@@ -245,13 +218,13 @@ TEST_F(IdxTest, ZeroDimensionsAreRejected) {
     const std::string file = path("zero" + std::to_string(zero));
     write_bytes(file, image_file(dims[0], dims[1], dims[2], ""));
     EXPECT_TRUE(
-        fails_with([&] { read_idx_images(file); },
-                   {file, "zero dimension in header (" + std::to_string(dims[0]) + " images of " +
-                              std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + ")"}));
+        throws_with([&] { read_idx_images(file); },
+                    {file, "zero dimension in header (" + std::to_string(dims[0]) + " images of " +
+                               std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + ")"}));
   }
   write_bytes(path("labels.gz"), gzip(be32(0x801) + be32(0)));
-  EXPECT_TRUE(fails_with([&] { read_idx_labels(path("labels.gz")); },
-                         {path("labels.gz"), "zero dimension in header (0 labels)"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_labels(path("labels.gz")); },
+                          {path("labels.gz"), "zero dimension in header (0 labels)"}));
 }
 
 TEST_F(IdxTest, CorruptGzipStreamIsRejected) {
@@ -263,49 +236,49 @@ TEST_F(IdxTest, CorruptGzipStreamIsRejected) {
   const size_t mid = bytes.size() / 2;
   for (size_t i = mid; i < mid + 8 && i < bytes.size() - 8; ++i) bytes[i] = char(~bytes[i]);
   write_bytes(file, bytes);
-  EXPECT_TRUE(fails_with([&] { read_idx_images(file); }, {file, "corrupt gzip stream ("}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(file); }, {file, "corrupt gzip stream ("}));
 }
 
 TEST_F(IdxTest, HugeHeaderOnTinyFileIsRejectedWithoutAllocating) {
   // 10^10 bytes claimed (under the 2^34 limit), 10 held: refused from the file size alone.
   const std::string raw = image_file(1000000, 100, 100, "0123456789");
   write_bytes(path("raw"), raw);
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("raw")); },
-                         {path("raw"),
-                          "truncated: header says 1000000 images of 100x100 "
-                          "(10000000000 bytes), the file holds 10 bytes"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("raw")); },
+                          {path("raw"),
+                           "truncated: header says 1000000 images of 100x100 "
+                           "(10000000000 bytes), the file holds 10 bytes"}));
   write_bytes(path("tiny.gz"), gzip(raw));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("tiny.gz")); },
-                         {path("tiny.gz"), "(10000000000 bytes), more than a gzip file of"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("tiny.gz")); },
+                          {path("tiny.gz"), "(10000000000 bytes), more than a gzip file of"}));
   write_bytes(path("absurd"), image_file(0xffffffffu, 0xffffffffu, 0xffffffffu, ""));
-  EXPECT_TRUE(fails_with([&] { read_idx_images(path("absurd")); },
-                         {path("absurd"),
-                          "absurd size: header says 4294967295 images of "
-                          "4294967295x4294967295"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_images(path("absurd")); },
+                          {path("absurd"),
+                           "absurd size: header says 4294967295 images of "
+                           "4294967295x4294967295"}));
   write_bytes(path("labels"), be32(0x801) + be32(0xffffffffu) + "x");
-  EXPECT_TRUE(fails_with([&] { read_idx_labels(path("labels")); },
-                         {path("labels"), "truncated: header says 4294967295 labels"}));
+  EXPECT_TRUE(throws_with([&] { read_idx_labels(path("labels")); },
+                          {path("labels"), "truncated: header says 4294967295 labels"}));
 }
 
 TEST_F(IdxTest, WriterRejectsInconsistentSets) {
   ImageSet set;
   set.count = 2, set.rows = 3, set.cols = 4;
   set.pixels.resize(23);
-  EXPECT_TRUE(fails_with([&] { write_idx_images(path("bad"), set, false); },
-                         {path("bad"), "need 24 bytes, the data holds 23"}));
-  EXPECT_TRUE(fails_with([&] { write_idx_labels(path("empty"), {}, true); },
-                         {path("empty"), "zero dimension"}));
+  EXPECT_TRUE(throws_with([&] { write_idx_images(path("bad"), set, false); },
+                          {path("bad"), "need 24 bytes, the data holds 23"}));
+  EXPECT_TRUE(throws_with([&] { write_idx_labels(path("empty"), {}, true); },
+                          {path("empty"), "zero dimension"}));
   EXPECT_FALSE(fs::exists(path("bad")));
   EXPECT_FALSE(fs::exists(path("empty")));
 }
 
 TEST_F(IdxTest, FindTrainImagesPrefersTheStandardNames) {
   const std::string dir = dir_.string();
-  EXPECT_TRUE(fails_with([&] { find_train_images(dir); },
-                         {dir, "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte,",
-                          "train-images.idx3-ubyte,", "train-images.idx3-ubyte.gz"}));
-  EXPECT_TRUE(fails_with([&] { find_train_images(path("nowhere")); },
-                         {path("nowhere"), "no such directory", "train-images-idx3-ubyte.gz"}));
+  EXPECT_TRUE(throws_with([&] { find_train_images(dir); },
+                          {dir, "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte,",
+                           "train-images.idx3-ubyte,", "train-images.idx3-ubyte.gz"}));
+  EXPECT_TRUE(throws_with([&] { find_train_images(path("nowhere")); },
+                          {path("nowhere"), "no such directory", "train-images-idx3-ubyte.gz"}));
   // Added from the least to the most preferred name: each new one wins.
   for (const char* name : {"train-images.idx3-ubyte.gz", "train-images.idx3-ubyte",
                            "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"}) {

@@ -163,22 +163,12 @@ TEST(ImageGrid, RejectsBadSizes) {
 
 class PngTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char name[64];
-    std::snprintf(name, sizeof name, "gan_png_test_%d_%016llx", int(::getpid()),
-                  static_cast<unsigned long long>(rng_.bits()));
-    dir_ = fs::temp_directory_path() / name;
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  bool dir_is_empty() const { return fs::is_empty(dir_); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
+  bool dir_is_empty() const { return fs::is_empty(tmp_.path); }
 
   Rng rng_;
-  fs::path dir_;
+  TempDir tmp_{rng_};
+  const fs::path& dir_ = tmp_.path;
 };
 
 TEST_F(PngTest, WritesAGridThatDecodesBackExactly) {

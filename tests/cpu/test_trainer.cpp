@@ -1,0 +1,264 @@
+// The GAN trainer on the CPU reference path: short runs stay finite and move the generator,
+// resume is bitwise exact, checkpoints round-trip, stops on a signal and on divergence, the model
+// wiring matches finite differences, the presets are consistent.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstring>
+
+#include "engine/gan_trainer.h"
+#include "engine/training_run.h"
+#include "tensor_fixtures.h"
+#include "trainer_fixtures.h"
+
+using namespace gan;
+using namespace gan::test;
+
+namespace {
+
+const ExecContext kCpu{};
+
+std::vector<NamedTensor> snapshot(GanTrainer& t) { return t.checkpoint({}).tensors; }
+
+}  // namespace
+
+TEST(Trainer, ShortRunStaysFiniteAndMovesTheGenerator) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 50, 4);
+  GanTrainer t(tiny_config(4, rng.bits()), data, kCpu);
+  t.init();
+  const std::vector<float> before = t.samples();
+  for (int interval = 0; interval < 4; ++interval) {
+    for (int s = 0; s < 5; ++s) t.train_step();
+    t.request_stats();
+    const StepStats st = t.collect_stats();
+    EXPECT_EQ(st.first_step, uint64_t(interval * 5 + 1));
+    EXPECT_EQ(st.last_step, uint64_t(interval * 5 + 5));
+    EXPECT_EQ(st.first_nonfinite_step, 0u);
+    for (double v : {st.d_loss, st.g_loss, st.d_real, st.d_fake, st.d_accuracy})
+      EXPECT_TRUE(std::isfinite(v));
+    EXPECT_GT(st.d_loss, 0.0);
+    EXPECT_GT(st.d_real, 0.0);
+    EXPECT_LT(st.d_real, 1.0);
+    EXPECT_GE(st.d_accuracy, 0.0);
+    EXPECT_LE(st.d_accuracy, 1.0);
+  }
+  const std::vector<float> after = t.samples();
+  ASSERT_EQ(after.size(), before.size());
+  double moved = 0;
+  for (size_t i = 0; i < after.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(after[i]));
+    ASSERT_LE(std::fabs(after[i]), 1.0f);  // tanh output
+    moved += std::fabs(after[i] - before[i]);
+  }
+  EXPECT_GT(moved / after.size(), 1e-3) << "20 Adam steps at lr 1e-3 must change the samples";
+  EXPECT_TRUE(t.parameters_finite());
+}
+
+TEST(Trainer, ResumeIsBitwiseIdenticalToAnUninterruptedRun) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 40, 4);
+  for (DUpdate mode : {DUpdate::Separate, DUpdate::Joint}) {
+    TrainConfig cfg = tiny_config(4, rng.bits());
+    cfg.d_update = mode;
+    cfg.d_steps = mode == DUpdate::Joint ? 2 : 1;
+    GanTrainer straight(cfg, data, kCpu);
+    straight.init();
+    for (int s = 0; s < 7; ++s) straight.train_step();
+    const Checkpoint at7 = straight.checkpoint({{"note", "step 7"}});
+    for (int s = 0; s < 6; ++s) straight.train_step();
+
+    GanTrainer resumed(cfg, data, kCpu);  // a fresh process, as far as the trainer can tell
+    resumed.restore(at7);
+    EXPECT_EQ(resumed.step(), 7u);
+    for (int s = 0; s < 6; ++s) resumed.train_step();
+
+    const Checkpoint a = straight.checkpoint({}), b = resumed.checkpoint({});
+    EXPECT_TRUE(same_tensors(b.tensors, a.tensors)) << d_update_name(mode);
+    EXPECT_EQ(b.counters, a.counters);
+    EXPECT_EQ(a.counters.at("step"), 13u);
+    // Adam's counters: G once a step; D twice a step either way here (separate: after the real
+    // and after the fake batch; joint: once per D step, with d_steps = 2).
+    EXPECT_EQ(a.counters.at("adam_t_g"), 13u);
+    EXPECT_EQ(a.counters.at("adam_t_d"), 26u);
+  }
+}
+
+TEST(Trainer, CheckpointFileRoundTripRestoresEverything) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const ImageSet data = synthetic_images(rng, 30, 4);
+  const TrainConfig cfg = tiny_config(4, rng.bits());
+  GanTrainer t(cfg, data, kCpu);
+  t.init();
+  for (int s = 0; s < 3; ++s) t.train_step();
+  save_checkpoint(dir.file("a.ckpt"), t.checkpoint({{"step", 3}}));
+  GanTrainer u(cfg, data, kCpu);
+  u.init();
+  u.restore(load_checkpoint(dir.file("a.ckpt")));
+  EXPECT_TRUE(same_tensors(snapshot(u), snapshot(t)));
+  // And they keep training identically.
+  t.train_step();
+  u.train_step();
+  EXPECT_TRUE(same_tensors(snapshot(u), snapshot(t)));
+}
+
+TEST(Trainer, RestoreRejectsAMismatchedCheckpointAndChangesNothing) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 30, 4);
+  GanTrainer small(tiny_config(4, 1), data, kCpu);
+  small.init();
+  const Checkpoint ck = small.checkpoint({});
+  TrainConfig wider = tiny_config(4, 1);
+  wider.generator.layers[0] = LayerSpec::dense(17);
+  GanTrainer other(wider, data, kCpu);
+  other.init();
+  const std::vector<NamedTensor> before = snapshot(other);
+  EXPECT_TRUE(throws_with([&] { other.restore(ck); }, {"g.params", "values"}));
+  EXPECT_TRUE(same_tensors(snapshot(other), before));
+  Checkpoint missing = ck;
+  missing.tensors.erase(missing.tensors.begin());
+  EXPECT_TRUE(throws_with([&] { small.restore(missing); }, {"no tensor 'g.params'"}));
+  Checkpoint no_counter = ck;
+  no_counter.counters.erase("adam_t_d");
+  EXPECT_TRUE(throws_with([&] { small.restore(no_counter); }, {"no counter 'adam_t_d'"}));
+}
+
+TEST(Trainer, DivergenceIsReportedWithItsStepAndNeverCheckpointed) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 30, 4);
+  TrainConfig cfg = tiny_config(4, rng.bits());
+  cfg.adam_g.lr = cfg.adam_d.lr = 1e30f;  // parameters overflow within a few steps
+  GanTrainer t(cfg, data, kCpu);
+  t.init();
+  uint64_t bad = 0;
+  for (int s = 0; s < 5 && !bad; ++s) {
+    for (int k = 0; k < 5; ++k) t.train_step();
+    t.request_stats();
+    bad = t.collect_stats().first_nonfinite_step;
+  }
+  ASSERT_GT(bad, 0u) << "lr 1e30 should diverge";
+  EXPECT_FALSE(t.parameters_finite());
+  EXPECT_TRUE(throws_with([&] { t.checkpoint({}); }, {"non-finite", "not writing a checkpoint"}));
+}
+
+TEST(Trainer, RunStopsOnSignalWithACheckpoint) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  write_idx_images(dir.file("train-images-idx3-ubyte"), synthetic_images(rng, 30, 4), false);
+  RunRequest req;
+  req.config = tiny_config(4, rng.bits());
+  req.config.steps = 1000;
+  req.run_dir = dir.file("run");
+  req.data_dir = dir.str();
+  req.device = DeviceChoice::Cpu;
+  std::FILE* sink = std::fopen("/dev/null", "w");
+  req.out = sink;
+  std::atomic<int> stop{SIGINT};  // already raised: the run finishes one step and stops
+  req.stop = &stop;
+  const RunResult r = run_training(req);
+  EXPECT_EQ(r.stopped_by_signal, SIGINT);
+  EXPECT_EQ(r.step, 1u);
+  EXPECT_EQ(r.last_checkpoint, checkpoint_path(req.run_dir, 1));
+  const Checkpoint ck = load_checkpoint(r.last_checkpoint);
+  EXPECT_EQ(ck.counters.at("step"), 1u);
+
+  // Resuming continues from there to the run's total, or to a new one.
+  RunRequest again;
+  again.resume = true;
+  again.run_dir = req.run_dir;
+  again.steps = 4;
+  again.device = DeviceChoice::Cpu;
+  again.out = sink;
+  const RunResult r2 = run_training(again);
+  EXPECT_EQ(r2.step, 4u);
+  EXPECT_EQ(r2.stopped_by_signal, 0);
+  std::fclose(sink);
+}
+
+TEST(Trainer, ModelGradientsMatchFiniteDifferences) {
+  // Float finite differences through the Model class (layer offsets, fusion, in-place backward):
+  // smooth activations only, h = 1e-2 on O(1) values, so central differences are good to ~1e-4;
+  // a wiring error (wrong offset, missing term) is off by O(1).
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  ModelSpec spec{5,
+                 {LayerSpec::dense(6), LayerSpec::activation(Activation::tanh()),
+                  LayerSpec::batchnorm(BatchNormConfig::torch()), LayerSpec::dense(4, false),
+                  LayerSpec::activation(Activation::sigmoid()), LayerSpec::dense(3)}};
+  const int B = 7;
+  Model m("probe", spec, B, DeviceKind::Cpu);
+  m.init(InitScheme::TorchDefault, rng.bits(), 0);
+  auto x = rng.vec<float>(size_t(B) * 5);
+  const auto w = rng.vec<float>(size_t(B) * 3);
+  const uint64_t counter = 0;
+  auto loss = [&]() {
+    const float* y = m.forward(kCpu, x.data(), B, true, 1, 0, &counter);
+    double l = 0;
+    for (size_t i = 0; i < w.size(); ++i) l += double(w[i]) * y[i];
+    return l;
+  };
+  loss();
+  std::vector<float> dout(w);
+  const float* dx_ptr = m.backward(kCpu, dout.data(), GradMode::Overwrite, true);
+  const std::vector<float> dx(dx_ptr, dx_ptr + x.size());
+  std::vector<float> params = m.params().download();
+  const std::vector<float> grads = m.grads().download();
+  const float h = 1e-2f;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const float orig = params[i];
+    params[i] = orig + h;
+    m.params().upload(params);
+    const double lp = loss();
+    params[i] = orig - h;
+    m.params().upload(params);
+    const double lm = loss();
+    params[i] = orig;
+    const double numeric = (lp - lm) / (2 * h);
+    EXPECT_NEAR(grads[i], numeric, 2e-3 * std::max(1.0, std::fabs(numeric))) << "param " << i;
+  }
+  m.params().upload(params);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float orig = x[i];
+    x[i] = orig + h;
+    const double lp = loss();
+    x[i] = orig - h;
+    const double lm = loss();
+    x[i] = orig;
+    const double numeric = (lp - lm) / (2 * h);
+    EXPECT_NEAR(dx[i], numeric, 2e-3 * std::max(1.0, std::fabs(numeric))) << "x " << i;
+  }
+}
+
+TEST(Trainer, PresetsAreValidAndSurviveJson) {
+  for (const std::string& name : preset_names()) {
+    SCOPED_TRACE(name);
+    const TrainConfig c = make_preset(name);
+    EXPECT_NO_THROW(validate_train_config(c, 784));
+    const nlohmann::json j = train_config_to_json(c);
+    EXPECT_EQ(train_config_to_json(train_config_from_json(j)), j);
+    EXPECT_TRUE(throws_with([&] { validate_train_config(c, 64); }, {"generator", "64 pixels"}));
+  }
+  EXPECT_TRUE(throws_with([] { make_preset("nope"); }, {"--preset", "nope", "keras-mlp"}));
+  TrainConfig c = make_preset("keras-mlp");
+  c.batch = 0;
+  EXPECT_TRUE(throws_with([&] { validate_train_config(c, 784); }, {"--batch"}));
+  c = make_preset("keras-mlp");
+  c.label_smoothing = 0.7f;
+  EXPECT_TRUE(throws_with([&] { validate_train_config(c, 784); }, {"--label-smoothing"}));
+  // The keras preset's generator, as the seed describes it.
+  const TrainConfig k = make_preset("keras-mlp");
+  EXPECT_EQ(describe_model_spec(k.generator),
+            "100 -> dense 256 -> leaky_relu(0.2) -> batchnorm(keep 0.8, eps 0.001) -> dense 512 "
+            "-> leaky_relu(0.2) -> batchnorm(keep 0.8, eps 0.001) -> dense 1024 -> leaky_relu(0.2) "
+            "-> batchnorm(keep 0.8, eps 0.001) -> dense 784 -> tanh");
+  EXPECT_EQ(describe_model_spec(k.discriminator),
+            "784 -> dense 512 -> leaky_relu(0.2) -> dense 256 -> leaky_relu(0.2) -> dense 1");
+}

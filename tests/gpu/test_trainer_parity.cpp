@@ -1,0 +1,61 @@
+// One GAN training step on the GPU against the same step on the CPU reference path: same data,
+// same initial parameters, same random draws (Philox, bit-identical uniforms, Box-Muller normals
+// within a few ulp), so the statistics and updated parameters agree to float rounding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/gan_trainer.h"
+#include "gpu_test.h"
+#include "trainer_fixtures.h"
+
+namespace gan::test {
+namespace {
+
+class TrainerParity : public GpuTest {};
+
+TEST_F(TrainerParity, OneStepMatchesTheCpu) {
+  SCOPED_TRACE(rng_.trace());
+  const ImageSet data = synthetic_images(rng_, 64, 28);
+  for (const char* preset : {"keras-mlp", "torch-mlp", "tf-mlp"}) {
+    SCOPED_TRACE(preset);
+    TrainConfig cfg = make_preset(preset);
+    cfg.seed = rng_.bits();
+    cfg.log_every = 1;
+    ExecResources gpu(DeviceKind::Cuda);
+    const ExecContext cpu_ctx{};
+    GanTrainer on_cpu(cfg, data, cpu_ctx), on_gpu(cfg, data, gpu.context());
+    on_cpu.init();
+    on_gpu.init();
+    on_cpu.train_step();
+    on_gpu.train_step();
+    on_cpu.request_stats();
+    on_gpu.request_stats();
+    const StepStats a = on_cpu.collect_stats(), b = on_gpu.collect_stats();
+    // Losses and D outputs: sums of float GEMMs in another order, through a few layers: ~1e-5
+    // relative; 1e-3 leaves room for sigmoid/BCE amplification and still fails a wrong formula.
+    EXPECT_NEAR(b.d_loss, a.d_loss, 1e-3 * std::max(1.0, std::fabs(a.d_loss)));
+    EXPECT_NEAR(b.g_loss, a.g_loss, 1e-3 * std::max(1.0, std::fabs(a.g_loss)));
+    EXPECT_NEAR(b.d_real, a.d_real, 1e-4);
+    EXPECT_NEAR(b.d_fake, a.d_fake, 1e-4);
+    // Parameters after one Adam step: the first step moves each by ~lr * sign(g) (m_hat/sqrt(v_hat)
+    // = g/|g|), so an element whose gradient is ~0 may move by up to lr either way on the two
+    // devices. Bound: 2 lr + 1e-5 absolute, per element; everything else agrees far closer.
+    const Checkpoint ca = on_cpu.checkpoint({}), cb = on_gpu.checkpoint({});
+    ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
+    for (size_t i = 0; i < ca.tensors.size(); ++i) {
+      const NamedTensor &x = ca.tensors[i], &y = cb.tensors[i];
+      const bool is_g = x.name[0] == 'g';
+      const double lr = is_g ? cfg.adam_g.lr : cfg.adam_d.lr;
+      double atol = 1e-5;
+      if (x.name.find("params") != std::string::npos) atol += 2 * lr;
+      if (x.name.find("adam") != std::string::npos || x.name.find("state") != std::string::npos)
+        atol = 1e-4;
+      EXPECT_TRUE(all_close(x.name, y.data, x.data, atol, 1e-3));
+    }
+    EXPECT_EQ(cb.counters, ca.counters);
+  }
+}
+
+}  // namespace
+}  // namespace gan::test
