@@ -38,18 +38,23 @@ double now_seconds() {
 
 BceStats<float>* as_stats(float* p) { return reinterpret_cast<BceStats<float>*>(p); }
 
+// Validates before any member is built from the config, so a bad setting is reported by its flag.
+const TrainConfig& validated(const TrainConfig& cfg, const ImageSet& data) {
+  if (data.count == 0) throw std::invalid_argument("the data set holds no images");
+  validate_train_config(cfg, int(data.image_size()));
+  return cfg;
+}
+
 }  // namespace
 
 GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx)
-    : cfg_(cfg),
+    : cfg_(validated(cfg, data)),
       ctx_(ctx),
       n_images_(data.count),
       image_size_(int(data.image_size())),
       G_("generator", cfg.generator, std::max(cfg.batch, cfg.sample_grid * cfg.sample_grid),
          ctx.kind),
       D_("discriminator", cfg.discriminator, cfg.batch, ctx.kind) {
-  validate_train_config(cfg_, image_size_);
-  if (data.count == 0) throw std::invalid_argument("the data set holds no images");
   const DeviceKind dev = ctx.kind;
   const size_t B = size_t(cfg.batch);
   const size_t n_samples = size_t(cfg.sample_grid) * cfg.sample_grid;
@@ -306,7 +311,7 @@ Checkpoint GanTrainer::checkpoint(const nlohmann::json& meta) {
       NamedTensor t{b.name, {int64_t(b.array->size())}, b.array->download()};
       for (float v : t.data)
         if (!std::isfinite(v))
-          throw std::runtime_error(fmt::format(
+          throw NonFiniteError(fmt::format(
               "non-finite value in {} at step {}: not writing a checkpoint", b.name, step_));
       ck.tensors.push_back(std::move(t));
     }

@@ -11,6 +11,7 @@
 //   every log_every steps (read_stats), not inside a step.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@
 #include "engine/train_config.h"
 
 namespace gan {
+
+// Training diverged: a non-finite loss or parameter. The message names the step.
+struct NonFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // Means over the steps of one read_stats interval.
 struct StepStats {

@@ -125,7 +125,7 @@ void require(bool ok, const std::string& what) {
 }
 
 void validate_adam(const AdamConfig& a, const std::string& who) {
-  require(a.lr > 0.0f, fmt::format("--lr-{}: must be > 0 (got {:g})", who, a.lr));
+  require(a.lr > 0.0f, fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, a.lr));
   require(a.beta1 >= 0.0f && a.beta1 < 1.0f,
           fmt::format("--beta1: must be in [0, 1) (got {:g})", a.beta1));
   require(a.beta2 >= 0.0f && a.beta2 < 1.0f,
@@ -153,6 +153,7 @@ TrainConfig make_preset(const std::string& name) {
 }
 
 void validate_train_config(const TrainConfig& c, int image_size) {
+  require(c.generator.input >= 1, fmt::format("--z-dim: must be >= 1 (got {})", c.generator.input));
   validate_model_spec(c.generator, "generator");
   validate_model_spec(c.discriminator, "discriminator");
   require(c.batch >= 1, fmt::format("--batch: must be >= 1 (got {})", c.batch));
@@ -162,7 +163,9 @@ void validate_train_config(const TrainConfig& c, int image_size) {
   require(c.d_steps >= 1, fmt::format("--d-steps: must be >= 1 (got {})", c.d_steps));
   require(c.label_smoothing >= 0.0f && c.label_smoothing < 0.5f,
           fmt::format("--label-smoothing: must be in [0, 0.5) (got {:g})", c.label_smoothing));
-  require(c.log_every >= 1, "--log-every: must be >= 1");
+  // The statistics buffer holds log_every steps.
+  require(c.log_every >= 1 && c.log_every <= 1000000,
+          fmt::format("--log-every: must be in [1, 1000000] (got {})", c.log_every));
   require(c.sample_every >= 1, "--sample-every: must be >= 1");
   require(c.checkpoint_every >= 1, "--checkpoint-every: must be >= 1");
   require(c.keep_checkpoints >= 1, "--keep-checkpoints: must be >= 1");

@@ -109,7 +109,8 @@ void Run::prepare_new() {
                              ": already holds a run (config.json); use --resume " + req_.run_dir +
                              " or another --out");
   const std::string dir = req_.data_dir.empty() ? kDefaultDataDir : req_.data_dir;
-  data_path_ = find_train_images(dir);
+  // Absolute, so a resume from another working directory finds the same file.
+  data_path_ = fs::absolute(find_train_images(dir)).lexically_normal().string();
 }
 
 void Run::prepare_resume() {
@@ -154,7 +155,16 @@ void Run::save_checkpoint_now() {
   if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
   const uint64_t step = trainer_->step();
   const std::string path = checkpoint_path(req_.run_dir, step);
-  save_checkpoint(path, trainer_->checkpoint(meta()));
+  Checkpoint ck;
+  try {
+    ck = trainer_->checkpoint(meta());
+  } catch (const NonFiniteError& e) {
+    if (progress_shown_) std::fputc('\n', req_.out);
+    throw NonFiniteError(
+        fmt::format("{}; training stopped; last good checkpoint: {}", e.what(),
+                    result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
+  }
+  save_checkpoint(path, ck);
   prune_checkpoints(req_.run_dir, cfg_.keep_checkpoints);
   result_.last_checkpoint = path;
 }
@@ -214,6 +224,7 @@ RunResult Run::go() {
   exec_->context().gemm_backend = req_.gemm;
   exec_->context().tf32 = req_.tf32;
 
+  validate_train_config(cfg_, int(data_.image_size()));  // before anything is created
   std::error_code ec;
   fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
   if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);

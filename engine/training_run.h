@@ -44,10 +44,6 @@ struct RunResult {
 // flag on any bad input, and NonFiniteError when training diverges.
 RunResult run_training(const RunRequest& req);
 
-struct NonFiniteError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // The version written into config.json and checkpoints.
 const char* engine_version();
 

@@ -1,0 +1,923 @@
+// mnist_gan end to end: the binary run as a child process on tiny synthetic IDX data in a fresh
+// temp dir, checking exit codes, the one-line `mnist_gan: error: ...` contract, what lands in the
+// run directory (and that nothing half-written is left looking valid), exact resume, clean stops
+// on SIGINT / SIGTERM and the hard stop on a non-finite loss. Every run is a few tiny steps of the
+// tf-mlp preset on the CPU, so the whole file takes a few seconds.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/checkpoint.h"
+#include "engine/device.h"
+#include "engine/idx.h"
+
+#ifndef GAN_MNIST_GAN_BIN
+#error "GAN_MNIST_GAN_BIN (path of the mnist_gan binary) must be defined by tests/CMakeLists.txt"
+#endif
+
+namespace fs = std::filesystem;
+using namespace gan;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+// Bound on any single child process: every run here takes well under a second.
+constexpr auto kDeadline = std::chrono::seconds(20);
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void spit(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct Scratch {
+  fs::path path;
+  Scratch() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("mnist_gan_cli_" + std::to_string(getpid()) + "_" +
+                                        std::to_string(counter++) + "_" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// `count` images of rows x cols random pixels, the same for the same seed (the tests compare runs).
+ImageSet random_images(uint32_t count, uint32_t rows, uint32_t cols, uint32_t seed = 12345) {
+  ImageSet set;
+  set.count = count;
+  set.rows = rows;
+  set.cols = cols;
+  set.pixels.resize(size_t(count) * rows * cols);
+  std::mt19937 gen(seed);
+  for (auto& p : set.pixels) p = uint8_t(gen() & 0xff);
+  return set;
+}
+
+// An MNIST-format directory holding train-images-idx3-ubyte[.gz]; returns the image file.
+std::string make_data(const std::string& dir, bool gzip, uint32_t rows = 28, uint32_t cols = 28) {
+  fs::create_directories(dir);
+  const std::string file =
+      dir + (gzip ? "/train-images-idx3-ubyte.gz" : "/train-images-idx3-ubyte");
+  write_idx_images(file, random_images(64, rows, cols), gzip);
+  return file;
+}
+
+// ---- child processes ----
+
+struct Outcome {
+  int status = -1;  // as waitpid reports it
+  std::string out, err;
+  bool timed_out = false;
+
+  int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+  std::string describe() const {
+    std::string how = timed_out             ? "timed out (killed)"
+                      : WIFEXITED(status)   ? "exit " + std::to_string(WEXITSTATUS(status))
+                      : WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                            : "status " + std::to_string(status);
+    return how + "\n--- stdout:\n" + out + "--- stderr:\n" + err;
+  }
+};
+
+// mnist_gan with `args`, stdout and stderr into files under `logs`, in `cwd` when given. The
+// destructor kills (SIGKILL) and reaps a child still running, so a failed assertion never leaves a
+// process behind.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const fs::path& logs, const std::string& cwd = "") {
+    static std::atomic<int> counter{0};
+    const int n = counter++;
+    out_path_ = (logs / ("run" + std::to_string(n) + ".out")).string();
+    err_path_ = (logs / ("run" + std::to_string(n) + ".err")).string();
+    std::vector<std::string> full{GAN_MNIST_GAN_BIN};
+    full.insert(full.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : full) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      // Only async-signal-safe calls between fork and exec.
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
+      if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+      const int o = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int e = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int in = open("/dev/null", O_RDONLY);
+      if (o < 0 || e < 0 || in < 0) _exit(126);
+      dup2(in, 0);
+      dup2(o, 1);
+      dup2(e, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      int st;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  std::string out_so_far() const { return slurp(out_path_); }
+
+  // True (and the status recorded) once the child has exited.
+  bool poll() {
+    if (reaped_) return true;
+    int st;
+    const pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      status_ = st;
+    }
+    return reaped_;
+  }
+
+  // Waits until the child exits or `deadline` passes (then kills it: timed_out).
+  Outcome wait(Clock::duration limit = kDeadline) {
+    Outcome o;
+    const auto deadline = Clock::now() + limit;
+    while (!poll()) {
+      if (Clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status_, 0);
+        reaped_ = true;
+        o.timed_out = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    o.status = status_;
+    o.out = slurp(out_path_);
+    o.err = slurp(err_path_);
+    return o;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = -1;
+  std::string out_path_, err_path_;
+};
+
+// The test's fixture: a scratch dir with a logs/ folder for the children's output.
+class MnistGanCli : public ::testing::Test {
+ protected:
+  Scratch tmp;
+  fs::path logs = tmp.path / "logs";
+
+  void SetUp() override { fs::create_directories(logs); }
+
+  Outcome mnist_gan(const std::vector<std::string>& args, const std::string& cwd = "") {
+    Child c(args, logs, cwd);
+    if (!c.started()) {
+      ADD_FAILURE() << "fork failed";
+      return {};
+    }
+    Outcome o = c.wait();
+    EXPECT_FALSE(o.timed_out) << "mnist_gan did not finish within the deadline: " << o.describe();
+    return o;
+  }
+
+  // train with the cheapest settings; a flag in `extra` replaces its default (CLI11 refuses a
+  // repeated flag).
+  Outcome train(const std::string& data, const std::string& out,
+                const std::vector<std::string>& extra = {}, const std::string& cwd = "") {
+    std::vector<std::string> a{"train", "--data", data, "--out", out};
+    const std::vector<std::pair<std::string, std::string>> defaults = {{"--preset", "tf-mlp"},
+                                                                       {"--batch", "8"},
+                                                                       {"--device", "cpu"},
+                                                                       {"--log-every", "2"},
+                                                                       {"--sample-every", "2"}};
+    for (const auto& [flag, value] : defaults)
+      if (std::find(extra.begin(), extra.end(), flag) == extra.end()) {
+        a.push_back(flag);
+        a.push_back(value);
+      }
+    a.insert(a.end(), extra.begin(), extra.end());
+    return mnist_gan(a, cwd);
+  }
+
+  // generate 16 samples on the CPU, plus `extra`.
+  Outcome run_generate(const std::string& ckpt, const std::string& out,
+                       const std::vector<std::string>& extra) {
+    std::vector<std::string> a{"generate", "--checkpoint", ckpt, "--n", "16", "--out",
+                               out,        "--device",     "cpu"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return mnist_gan(a);
+  }
+
+  void stop_and_resume(int signo);
+};
+
+// Exit 1 and exactly one stderr line `mnist_gan: error: ...` holding every part.
+::testing::AssertionResult is_error(const Outcome& o, const std::vector<std::string>& parts) {
+  if (o.code() != 1) return ::testing::AssertionFailure() << "expected exit 1: " << o.describe();
+  const std::string prefix = "mnist_gan: error: ";
+  if (o.err.compare(0, prefix.size(), prefix) != 0)
+    return ::testing::AssertionFailure()
+           << "stderr does not start with '" << prefix << "': " << o.describe();
+  if (o.err.empty() || o.err.back() != '\n' || o.err.find('\n') != o.err.size() - 1)
+    return ::testing::AssertionFailure() << "stderr is not exactly one line: " << o.describe();
+  for (const auto& p : parts)
+    if (o.err.find(p) == std::string::npos)
+      return ::testing::AssertionFailure() << "stderr lacks '" << p << "': " << o.describe();
+  return ::testing::AssertionSuccess() << o.err;
+}
+
+// A CLI11 parse error: non-zero exit, its message on stderr naming every part.
+::testing::AssertionResult is_parse_error(const Outcome& o, const std::vector<std::string>& parts) {
+  if (!WIFEXITED(o.status) || o.code() == 0)
+    return ::testing::AssertionFailure() << "expected a non-zero exit: " << o.describe();
+  for (const auto& p : parts)
+    if (o.err.find(p) == std::string::npos)
+      return ::testing::AssertionFailure() << "stderr lacks '" << p << "': " << o.describe();
+  return ::testing::AssertionSuccess();
+}
+
+// ---- run-directory readers ----
+
+struct Metrics {
+  std::string header;
+  std::vector<uint64_t> steps;
+  std::vector<std::vector<std::string>> rows;  // every row, split at commas
+};
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> cells;
+  std::stringstream s(line);
+  std::string cell;
+  while (std::getline(s, cell, ',')) cells.push_back(cell);
+  return cells;
+}
+
+Metrics read_metrics(const std::string& path) {
+  Metrics m;
+  std::istringstream in(slurp(path));
+  std::getline(in, m.header);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    m.rows.push_back(split_csv(line));
+    m.steps.push_back(std::strtoull(line.c_str(), nullptr, 10));
+  }
+  return m;
+}
+
+::testing::AssertionResult strictly_increasing(const std::vector<uint64_t>& steps) {
+  for (size_t i = 1; i < steps.size(); ++i)
+    if (steps[i] <= steps[i - 1])
+      return ::testing::AssertionFailure() << "metrics.csv step " << steps[i] << " follows step "
+                                           << steps[i - 1] << " (duplicate or out of order)";
+  return ::testing::AssertionSuccess();
+}
+
+// An 8-bit PNG: signature and IHDR; returns (width, height) or (0, 0).
+std::pair<uint32_t, uint32_t> png_size(const std::string& path) {
+  const std::string b = slurp(path);
+  static const char sig[] = "\x89PNG\r\n\x1a\n";
+  if (b.size() < 33 || b.compare(0, 8, std::string(sig, 8)) != 0 || b.compare(12, 4, "IHDR") != 0)
+    return {0, 0};
+  auto be32 = [&](size_t at) {
+    return uint32_t(uint8_t(b[at])) << 24 | uint32_t(uint8_t(b[at + 1])) << 16 |
+           uint32_t(uint8_t(b[at + 2])) << 8 | uint32_t(uint8_t(b[at + 3]));
+  };
+  return {be32(16), be32(20)};
+}
+
+// A safetensors file: 8-byte little-endian header length N, a JSON header starting at byte 8,
+// F32 tensors whose data offsets tile the rest of the file exactly. Returns the header and the
+// data bytes (empty header on failure, with a test failure naming the problem).
+std::pair<nlohmann::json, std::string> read_safetensors(const std::string& path) {
+  const std::string b = slurp(path);
+  if (b.size() < 8) {
+    ADD_FAILURE() << path << ": " << b.size() << " bytes, no safetensors header";
+    return {};
+  }
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = n << 8 | uint8_t(b[size_t(i)]);
+  if (n > b.size() - 8 || n < 2 || b[8] != '{') {
+    ADD_FAILURE() << path << ": header length " << n << " in a " << b.size()
+                  << "-byte file, or no JSON object at byte 8";
+    return {};
+  }
+  nlohmann::json h = nlohmann::json::parse(b.substr(8, n), nullptr, false);
+  if (h.is_discarded() || !h.is_object()) {
+    ADD_FAILURE() << path << ": header is not a JSON object";
+    return {};
+  }
+  const std::string data = b.substr(8 + n);
+  uint64_t end = 0;
+  size_t tensors = 0;
+  for (auto& [name, t] : h.items()) {
+    if (name == "__metadata__") continue;
+    ++tensors;
+    EXPECT_EQ(t.at("dtype"), "F32") << path << ": " << name;
+    uint64_t count = 1;
+    for (auto d : t.at("shape")) count *= d.get<uint64_t>();
+    const uint64_t a = t.at("data_offsets")[0], z = t.at("data_offsets")[1];
+    EXPECT_EQ(z - a, 4 * count) << path << ": " << name;
+    end = std::max(end, z);
+  }
+  EXPECT_GT(tensors, 0u) << path;
+  EXPECT_EQ(end, data.size()) << path << ": tensor data does not fill the file";
+  return {h, data};
+}
+
+// Every tensor of the checkpoint finite; its step counter is `step`.
+::testing::AssertionResult good_checkpoint(const std::string& path, uint64_t step) {
+  Checkpoint c;
+  try {
+    c = load_checkpoint(path);
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "cannot load: " << e.what();
+  }
+  auto it = c.counters.find("step");
+  if (it == c.counters.end() || it->second != step)
+    return ::testing::AssertionFailure() << path << ": step counter is not " << step;
+  if (c.tensors.empty()) return ::testing::AssertionFailure() << path << ": no tensors";
+  for (const auto& t : c.tensors)
+    for (size_t i = 0; i < t.data.size(); ++i)
+      if (!std::isfinite(t.data[i]))
+        return ::testing::AssertionFailure()
+               << path << ": " << t.name << "[" << i << "] = " << t.data[i];
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<uint64_t> checkpoint_steps(const std::string& run) {
+  std::vector<uint64_t> s;
+  for (const auto& [step, path] : list_checkpoints(run)) s.push_back(step);
+  return s;
+}
+
+// Every regular file under `dir` with its bytes, to prove a refused command touched nothing.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = slurp(e.path());
+  return files;
+}
+
+std::set<std::string> names_in(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+// No config.json, metrics.csv, checkpoint or generator under `run` (it may not exist at all).
+::testing::AssertionResult nothing_looks_valid(const std::string& run) {
+  for (const char* f : {"config.json", "metrics.csv", "generator.safetensors"})
+    if (fs::exists(fs::path(run) / f))
+      return ::testing::AssertionFailure() << run << "/" << f << " was written";
+  if (!list_checkpoints(run).empty())
+    return ::testing::AssertionFailure() << run << " holds a checkpoint";
+  return ::testing::AssertionSuccess();
+}
+
+// ---- 1. the happy path ----
+
+TEST_F(MnistGanCli, TrainWritesACompleteRunDirectory) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, /*gzip=*/true);
+  const Outcome o =
+      train(data, run,
+            {"--steps", "7", "--seed", "7", "--checkpoint-every", "2", "--keep-checkpoints", "2"});
+  ASSERT_EQ(o.code(), 0) << o.describe();
+  EXPECT_EQ(o.err, "");
+  EXPECT_NE(o.out.find("done: 7 steps"), std::string::npos) << o.out;
+
+  // Exactly these entries: no temp file of an atomic write left behind.
+  EXPECT_EQ(names_in(run),
+            (std::set<std::string>{"checkpoints", "config.json", "generator.safetensors",
+                                   "metrics.csv", "samples"}));
+
+  const auto cfg = nlohmann::json::parse(slurp(run + "/config.json"), nullptr, false);
+  ASSERT_FALSE(cfg.is_discarded()) << "config.json is not valid JSON";
+  EXPECT_EQ(cfg.at("config").at("seed"), 7u);
+  EXPECT_EQ(cfg.at("config").at("steps"), 7u);
+  EXPECT_EQ(cfg.at("config").at("batch"), 8);
+  EXPECT_EQ(cfg.at("config").at("preset"), "tf-mlp");
+  ASSERT_TRUE(cfg.contains("device"));
+  EXPECT_NE(cfg.at("device").get<std::string>().find("cpu"), std::string::npos) << cfg.dump();
+  EXPECT_TRUE(cfg.contains("version"));
+
+  // One row per --log-every steps and one for the final step; first column the step.
+  const Metrics m = read_metrics(run + "/metrics.csv");
+  EXPECT_EQ(m.header.rfind("step,", 0), 0u) << m.header;
+  EXPECT_EQ(m.steps, (std::vector<uint64_t>{2, 4, 6, 7}));
+  const size_t columns = split_csv(m.header).size();
+  for (const auto& row : m.rows) {
+    ASSERT_EQ(row.size(), columns) << "metrics row with another column count than the header";
+    for (const auto& cell : row) EXPECT_TRUE(std::isfinite(std::stod(cell))) << cell;
+  }
+
+  // Samples: the untrained generator (step 0), every --sample-every steps and the last step.
+  EXPECT_EQ(names_in(run + "/samples"),
+            (std::set<std::string>{"step_000000.png", "step_000002.png", "step_000004.png",
+                                   "step_000006.png", "step_000007.png"}));
+  for (const auto& f : names_in(run + "/samples")) {
+    const auto [w, h] = png_size(run + "/samples/" + f);
+    EXPECT_GT(w, 0u) << f << " is not a PNG";
+    EXPECT_EQ(w, h) << f << ": a square grid";
+  }
+
+  // At most --keep-checkpoints checkpoints, the newest ones, each loading with finite tensors;
+  // nothing else in checkpoints/.
+  EXPECT_EQ(checkpoint_steps(run), (std::vector<uint64_t>{6, 7}));
+  EXPECT_EQ(names_in(run + "/checkpoints"),
+            (std::set<std::string>{"step_00000006.ckpt", "step_00000007.ckpt"}));
+  for (const auto& [step, path] : list_checkpoints(run)) EXPECT_TRUE(good_checkpoint(path, step));
+
+  const auto [gen_header, gen_data] = read_safetensors(run + "/generator.safetensors");
+  ASSERT_TRUE(gen_header.contains("__metadata__")) << gen_header.dump();
+  EXPECT_EQ(gen_header.at("__metadata__").at("step"), "7");
+
+  // generate: a PNG grid from the last checkpoint.
+  const std::string ckpt = checkpoint_path(run, 7);
+  const std::string png = tmp / "grid.png";
+  Outcome g = run_generate(ckpt, png, {});
+  ASSERT_EQ(g.code(), 0) << g.describe();
+  EXPECT_EQ(g.err, "");
+  EXPECT_NE(g.out.find(png), std::string::npos) << g.out;
+  const auto [w, h] = png_size(png);
+  EXPECT_GT(w, 0u) << png << " is not a PNG";
+  EXPECT_EQ(w, h) << "16 samples make a 4 x 4 grid";
+
+  const std::string tall = tmp / "tall.png";
+  g = run_generate(ckpt, tall, {"--columns", "3"});
+  ASSERT_EQ(g.code(), 0) << g.describe();
+  const auto [tw, th] = png_size(tall);
+  EXPECT_GT(tw, 0u);
+  EXPECT_LT(tw, th) << "16 samples in 3 columns make 6 rows";
+
+  // export: the checkpoint's generator, the same tensors as the run's generator.safetensors.
+  const std::string st = tmp / "exported.safetensors";
+  const Outcome x = mnist_gan({"export", "--checkpoint", ckpt, "--out", st});
+  ASSERT_EQ(x.code(), 0) << x.describe();
+  EXPECT_EQ(x.err, "");
+  const auto [exp_header, exp_data] = read_safetensors(st);
+  EXPECT_EQ(exp_data, gen_data) << "export of the final checkpoint differs from the run's "
+                                   "generator.safetensors";
+  for (auto& [name, t] : gen_header.items())
+    if (name != "__metadata__") EXPECT_EQ(exp_header.value(name, nlohmann::json()), t) << name;
+}
+
+TEST_F(MnistGanCli, TrainsFromARawIdxFile) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, /*gzip=*/false);
+  const Outcome o = train(data, run, {"--steps", "2"});
+  ASSERT_EQ(o.code(), 0) << o.describe();
+  const auto cfg = nlohmann::json::parse(slurp(run + "/config.json"));
+  EXPECT_EQ(fs::path(cfg.at("data").get<std::string>()).filename(), "train-images-idx3-ubyte");
+  EXPECT_EQ(read_metrics(run + "/metrics.csv").steps, (std::vector<uint64_t>{2}));
+  EXPECT_TRUE(good_checkpoint(checkpoint_path(run, 2), 2));
+}
+
+// ---- 2. resume ----
+
+TEST_F(MnistGanCli, ResumeContinuesExactlyWithoutDuplicateRows) {
+  const std::string data = tmp / "data", whole = tmp / "whole", split = tmp / "split";
+  make_data(data, true);
+  ASSERT_EQ(train(data, whole, {"--steps", "10", "--checkpoint-every", "4"}).code(), 0);
+
+  // A run that died after its step-6 metrics row but before the step-6 checkpoint became the
+  // latest: the resume goes back to step 4 and must rewrite rows 6.. rather than repeat them.
+  ASSERT_EQ(train(data, split, {"--steps", "6", "--checkpoint-every", "4"}).code(), 0);
+  EXPECT_EQ(read_metrics(split + "/metrics.csv").steps, (std::vector<uint64_t>{2, 4, 6}));
+  fs::remove(checkpoint_path(split, 6));
+
+  const Outcome r = mnist_gan({"train", "--resume", split, "--steps", "10"});
+  ASSERT_EQ(r.code(), 0) << r.describe();
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("steps 4 -> 10"), std::string::npos) << r.out;
+
+  const Metrics a = read_metrics(whole + "/metrics.csv"), b = read_metrics(split + "/metrics.csv");
+  EXPECT_TRUE(strictly_increasing(b.steps));
+  EXPECT_EQ(b.steps, (std::vector<uint64_t>{2, 4, 6, 8, 10}));
+  ASSERT_EQ(a.rows.size(), b.rows.size());
+  for (size_t i = 0; i < a.rows.size(); ++i)  // losses, D outputs, accuracy (not the timings)
+    for (size_t c = 0; c < 6; ++c)
+      EXPECT_EQ(a.rows[i][c], b.rows[i][c]) << "metrics row " << i << " column " << c;
+  EXPECT_EQ(slurp(whole + "/generator.safetensors"), slurp(split + "/generator.safetensors"))
+      << "a resumed run must continue exactly where it stopped";
+  EXPECT_EQ(nlohmann::json::parse(slurp(split + "/config.json")).at("config").at("steps"), 10u);
+  EXPECT_TRUE(good_checkpoint(checkpoint_path(split, 10), 10));
+
+  // Resuming a finished run to the same total (or to its saved total) is refused, naming
+  // --steps, and changes nothing.
+  const auto before = snapshot(split);
+  for (const auto& args : {std::vector<std::string>{"train", "--resume", split, "--steps", "10"},
+                           std::vector<std::string>{"train", "--resume", split},
+                           std::vector<std::string>{"train", "--resume", split, "--steps", "3"}}) {
+    const Outcome again = mnist_gan(args);
+    EXPECT_TRUE(is_error(again, {"--steps", "10"})) << args.back();
+  }
+  EXPECT_TRUE(snapshot(split) == before) << "a refused resume changed the run directory";
+}
+
+TEST_F(MnistGanCli, ResumeFromAnotherWorkingDirectory) {
+  // A run started with relative --data and --out, resumed from elsewhere by its absolute path.
+  const std::string work = tmp / "work";
+  make_data(work + "/data", true);
+  ASSERT_EQ(train("data", "run", {"--steps", "4", "--checkpoint-every", "2"}, work).code(), 0);
+  const Outcome r =
+      mnist_gan({"train", "--resume", work + "/run", "--steps", "6"}, tmp.path.string());
+  ASSERT_EQ(r.code(), 0) << r.describe();
+  EXPECT_EQ(read_metrics(work + "/run/metrics.csv").steps, (std::vector<uint64_t>{2, 4, 6}));
+}
+
+// ---- 3. bad inputs ----
+
+TEST_F(MnistGanCli, MissingDataDirectory) {
+  const std::string run = tmp / "run";
+  const Outcome o = train(tmp / "no_such_dir", run, {"--steps", "4"});
+  EXPECT_TRUE(is_error(o, {"no_such_dir", "train-images-idx3-ubyte"}));
+  EXPECT_FALSE(fs::exists(run)) << "a refused run created its directory";
+}
+
+TEST_F(MnistGanCli, DataDirectoryWithoutTrainImages) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  fs::create_directories(data);
+  spit(data + "/t10k-images-idx3-ubyte", "not the training set");
+  const Outcome o = train(data, run, {"--steps", "4"});
+  EXPECT_TRUE(is_error(o, {data, "train-images-idx3-ubyte"}));
+  EXPECT_FALSE(fs::exists(run));
+}
+
+TEST_F(MnistGanCli, CorruptGzip) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  const std::string file = make_data(data, true);
+  std::string b = slurp(file);
+  ASSERT_GT(b.size(), 400u);
+  for (size_t i = 100; i < 300; ++i) b[i] = char(b[i] ^ 0x5a);  // inside the deflate stream
+  spit(file, b);
+  const Outcome o = train(data, run, {"--steps", "4"});
+  EXPECT_TRUE(is_error(o, {file, "gzip"}));
+  EXPECT_FALSE(fs::exists(run));
+}
+
+TEST_F(MnistGanCli, TruncatedRawFile) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  const std::string file = make_data(data, false);
+  fs::resize_file(file, 16 + 28 * 28 * 10 + 5);  // header and ten and a bit images of 64
+  const Outcome o = train(data, run, {"--steps", "4"});
+  EXPECT_TRUE(is_error(o, {file, "truncated"}));
+  EXPECT_FALSE(fs::exists(run));
+}
+
+TEST_F(MnistGanCli, ImagesOfTheWrongSize) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, false, 8, 8);
+  const Outcome o = train(data, run, {"--steps", "4"});
+  EXPECT_TRUE(is_error(o, {"generator", "784", "64 pixels"}));
+  EXPECT_TRUE(nothing_looks_valid(run));
+}
+
+TEST_F(MnistGanCli, UnknownPresetListsTheKnownOnes) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, true);
+  const Outcome o = mnist_gan(
+      {"train", "--preset", "dcgan-9000", "--data", data, "--out", run, "--device", "cpu"});
+  EXPECT_TRUE(is_error(o, {"--preset", "dcgan-9000", "keras-mlp", "tf-mlp", "torch-mlp"}));
+  EXPECT_FALSE(fs::exists(run));
+}
+
+TEST_F(MnistGanCli, UnknownFlagIsAParseError) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, true);
+  const Outcome o = train(data, run, {"--steps", "4", "--learning-rate", "0.1"});
+  EXPECT_TRUE(is_parse_error(o, {"--learning-rate"}));
+  EXPECT_FALSE(fs::exists(run));
+  // No subcommand, and an unknown one.
+  EXPECT_TRUE(is_parse_error(mnist_gan({}), {"subcommand"}));
+  // (CLI11 says "A subcommand is required" without naming the word it did not know.)
+  EXPECT_TRUE(is_parse_error(mnist_gan({"evaluate"}), {"subcommand"}));
+}
+
+TEST_F(MnistGanCli, OutHoldingARunIsRefusedAndUntouched) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, true);
+  ASSERT_EQ(train(data, run, {"--steps", "4", "--checkpoint-every", "2"}).code(), 0);
+  const auto before = snapshot(run);
+  const std::string config_before = slurp(run + "/config.json");
+  const Outcome o = train(data, run, {"--steps", "6", "--seed", "99"});
+  EXPECT_TRUE(is_error(o, {"--out", run, "config.json", "--resume"}));
+  EXPECT_EQ(slurp(run + "/config.json"), config_before);
+  EXPECT_TRUE(snapshot(run) == before) << "the refused run changed the old run's files";
+}
+
+TEST_F(MnistGanCli, OutUnderARegularFile) {
+  const std::string data = tmp / "data", file = tmp / "plain_file";
+  make_data(data, true);
+  spit(file, "I am a file");
+  const std::string run = file + "/run";
+  const Outcome o = train(data, run, {"--steps", "4"});
+  EXPECT_TRUE(is_error(o, {"--out", run}));
+  // --out naming the file itself.
+  EXPECT_TRUE(is_error(train(data, file, {"--steps", "4"}), {"--out", file}));
+  EXPECT_EQ(slurp(file), "I am a file");
+}
+
+TEST_F(MnistGanCli, ResumeOfADirectoryWithoutConfig) {
+  const std::string dir = tmp / "not_a_run";
+  fs::create_directories(dir + "/checkpoints");
+  const Outcome o = mnist_gan({"train", "--resume", dir, "--steps", "4"});
+  EXPECT_TRUE(is_error(o, {"--resume", dir, "config.json"}));
+  EXPECT_EQ(names_in(dir), (std::set<std::string>{"checkpoints"}));
+
+  const Outcome missing = mnist_gan({"train", "--resume", tmp / "nowhere"});
+  EXPECT_TRUE(is_error(missing, {"--resume", "nowhere", "config.json"}));
+  EXPECT_FALSE(fs::exists(tmp / "nowhere"));
+}
+
+TEST_F(MnistGanCli, ResumeWithACorruptCheckpoint) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, true);
+  ASSERT_EQ(train(data, run, {"--steps", "6", "--checkpoint-every", "2"}).code(), 0);
+  const std::string latest = checkpoint_path(run, 6);
+  std::string b = slurp(latest);
+  ASSERT_GT(b.size(), 1000u);
+  for (size_t i = b.size() / 2; i < b.size() / 2 + 8; ++i) b[i] = char(b[i] ^ 0xff);
+  spit(latest, b);
+  const auto before = snapshot(run);
+  const Outcome o = mnist_gan({"train", "--resume", run, "--steps", "10"});
+  EXPECT_TRUE(is_error(o, {latest, "checksum"}));
+  EXPECT_TRUE(snapshot(run) == before) << "a refused resume changed the run directory";
+}
+
+TEST_F(MnistGanCli, ResumeRefusesSettingsOtherThanStepsAndDevice) {
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, true);
+  ASSERT_EQ(train(data, run, {"--steps", "4", "--checkpoint-every", "2"}).code(), 0);
+  const auto before = snapshot(run);
+  for (const auto& extra :
+       {std::vector<std::string>{"--batch", "4"}, std::vector<std::string>{"--preset", "tf-mlp"},
+        std::vector<std::string>{"--lr", "0.1"}, std::vector<std::string>{"--seed", "3"}}) {
+    std::vector<std::string> args{"train", "--resume", run, "--steps", "8"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(is_error(mnist_gan(args), {"--resume", "--steps"})) << extra[0];
+  }
+  EXPECT_TRUE(is_error(mnist_gan({"train", "--resume", run, "--out", tmp / "other"}),
+                       {"--resume", "--out"}));
+  EXPECT_FALSE(fs::exists(tmp / "other"));
+  EXPECT_TRUE(snapshot(run) == before) << "a refused resume changed the run directory";
+}
+
+TEST_F(MnistGanCli, GenerateAndExportWithAMissingCheckpoint) {
+  const std::string ckpt = tmp / "missing.ckpt", png = tmp / "x.png", st = tmp / "x.safetensors";
+  EXPECT_TRUE(is_error(
+      mnist_gan({"generate", "--checkpoint", ckpt, "--n", "16", "--out", png, "--device", "cpu"}),
+      {ckpt}));
+  EXPECT_FALSE(fs::exists(png));
+  EXPECT_TRUE(is_error(mnist_gan({"export", "--checkpoint", ckpt, "--out", st}), {ckpt}));
+  EXPECT_FALSE(fs::exists(st));
+  // Not a checkpoint at all.
+  spit(ckpt, "{\"hello\": 1}");
+  EXPECT_TRUE(
+      is_error(mnist_gan({"generate", "--checkpoint", ckpt, "--out", png, "--device", "cpu"}),
+               {ckpt, "not a gan checkpoint"}));
+  EXPECT_FALSE(fs::exists(png));
+  EXPECT_TRUE(is_parse_error(mnist_gan({"generate", "--out", png}), {"--checkpoint"}));
+}
+
+TEST_F(MnistGanCli, DeviceCudaWithoutAGpu) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device exists: --device cuda is valid here";
+  const std::string data = tmp / "data", run = tmp / "run";
+  make_data(data, true);
+  const Outcome o = mnist_gan({"train", "--preset", "tf-mlp", "--data", data, "--out", run,
+                               "--steps", "4", "--batch", "8", "--device", "cuda"});
+  EXPECT_TRUE(is_error(o, {"--device cuda", "no CUDA device"}));
+  EXPECT_TRUE(nothing_looks_valid(run));
+  // --device auto falls back to the CPU.
+  const Outcome a = mnist_gan({"train", "--preset", "tf-mlp", "--data", data, "--out", run,
+                               "--steps", "2", "--batch", "8", "--device", "auto"});
+  ASSERT_EQ(a.code(), 0) << a.describe();
+  EXPECT_NE(nlohmann::json::parse(slurp(run + "/config.json"))
+                .at("device")
+                .get<std::string>()
+                .find("cpu"),
+            std::string::npos);
+  // generate too.
+  const std::string png = tmp / "x.png";
+  EXPECT_TRUE(is_error(mnist_gan({"generate", "--checkpoint", checkpoint_path(run, 2), "--out", png,
+                                  "--device", "cuda"}),
+                       {"--device cuda", "no CUDA device"}));
+  EXPECT_FALSE(fs::exists(png));
+  const std::string device_typo = tmp / "run2";
+  EXPECT_TRUE(is_error(train(data, device_typo, {"--steps", "2", "--gemm", "fast"}), {"--gemm"}));
+}
+
+TEST_F(MnistGanCli, InvalidSettingsNameTheirFlag) {
+  const std::string data = tmp / "data";
+  make_data(data, true);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--lr-g", "-1"}, "--lr-g"},
+      {{"--lr-d", "0"}, "--lr-d"},
+      {{"--label-smoothing", "0.7"}, "--label-smoothing"},
+      {{"--beta1", "1"}, "--beta1"},
+      {{"--keep-checkpoints", "0"}, "--keep-checkpoints"},
+      {{"--checkpoint-every", "0"}, "--checkpoint-every"},
+      {{"--sample-grid", "0"}, "--sample-grid"},
+      {{"--d-steps", "0"}, "--d-steps"},
+      {{"--noise", "gaussian"}, "--noise"},
+      {{"--g-loss", "hinge"}, "--g-loss"},
+  };
+  int i = 0;
+  for (const auto& [extra, flag] : cases) {
+    const std::string run = tmp / ("run" + std::to_string(i++));
+    std::vector<std::string> args{"--steps", "4"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(is_error(train(data, run, args), {flag})) << flag;
+    EXPECT_TRUE(nothing_looks_valid(run)) << flag;
+  }
+}
+
+TEST_F(MnistGanCli, BatchAndZDimOfZeroNameTheirFlag) {
+  const std::string data = tmp / "data";
+  make_data(data, true);
+  const Outcome batch = train(data, tmp / "run_b", {"--steps", "4", "--batch", "0"});
+  const Outcome zdim = train(data, tmp / "run_z", {"--steps", "4", "--z-dim", "0"});
+  // Whatever the message, a refusal: exit 1, one line, nothing looking like a run.
+  EXPECT_EQ(batch.code(), 1) << batch.describe();
+  EXPECT_EQ(zdim.code(), 1) << zdim.describe();
+  EXPECT_TRUE(nothing_looks_valid(tmp / "run_b"));
+  EXPECT_TRUE(nothing_looks_valid(tmp / "run_z"));
+  EXPECT_TRUE(is_error(batch, {"--batch"}));
+  EXPECT_TRUE(is_error(zdim, {"--z-dim"}));
+}
+
+TEST_F(MnistGanCli, RefusedNewRunCreatesNoDirectory) {
+  // Settings and data checked before anything is created: a refused run leaves no --out behind.
+  const std::string data8 = tmp / "data8", data = tmp / "data";
+  make_data(data8, false, 8, 8);
+  make_data(data, true);
+  const std::string wrong_size = tmp / "run_size", bad_flag = tmp / "run_flag";
+  EXPECT_EQ(train(data8, wrong_size, {"--steps", "4"}).code(), 1);
+  EXPECT_EQ(train(data, bad_flag, {"--steps", "4", "--lr-g", "-1"}).code(), 1);
+  EXPECT_FALSE(fs::exists(wrong_size));
+  EXPECT_FALSE(fs::exists(bad_flag));
+}
+
+// ---- 4. signals ----
+
+// Starts a long run, stops it with `signo` once metrics.csv has a row, and checks the exit status
+// 128 + signo, the checkpoint of the last completed step, and that --resume continues from it.
+void MnistGanCli::stop_and_resume(int signo) {
+  const std::string data = tmp / "data", run_dir = tmp / "run";
+  make_data(data, true);
+  Child c({"train", "--preset", "tf-mlp", "--data", data, "--out", run_dir, "--batch", "8",
+           "--device", "cpu", "--steps", "100000", "--log-every", "2", "--sample-every", "50000",
+           "--checkpoint-every", "50000"},
+          logs);
+  ASSERT_TRUE(c.started());
+  const auto deadline = Clock::now() + kDeadline;
+  while (read_metrics(run_dir + "/metrics.csv").steps.empty()) {
+    ASSERT_FALSE(c.poll()) << "the run ended before it was signalled: " << c.wait().describe();
+    ASSERT_LT(Clock::now(), deadline) << "no metrics row within the deadline; killed";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(kill(c.pid(), signo), 0);
+  const Outcome o = c.wait();
+  ASSERT_FALSE(o.timed_out) << "the run did not stop on signal " << signo << "; killed";
+  ASSERT_TRUE(WIFEXITED(o.status)) << o.describe();
+  EXPECT_EQ(o.code(), 128 + signo) << o.describe();
+  EXPECT_EQ(o.err, "");
+
+  std::smatch m;
+  const std::regex stopped("stopped by signal " + std::to_string(signo) +
+                           " at step (\\d+); checkpoint: (\\S+)");
+  ASSERT_TRUE(std::regex_search(o.out, m, stopped)) << o.out;
+  const uint64_t step = std::stoull(m[1]);
+  ASSERT_GT(step, 0u);
+  ASSERT_LT(step, 100000u);
+  EXPECT_EQ(m[2].str(), checkpoint_path(run_dir, step));
+  ASSERT_FALSE(list_checkpoints(run_dir).empty());
+  EXPECT_EQ(list_checkpoints(run_dir).back().first, step) << "no checkpoint of the last step";
+  EXPECT_TRUE(good_checkpoint(checkpoint_path(run_dir, step), step));
+  const Metrics before = read_metrics(run_dir + "/metrics.csv");
+  EXPECT_TRUE(strictly_increasing(before.steps));
+  EXPECT_LE(before.steps.back(), step);
+  const auto [h, d] = read_safetensors(run_dir + "/generator.safetensors");
+  EXPECT_EQ(h.value("__metadata__", nlohmann::json::object()).value("step", ""),
+            std::to_string(step));
+  // No temp file of an interrupted write left.
+  for (const auto& f : names_in(run_dir + "/checkpoints"))
+    EXPECT_TRUE(std::regex_match(f, std::regex("step_\\d{8}\\.ckpt"))) << f;
+
+  const std::string target = std::to_string(step + 4);
+  const Outcome r = mnist_gan({"train", "--resume", run_dir, "--steps", target});
+  ASSERT_EQ(r.code(), 0) << r.describe();
+  EXPECT_NE(r.out.find("steps " + std::to_string(step) + " -> " + target), std::string::npos)
+      << r.out;
+  const Metrics after = read_metrics(run_dir + "/metrics.csv");
+  EXPECT_TRUE(strictly_increasing(after.steps));
+  EXPECT_EQ(after.steps.back(), step + 4);
+  EXPECT_TRUE(good_checkpoint(checkpoint_path(run_dir, step + 4), step + 4));
+}
+
+TEST_F(MnistGanCli, SigintCheckpointsAndExits130) { stop_and_resume(SIGINT); }
+
+TEST_F(MnistGanCli, SigtermCheckpointsAndExits143) { stop_and_resume(SIGTERM); }
+
+// ---- 5. non-finite ----
+
+// The last good checkpoint named in the message (or "none") is the newest one left, and every
+// checkpoint left loads with finite tensors; no generator.safetensors of a diverged run.
+void expect_only_good_checkpoints(const std::string& run_dir, uint64_t bad_step) {
+  for (const auto& [step, path] : list_checkpoints(run_dir)) {
+    EXPECT_LT(step, bad_step) << path;
+    EXPECT_TRUE(good_checkpoint(path, step));
+  }
+  for (const auto& f : names_in(run_dir + "/checkpoints"))
+    EXPECT_TRUE(std::regex_match(f, std::regex("step_\\d{8}\\.ckpt"))) << f;
+  EXPECT_FALSE(fs::exists(run_dir + "/generator.safetensors"));
+}
+
+TEST_F(MnistGanCli, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  // Adam with lr 1e18 makes the step-1 update so large that step 2's logits overflow.
+  const std::string data = tmp / "data", run_dir = tmp / "run";
+  make_data(data, true);
+  const Outcome o =
+      train(data, run_dir,
+            {"--steps", "10", "--lr", "1e18", "--log-every", "1", "--checkpoint-every", "1"});
+  ASSERT_TRUE(is_error(o, {"non-finite loss at step "}));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(o.err, m, std::regex("non-finite loss at step (\\d+)")));
+  const uint64_t bad = std::stoull(m[1]);
+  EXPECT_GE(bad, 2u) << "the setting should keep at least one good checkpoint";
+  const auto ckpts = list_checkpoints(run_dir);
+  ASSERT_FALSE(ckpts.empty());
+  EXPECT_NE(o.err.find("last good checkpoint: " + ckpts.back().second), std::string::npos) << o.err;
+  expect_only_good_checkpoints(run_dir, bad);
+
+  // Diverging at once: no checkpoint at all, and the message says so.
+  const std::string run2 = tmp / "run2";
+  const Outcome at_once = train(data, run2, {"--steps", "10", "--lr", "1e30"});
+  ASSERT_TRUE(is_error(at_once, {"non-finite loss at step 1", "none"}));
+  EXPECT_TRUE(list_checkpoints(run2).empty());
+  expect_only_good_checkpoints(run2, 1);
+  // Resuming it is refused: there is no checkpoint to resume from.
+  EXPECT_TRUE(is_error(mnist_gan({"train", "--resume", run2, "--steps", "20"}),
+                       {"--resume", "no checkpoint"}));
+}
+
+TEST_F(MnistGanCli, NonFiniteParametersStopAndKeepTheLastGoodCheckpoint) {
+  // lr 1e12: the losses stay finite (huge) but Adam's state overflows at step 2; the checkpoint
+  // guard must refuse to write it.
+  const std::string data = tmp / "data", run_dir = tmp / "run";
+  make_data(data, true);
+  const Outcome o =
+      train(data, run_dir,
+            {"--steps", "10", "--lr", "1e12", "--log-every", "1", "--checkpoint-every", "1"});
+  ASSERT_TRUE(is_error(o, {"non-finite", "step "}));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(o.err, m, std::regex("step (\\d+)")));
+  const uint64_t bad = std::stoull(m[1]);
+  expect_only_good_checkpoints(run_dir, bad);
+  const auto ckpts = list_checkpoints(run_dir);
+  ASSERT_FALSE(ckpts.empty());
+  EXPECT_NE(o.err.find("training stopped; last good checkpoint"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find(ckpts.back().second), std::string::npos) << o.err;
+}
+
+}  // namespace
