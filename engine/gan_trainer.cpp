@@ -184,6 +184,18 @@ void GanTrainer::request_stats() {
   pending_.host_seconds = now_seconds();
 }
 
+bool GanTrainer::stats_ready() const {
+  if (!pending_.active) return false;
+#if GAN_WITH_CUDA
+  if (ctx_.is_cuda()) {
+    const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(pending_.event));
+    if (status == cudaErrorNotReady) return false;
+    CUDA_CHECK(status);
+  }
+#endif
+  return true;
+}
+
 StepStats GanTrainer::collect_stats() {
   if (!pending_.active) throw std::logic_error("collect_stats: nothing requested");
   pending_.active = false;

@@ -72,6 +72,8 @@ class GanTrainer {
   // host (asynchronous on CUDA), collect_stats waits for it. One request may be outstanding.
   void request_stats();
   bool stats_requested() const { return pending_.active; }
+  // The requested copy has arrived (never blocks; always true on the CPU, where it is immediate).
+  bool stats_ready() const;
   StepStats collect_stats();
   // G in inference mode on the fixed sample noise: sample_grid^2 images of image_size floats.
   std::vector<float> samples();

@@ -268,6 +268,9 @@ RunResult Run::go() {
       if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
       trainer_->request_stats();
     }
+    // Report an interval as soon as its statistics have arrived (at once on the CPU; on the GPU
+    // when the stream has caught up), without waiting.
+    if (trainer_->stats_ready()) handle_stats(trainer_->collect_stats());
     if (step % uint64_t(cfg_.sample_every) == 0 || last) write_samples();
     const int signal = req_.stop ? req_.stop->load() : 0;
     if (step % uint64_t(cfg_.checkpoint_every) == 0 || last || signal) save_checkpoint_now();
