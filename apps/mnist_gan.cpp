@@ -167,6 +167,9 @@ int main(int argc, char** argv) {
   train->add_option("--sample-grid", ov.grid, "sample grids hold N x N images");
   train->add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   train->add_flag("--tf32", tf32, "allow TF32 tensor cores in cuBLAS GEMMs");
+  bool cuda_graph = false;
+  train->add_flag("--cuda-graph", cuda_graph,
+                  "CUDA: capture the training step once and replay it as one graph launch");
 
   // ---- generate ----
   CLI::App* generate = app.add_subcommand("generate", "write a grid of samples from a checkpoint");
@@ -227,6 +230,7 @@ int main(int argc, char** argv) {
     req.device = device_choice_from_name(device);
     req.gemm = gemm_from_name(gemm);
     req.tf32 = tf32;
+    req.cuda_graph = cuda_graph;
     req.live_progress = isatty(fileno(stdout));
     req.stop = &g_stop_signal;
     install_signal_handlers();

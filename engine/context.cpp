@@ -36,6 +36,12 @@ ExecResources::ExecResources(DeviceKind kind, int cuda_device) {
   // A blocking stream: the synchronous set-up copies (legacy default stream) order against it.
   CUDA_CHECK(cudaStreamCreate(&ctx_.stream));
   CUBLAS_CHECK(cublasCreate(&ctx_.cublas));
+  // A workspace of our own: cuBLAS then never allocates inside a step, which stream capture (CUDA
+  // graphs) requires. 32 MiB covers the largest split-K workspace cuBLAS asks for on Hopper.
+  constexpr size_t kCublasWorkspace = size_t(32) << 20;
+  CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspace));
+  CUBLAS_CHECK(cublasSetStream(ctx_.cublas, ctx_.stream));
+  CUBLAS_CHECK(cublasSetWorkspace(ctx_.cublas, cublas_workspace_, kCublasWorkspace));
   description_ = "cuda:" + std::to_string(cuda_device) + " " + cuda_device_description(cuda_device);
 #endif
 }
@@ -44,6 +50,7 @@ ExecResources::~ExecResources() {
 #if GAN_WITH_CUDA
   if (ctx_.cublas) cublasDestroy(ctx_.cublas);
   if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
+  if (cublas_workspace_) cudaFree(cublas_workspace_);
 #endif
 }
 

@@ -38,6 +38,7 @@ class ExecResources {
  private:
   ExecContext ctx_;
   std::string description_;
+  void* cublas_workspace_ = nullptr;
 };
 
 }  // namespace gan

@@ -69,6 +69,7 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecC
   t_one_ = Array<float>(dev, B);
   t_real_.upload(std::vector<float>(B, 1.0f - cfg.label_smoothing));
   t_one_.upload(std::vector<float>(B, 1.0f));
+  step_stats_ = Array<float>(dev, kSlotFloats);
   slots_ = Array<float>(dev, size_t(cfg.log_every) * kSlotFloats);
   counters_ = Array<uint64_t>(dev, kNumCounters);
   stats_host_.resize(slots_.size());
@@ -92,6 +93,8 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecC
 
 GanTrainer::~GanTrainer() {
 #if GAN_WITH_CUDA
+  if (graph_exec_) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph_exec_));
+  if (graph_) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
   if (stats_pinned_) cudaFreeHost(stats_pinned_);
   if (last_event_) cudaEventDestroy(static_cast<cudaEvent_t>(last_event_));
   if (pending_.event) cudaEventDestroy(static_cast<cudaEvent_t>(pending_.event));
@@ -106,12 +109,61 @@ void GanTrainer::init() {
   stats_from_ = 1;
 }
 
-void GanTrainer::train_step() {
+void GanTrainer::use_cuda_graph(bool on) {
+  if (on && !ctx_.is_cuda()) throw std::invalid_argument("--cuda-graph: needs a CUDA device");
+  if (graph_exec_) throw std::logic_error("use_cuda_graph: the step is already captured");
+  graph_on_ = on;
+}
+
+// Every step is the same sequence of launches with the same arguments: the step number, the
+// random draws and the statistics slot all come from the counter in device memory.
+void GanTrainer::enqueue_step() {
   ops::counter_add(ctx_, counters_.data() + kStep, 1);
-  float* slot = slots_.data() + size_t(step_ % uint64_t(cfg_.log_every)) * kSlotFloats;
-  for (int k = 0; k < cfg_.d_steps; ++k) d_step(k, slot);
-  g_step(slot + 6);
+  float* stats = step_stats_.data();
+  for (int k = 0; k < cfg_.d_steps; ++k) d_step(k, stats);
+  g_step(stats + 6);
+  ops::stats_to_slot(ctx_, stats, kSlotFloats, slots_.data(), uint32_t(cfg_.log_every),
+                     counters_.data() + kStep);
+}
+
+void GanTrainer::train_step() {
+#if GAN_WITH_CUDA
+  if (graph_on_) {
+    if (!graph_exec_) {
+      cudaGraph_t graph = nullptr;
+      cudaGraphExec_t exec = nullptr;
+      CUDA_CHECK(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal));
+      enqueue_step();
+      CUDA_CHECK(cudaStreamEndCapture(ctx_.stream, &graph));
+      CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &graph_nodes_));
+      graph_ = graph;
+      graph_exec_ = exec;
+    }
+    CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph_exec_), ctx_.stream));
+    ++step_;
+    return;
+  }
+#endif
+  enqueue_step();
   ++step_;
+}
+
+GanTrainer::StepInputs GanTrainer::step_inputs(uint64_t step) {
+  const ExecContext& ctx = ctx_;
+  const int B = cfg_.batch;
+  Array<uint64_t> counter(ctx.kind, 1);
+  counter.upload(&step, 1);
+  Array<float> real(ctx.kind, size_t(B) * image_size_), z_d(ctx.kind, z_.size()),
+      z_g(ctx.kind, z_.size());
+  ops::sample_batch(ctx, images_.data(), n_images_, size_t(image_size_), B, cfg_.seed, kStreamData,
+                    counter.data(), real.data());
+  ops::random_fill(ctx, z_d.data(), z_d.size(), cfg_.noise, cfg_.seed, kStreamNoiseD,
+                   counter.data());
+  ops::random_fill(ctx, z_g.data(), z_g.size(), cfg_.noise, cfg_.seed, kStreamNoiseG,
+                   counter.data());
+  ctx.synchronize();
+  return {real.download(), z_d.download(), z_g.download()};
 }
 
 // D's objective: BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0), G's output treated as data.
@@ -228,6 +280,8 @@ StepStats GanTrainer::collect_stats() {
     if (s.first_nonfinite_step == 0 && !(std::isfinite(d_loss) && std::isfinite(g_loss)))
       s.first_nonfinite_step = step;
     s.d_loss += d_loss / n;
+    s.d_loss_real += v[0] / n;
+    s.d_loss_fake += v[3] / n;
     s.g_loss += g_loss / n;
     s.d_real += v[1] / n;
     s.d_fake += v[4] / n;

@@ -33,6 +33,7 @@ struct NonFiniteError : std::runtime_error {
 struct StepStats {
   uint64_t first_step = 0, last_step = 0;
   double d_loss = 0;  // mean of the real and the fake BCE
+  double d_loss_real = 0, d_loss_fake = 0;
   double g_loss = 0;  // the G objective's value (BCE(D(G(z)), 1), or log(1 - D(G(z))) for minimax)
   double d_real = 0;  // mean D(x)
   double d_fake = 0;  // mean D(G(z)) in D's step
@@ -66,8 +67,20 @@ class GanTrainer {
 
   // Fresh parameters from the config's seed and scheme.
   void init();
-  // Enqueues one full training step (no host synchronisation).
+  // Enqueues one full training step (no host synchronisation). With a CUDA graph enabled, the
+  // first call captures the step and every call launches the graph.
   void train_step();
+  // CUDA only: run each step as one captured graph launch. Call before the first train_step.
+  void use_cuda_graph(bool on);
+  // Kernel nodes in the captured step (0 until captured, or without a graph).
+  size_t graph_nodes() const { return graph_nodes_; }
+
+  // The random inputs of step `step` (1-based) exactly as train_step draws them: the first D
+  // step's real batch (B, image) and noise (B, z), and the G step's noise. For peer comparisons.
+  struct StepInputs {
+    std::vector<float> real, z_d, z_g;
+  };
+  StepInputs step_inputs(uint64_t step);
   // Statistics of the steps since the previous request: request_stats enqueues their copy to the
   // host (asynchronous on CUDA), collect_stats waits for it. One request may be outstanding.
   void request_stats();
@@ -91,6 +104,7 @@ class GanTrainer {
   // Per step: real BCE stats, fake BCE stats, G BCE stats.
   static constexpr int kSlotFloats = 9;
 
+  void enqueue_step();
   void d_step(int k, float* stats);
   void g_step(float* stats);
 
@@ -100,7 +114,7 @@ class GanTrainer {
   int image_size_ = 0;
   Model G_, D_;
   Array<uint8_t> images_;
-  Array<float> real_, z_, fixed_z_, dlogits_, t_real_, t_fake_, t_one_, slots_;
+  Array<float> real_, z_, fixed_z_, dlogits_, t_real_, t_fake_, t_one_, step_stats_, slots_;
   Array<uint64_t> counters_;
   uint64_t step_ = 0, stats_from_ = 1;
 
@@ -116,6 +130,10 @@ class GanTrainer {
   float* stats_pinned_ = nullptr;
   void* last_event_ = nullptr;  // the previous request's event, for GPU time per interval
   double last_host_seconds_ = 0;
+  bool graph_on_ = false;
+  void* graph_ = nullptr;       // cudaGraph_t
+  void* graph_exec_ = nullptr;  // cudaGraphExec_t
+  size_t graph_nodes_ = 0;
 
  public:
   ~GanTrainer();

@@ -4,6 +4,7 @@
 #include "kernels/activation.h"
 #include "kernels/dense.h"
 #include "kernels/gather.h"
+#include "kernels/stats.h"
 
 #if GAN_WITH_CUDA
 #define GAN_DISPATCH(cuda_call, cpu_call) \
@@ -116,6 +117,12 @@ void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_imag
   GAN_DISPATCH(
       cuda::sample_batch(images, n_images, D, B, seed, stream, counter, out, nullptr, ctx.stream),
       cpu::sample_batch<float>(images, n_images, D, B, seed, stream, counter, out, nullptr));
+}
+
+void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots, uint32_t n_slots,
+                   const uint64_t* step) {
+  GAN_DISPATCH(cuda::stats_to_slot(src, n, slots, n_slots, step, ctx.stream),
+               cpu::stats_to_slot(src, n, slots, n_slots, step));
 }
 
 }  // namespace gan::ops

@@ -40,6 +40,8 @@ void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const fl
 void random_fill(const ExecContext& ctx, float* out, size_t N, Distribution dist, uint64_t seed,
                  uint32_t stream, const uint64_t* counter);
 void counter_add(const ExecContext& ctx, uint64_t* counter, uint64_t by);
+void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots, uint32_t n_slots,
+                   const uint64_t* step);
 void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
                   uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
 

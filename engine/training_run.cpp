@@ -148,6 +148,7 @@ void Run::write_config() {
   nlohmann::json j = meta();
   j["gemm_backend"] = gemm_backend_name(req_.gemm);
   j["tf32"] = req_.tf32;
+  j["cuda_graph"] = req_.cuda_graph;
   write_file_atomic(req_.run_dir + "/config.json", j.dump(2) + "\n");
 }
 
@@ -220,6 +221,8 @@ RunResult Run::go() {
   req_.resume ? prepare_resume() : prepare_new();
   data_ = read_idx_images(data_path_);
   const DeviceKind kind = resolve_device(req_.device);
+  if (req_.cuda_graph && kind != DeviceKind::Cuda)
+    throw std::invalid_argument("--cuda-graph: needs a CUDA device (running on the CPU)");
   exec_ = std::make_unique<ExecResources>(kind);
   exec_->context().gemm_backend = req_.gemm;
   exec_->context().tf32 = req_.tf32;
@@ -233,6 +236,7 @@ RunResult Run::go() {
         fmt::format("--out {}: cannot create the run directory ({})", req_.run_dir, ec.message()));
 
   trainer_ = std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
+  trainer_->use_cuda_graph(req_.cuda_graph);
   if (resume_from_) {
     trainer_->restore(*resume_from_);
     if (trainer_->step() >= cfg_.steps)

@@ -27,6 +27,7 @@ struct RunRequest {
   DeviceChoice device = DeviceChoice::Auto;
   GemmBackend gemm = GemmBackend::Cublas;
   bool tf32 = false;
+  bool cuda_graph = false;                 // CUDA: each step one graph launch
   bool live_progress = false;              // a terminal: one updating line, else plain log lines
   const std::atomic<int>* stop = nullptr;  // non-zero (a signal number): checkpoint and return
   std::FILE* out = stdout;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/gather.h"
+#include "kernels/stats.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -60,4 +61,18 @@ TEST(CpuGather, SampleBatchDrawsUniformIndicesDeterministically) {
   double chi2 = 0, e = double(B) / n_images;
   for (double c : counts) chi2 += (c - e) * (c - e) / e;
   EXPECT_LT(chi2, 33.7);
+}
+
+TEST(CpuStats, StatsToSlotFilesByStepCounter) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const int n = 9;
+  const uint32_t n_slots = 5;
+  std::vector<float> slots(size_t(n) * n_slots, -1.0f);
+  for (uint64_t step = 1; step <= 12; ++step) {
+    const std::vector<float> src = rng.vec<float>(n);
+    cpu::stats_to_slot(src.data(), n, slots.data(), n_slots, &step);
+    const size_t at = size_t((step - 1) % n_slots) * n;
+    for (int i = 0; i < n; ++i) ASSERT_EQ(slots[at + i], src[i]) << "step " << step << " i " << i;
+  }
 }

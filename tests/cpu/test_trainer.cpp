@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "engine/gan_trainer.h"
+#include "engine/ops.h"
 #include "engine/training_run.h"
 #include "tensor_fixtures.h"
 #include "trainer_fixtures.h"
@@ -260,4 +261,40 @@ TEST(Trainer, PresetsAreValidAndSurviveJson) {
             "-> batchnorm(keep 0.8, eps 0.001) -> dense 784 -> tanh");
   EXPECT_EQ(describe_model_spec(k.discriminator),
             "784 -> dense 512 -> leaky_relu(0.2) -> dense 256 -> leaky_relu(0.2) -> dense 1");
+}
+
+TEST(Trainer, StepInputsAreTheDrawsTheStepUses) {
+  // D's losses of step 1 recomputed from step_inputs(1) with a twin trainer's untouched models
+  // equal, bit for bit, the losses the step reported: same batch, same noise, same dropout draws.
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 40, 4);
+  TrainConfig cfg = tiny_config(4, rng.bits());
+  cfg.d_update = DUpdate::Joint;  // D unchanged between its real and fake halves
+  cfg.log_every = 1;
+  GanTrainer t(cfg, data, kCpu), twin(cfg, data, kCpu);
+  t.init();
+  twin.init();
+  const GanTrainer::StepInputs in = twin.step_inputs(1);
+  t.train_step();
+  t.request_stats();
+  const StepStats st = t.collect_stats();
+
+  const uint64_t step = 1;
+  const int B = cfg.batch;
+  auto bce = [&](const float* logits, float target) {
+    const std::vector<float> targets(B, target);
+    BceStats<float> s{};
+    ops::bce_with_logits(kCpu, logits, targets.data(), B, 1.0f, nullptr, &s);
+    return double(s.loss);
+  };
+  // Dropout draws 2 (D on real) and 1, 3 (G and D on fake) of the first D step.
+  const float* real_logits =
+      twin.discriminator().forward(kCpu, in.real.data(), B, true, cfg.seed, 2, &step);
+  EXPECT_EQ(bce(real_logits, 1.0f), st.d_loss_real);
+  const float* fake = twin.generator().forward(kCpu, in.z_d.data(), B, true, cfg.seed, 1, &step);
+  const float* fake_logits = twin.discriminator().forward(kCpu, fake, B, true, cfg.seed, 3, &step);
+  EXPECT_EQ(bce(fake_logits, 0.0f), st.d_loss_fake);
+  EXPECT_EQ(in.z_g.size(), in.z_d.size());
+  EXPECT_NE(in.z_g, in.z_d);
 }

@@ -8,6 +8,7 @@
 #include "gpu_test.h"
 #include "kernels/gather.h"
 #include "kernels/random.h"
+#include "kernels/stats.h"
 
 using namespace gan;
 using namespace gan::test;
@@ -131,4 +132,22 @@ TEST_F(GpuTest, GatherEmptyLaunchesNothing) {
   cuda::gather_batch(nullptr, 784, nullptr, 0, nullptr, stream_);
   cuda::sample_batch(nullptr, 10, 784, 0, 1, 0, counter_dev.data(), nullptr, nullptr, stream_);
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+TEST_F(GpuTest, StatsToSlotMatchesCpu) {
+  SCOPED_TRACE(rng_.trace());
+  const int n = 9;
+  const uint32_t n_slots = 7;
+  const std::vector<float> initial = rng_.vec<float>(size_t(n) * n_slots);
+  std::vector<float> want(initial);
+  DeviceBuffer<float> slots(initial), src(static_cast<size_t>(n));
+  DeviceBuffer<uint64_t> step(std::vector<uint64_t>{0});
+  for (uint64_t s = 1; s <= 10; ++s) {
+    const std::vector<float> v = rng_.vec<float>(n);
+    src.upload(v);
+    cuda::counter_add(step.data(), 1, stream_);
+    cuda::stats_to_slot(src.data(), n, slots.data(), n_slots, step.data(), stream_);
+    cpu::stats_to_slot(v.data(), n, want.data(), n_slots, &s);
+    EXPECT_TRUE(all_close("slots", fetch(slots), want, 0.0, 0.0)) << "step " << s;
+  }
 }

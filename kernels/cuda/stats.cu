@@ -1,0 +1,24 @@
+// Filing a step's statistics into its slot, the slot chosen on the device from the step counter.
+#include "kernels/cuda/check.h"
+#include "kernels/stats.h"
+
+namespace gan::cuda {
+namespace {
+
+// Thread mapping: one block; thread i copies element i (n is a handful of floats).
+__global__ void stats_to_slot_kernel(const float* src, int n, float* slots, uint32_t n_slots,
+                                     const uint64_t* step) {
+  const size_t slot = size_t((*step - 1) % n_slots);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) slots[slot * n + i] = src[i];
+}
+
+}  // namespace
+
+void stats_to_slot(const float* src, int n, float* slots, uint32_t n_slots, const uint64_t* step,
+                   cudaStream_t stream) {
+  if (n <= 0 || n_slots == 0) return;
+  stats_to_slot_kernel<<<1, 32, 0, stream>>>(src, n, slots, n_slots, step);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace gan::cuda
