@@ -1,68 +1,129 @@
 #!/usr/bin/env bash
-# GPU verification in one call, for a CUDA machine with no package access:
-#   bash ../shared/offline-build/pack.sh      # here, once: writes .deps/ (carry it along)
-#   bash scripts/gpu_check.sh OUTDIR          # there: build, test, sanitize, benchmark
-# Configures with the offline bundle, builds, runs the whole ctest suite, runs the GPU tests under
-# compute-sanitizer (memcheck, racecheck, initcheck, synccheck), runs the benchmarks, and writes
-# logs, JSON and a summary table (printed last) under OUTDIR.
+# GPU verification and benchmarks, for a CUDA machine with no package access:
+#   bash ../shared/offline-build/pack.sh        # here, once: writes .deps/ (carry it along)
+#   bash scripts/gpu_check.sh OUTDIR            # there
+# Stages (STAGES=..., comma-separated; default all, in this order):
+#   build     configure with the offline bundle and build everything
+#   test      the whole ctest suite
+#   sanitize  compute-sanitizer memcheck, racecheck, initcheck, synccheck on the GPU tests
+#             (SANITIZERS=... to choose; racecheck is the slow one)
+#   bench     bench_gemm, bench_ops, bench_step (FP32 and TF32)
+#   peers     the PyTorch / JAX peers: first-step check against our engine, then their timings
+#             (PEER_BATCHES=..., PEER_PRESETS=... to narrow; torch.compile takes minutes)
+# A device call is limited to 10 minutes: run the stages over a few calls on a warm machine (the
+# build directory persists between calls there). Writes at most 8 files into OUTDIR (the device
+# tool brings back no more): summary.txt (printed last), build.log, tests.log, sanitizer.log,
+# bench.log, peers.log, results.json (benchmarks/results format, when bench or peers ran).
 set -uo pipefail
 out=${1:?usage: bash scripts/gpu_check.sh OUTDIR}
 cd "$(dirname "$0")/.."
+root=$PWD
 mkdir -p "$out"
-deps=${GAN_OFFLINE_DEPS:-$PWD/.deps}
+out=$(cd "$out" && pwd)
+deps=${GAN_OFFLINE_DEPS:-$root/.deps}
 build=${BUILD_DIR:-build-gpu}
 archs=${CUDA_ARCHS:-90}
+stages=",${STAGES:-build,test,sanitize,bench,peers},"
 sanitizers=${SANITIZERS:-memcheck racecheck initcheck synccheck}
+raw=${RAW_DIR:-$build/bench-raw}  # intermediate JSON (kept on the machine, merged into results.json)
+mkdir -p "$raw"
 summary="$out/summary.txt"
 : >"$summary"
-row() { printf '%-28s %s\n' "$1" "$2" | tee -a "$summary" >/dev/null; }
+row() { printf '%-30s %s\n' "$1" "$2" >>"$summary"; }
+want() { [[ "$stages" == *",$1,"* ]]; }
+python=${PYTHON:-python3}
 
 {
   date -u +"date: %Y-%m-%dT%H:%M:%SZ"
   echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
   nvcc --version | tail -1
+  echo "stages: ${stages//,/ }"
 } >>"$summary"
 
 status=0
-if cmake -S . -B "$build" -G Ninja -DGAN_CUDA=ON -DGAN_OFFLINE_DEPS="$deps" \
-     -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$out/build.log" 2>&1 &&
-   cmake --build "$build" -j "$(nproc)" >>"$out/build.log" 2>&1; then
-  row build ok
-else
-  row build "FAILED (see build.log)"
-  cat "$summary"
-  exit 1
+if want build; then
+  if cmake -S . -B "$build" -G Ninja -DGAN_CUDA=ON -DGAN_OFFLINE_DEPS="$deps" \
+       -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$out/build.log" 2>&1 &&
+     cmake --build "$build" -j "$(nproc)" >>"$out/build.log" 2>&1; then
+    row build ok
+  else
+    row build "FAILED (see build.log)"
+    cat "$summary"
+    exit 1
+  fi
 fi
 
-if ctest --test-dir "$build" --output-on-failure -j 4 >"$out/tests.log" 2>&1; then
-  row "ctest (all tests)" "ok: $(grep -E 'tests passed' "$out/tests.log" | tail -1)"
-else
-  row "ctest (all tests)" "FAILED: $(grep -E 'tests passed' "$out/tests.log" | tail -1)"
-  status=1
+if want test; then
+  if ctest --test-dir "$build" --output-on-failure -j 8 >"$out/tests.log" 2>&1; then
+    row "ctest (all tests)" "ok: $(grep -E 'tests passed' "$out/tests.log" | tail -1)"
+  else
+    row "ctest (all tests)" "FAILED: $(grep -E 'tests passed' "$out/tests.log" | tail -1)"
+    status=1
+  fi
+  row "ctest skipped" "$(grep -c '(Skipped)' "$out/tests.log" || true)"
 fi
-skipped=$(grep -c 'Skipped' "$out/tests.log" || true)
-row "ctest skipped" "$skipped"
 
-: >"$out/sanitizer.log"
-for tool in $sanitizers; do
-  echo "=== compute-sanitizer --tool $tool" >>"$out/sanitizer.log"
-  if compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/gpu_tests" \
-       --gtest_brief=1 >>"$out/sanitizer.log" 2>&1; then
-    row "sanitizer $tool" ok
-  else
-    row "sanitizer $tool" "FAILED (see sanitizer.log)"
-    status=1
-  fi
-done
+if want sanitize; then
+  : >"$out/sanitizer.log"
+  for tool in $sanitizers; do
+    echo "=== compute-sanitizer --tool $tool" >>"$out/sanitizer.log"
+    if compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/gpu_tests" \
+         --gtest_brief=1 >>"$out/sanitizer.log" 2>&1; then
+      row "sanitizer $tool" ok
+    else
+      row "sanitizer $tool" "FAILED (see sanitizer.log)"
+      status=1
+    fi
+  done
+fi
 
-if [ -x "$build/benchmarks/bench_gemm" ]; then
-  if "$build/benchmarks/bench_gemm" --json "$out/bench_gemm.json" >"$out/bench.log" 2>&1; then
-    row "bench_gemm" "ok (bench.log, bench_gemm.json)"
-  else
-    row "bench_gemm" "FAILED (see bench.log)"
-    status=1
-  fi
+if want bench; then
+  : >"$out/bench.log"
+  run_bench() {  # name, command...
+    local name=$1
+    shift
+    echo "=== $*" >>"$out/bench.log"
+    if "$@" >>"$out/bench.log" 2>&1; then row "$name" ok; else row "$name" "FAILED (see bench.log)"; status=1; fi
+  }
+  run_bench bench_gemm "$build/benchmarks/bench_gemm" --json "$raw/gemm.json"
+  run_bench bench_ops "$build/benchmarks/bench_ops" --json "$raw/ops.json"
+  run_bench "bench_step fp32" "$build/benchmarks/bench_step" --device cuda --json "$raw/step_fp32.json"
+  run_bench "bench_step tf32" "$build/benchmarks/bench_step" --device cuda --tf32 --json "$raw/step_tf32.json"
+fi
+
+if want peers; then
+  : >"$out/peers.log"
+  peer_presets=${PEER_PRESETS:-keras-mlp,tf-mlp,torch-mlp}
+  for p in ${peer_presets//,/ }; do
+    dump="$raw/dump-$p"
+    echo "=== first-step check $p" >>"$out/peers.log"
+    if "$build/benchmarks/bench_step" --device cuda --dump-first-step "$dump" --preset "$p" \
+         --batch 64 --no-dropout >>"$out/peers.log" 2>&1 &&
+       $python benchmarks/peers/torch_gan.py --check "$dump" --device cuda >>"$out/peers.log" 2>&1 &&
+       $python benchmarks/peers/jax_gan.py --check "$dump" --device cuda >>"$out/peers.log" 2>&1; then
+      row "peers same step: $p" ok
+    else
+      row "peers same step: $p" "FAILED (see peers.log)"
+      status=1
+    fi
+  done
+  for fw in torch jax; do
+    echo "=== $fw timings" >>"$out/peers.log"
+    if $python "benchmarks/peers/${fw}_gan.py" --bench --device cuda --presets "$peer_presets" \
+         --batches "${PEER_BATCHES:-32,64,128,1024,8192}" --json "$raw/peers_$fw.jsonl" \
+         >>"$out/peers.log" 2>&1; then
+      row "peers timing: $fw" ok
+    else
+      row "peers timing: $fw" "FAILED (see peers.log)"
+      status=1
+    fi
+  done
+fi
+
+if want bench || want peers; then
+  $python benchmarks/collect_results.py --raw "$raw" --out "$out/results.json" >>"$summary" 2>&1 ||
+    row "collect_results" "FAILED"
 fi
 
 cat "$summary"
