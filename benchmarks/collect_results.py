@@ -63,6 +63,15 @@ def main():
         commit = "unknown"
     doc = {"device": device, "date": datetime.date.today().isoformat(), "commit": commit,
            "rows": out_rows}
+    # Kernel benchmarks ride along, so they come back from the device machine in this one file.
+    for name in ("gemm", "ops"):
+        f = raw / f"{name}.json"
+        if f.exists():
+            text = f.read_text().strip()
+            try:
+                doc[name] = json.loads(text)
+            except json.JSONDecodeError:  # JSON lines
+                doc[name] = [json.loads(l) for l in text.splitlines() if l.strip().startswith("{")]
     pathlib.Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"{'preset':<10} {'batch':>6} {'prec':>5} {'ours us':>9} " +
           " ".join(f"{c.replace('_us', ''):>14}" for c in keys[2:]))

@@ -20,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+#include "benchmarks/bench_util.h"
 #include "engine/device.h"
 #include "engine/device_buffer.h"
 #include "kernels/cuda/check.h"
@@ -29,6 +30,8 @@ namespace {
 
 using gan::GemmBackend;
 using gan::Trans;
+using gan::bench::median_us;
+using gan::bench::relative_error;
 
 struct Case {
   std::string name;
@@ -56,57 +59,6 @@ std::vector<Case> make_cases() {
   }
   for (int n : {1024, 2048, 4096}) add(fmt::format("square {}", n), Trans::No, Trans::No, n, n, n);
   return cases;
-}
-
-// Owns the two events of a timing; destroyed even when a check throws.
-struct EventPair {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  EventPair() {
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-  }
-  ~EventPair() {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-  }
-};
-
-// Median microseconds per call. Each sample times enough back-to-back calls (~200 us of work) that
-// launch gaps and event resolution do not dominate small shapes.
-template <class F>
-double median_us(cudaStream_t stream, int samples, F&& call) {
-  EventPair ev;
-  for (int i = 0; i < 3; ++i) call();  // warm-up: first-launch and cuBLAS heuristic costs
-  CUDA_CHECK(cudaEventRecord(ev.start, stream));
-  for (int i = 0; i < 3; ++i) call();
-  CUDA_CHECK(cudaEventRecord(ev.stop, stream));
-  CUDA_CHECK(cudaEventSynchronize(ev.stop));
-  float ms = 0.0f;
-  CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-  const int inner = std::clamp(int(200.0 / std::max(1e-3, 1000.0 * ms / 3)), 1, 200);
-
-  std::vector<double> us(samples);
-  for (double& t : us) {
-    CUDA_CHECK(cudaEventRecord(ev.start, stream));
-    for (int i = 0; i < inner; ++i) call();
-    CUDA_CHECK(cudaEventRecord(ev.stop, stream));
-    CUDA_CHECK(cudaEventSynchronize(ev.stop));
-    CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-    t = 1000.0 * ms / inner;
-  }
-  std::nth_element(us.begin(), us.begin() + samples / 2, us.end());
-  return us[samples / 2];
-}
-
-// max |got - ref| / max |ref|: normwise, so one wrong element of a large output still shows.
-double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
-  double diff = 0.0, scale = 0.0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    diff = std::max(diff, std::fabs(double(got[i]) - double(ref[i])));
-    scale = std::max(scale, std::fabs(double(ref[i])));
-    if (std::isnan(got[i])) diff = INFINITY;
-  }
-  return scale > 0.0 ? diff / scale : diff;
 }
 
 struct Variant {
