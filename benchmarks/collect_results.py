@@ -37,8 +37,9 @@ def main():
                 kernels_per_iter=r.get("kernels_per_iter"),
                 device_mem_bytes=r.get("device_mem_bytes"))
     # Peer rows: {"framework", "mode", "preset", "batch", "precision", "us_per_iter"}.
-    columns = {("torch", "eager"): "torch_eager_us", ("torch", "reduce-overhead"): "torch_compile_us",
-               ("torch", "max-autotune-no-cudagraphs"): "torch_compile_nocg_us",
+    columns = {("torch", "eager"): "torch_eager_us",
+               ("torch", "compile-reduce-overhead"): "torch_compile_us",
+               ("torch", "compile-max-autotune-no-cudagraphs"): "torch_compile_nocg_us",
                ("torch", "cuda-graph"): "torch_graph_us", ("jax", "jit"): "jax_jit_us"}
     for f in sorted(raw.glob("peers_*.jsonl")):
         for r in load_jsonl(f):
@@ -49,7 +50,7 @@ def main():
             rows.setdefault(key, {"preset": key[0], "batch": key[1], "precision": key[2]})[col] = \
                 r["us_per_iter"]
     keys = ["ours_plain_us", "ours_graph_us", "torch_eager_us", "torch_compile_us",
-            "torch_graph_us", "jax_jit_us"]
+            "torch_compile_nocg_us", "torch_graph_us", "jax_jit_us"]
     out_rows = []
     for key in sorted(rows):
         r = rows[key]
