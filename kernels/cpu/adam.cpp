@@ -1,5 +1,7 @@
 #include "kernels/adam.h"
 
+#include <cstddef>
+
 #include "kernels/scalar.h"
 
 namespace gan::cpu {
@@ -9,9 +11,14 @@ void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N,
                const uint64_t* step) {
   const T bc1 = adam_bias_correction(T(cfg.beta1), *step);
   const T bc2 = adam_bias_correction(T(cfg.beta2), *step);
-  for (size_t i = 0; i < N; ++i)
-    adam_update<T>(p[i], g[i], m[i], v[i], T(cfg.lr), T(cfg.beta1), T(cfg.beta2), T(cfg.eps),
-                   T(cfg.weight_decay), cfg.decoupled, bc1, bc2);
+  // Element-wise, so splitting it over threads changes no result.
+  const T lr = T(cfg.lr), b1 = T(cfg.beta1), b2 = T(cfg.beta2), eps = T(cfg.eps),
+          wd = T(cfg.weight_decay);
+  const bool decoupled = cfg.decoupled;
+  const ptrdiff_t n = ptrdiff_t(N);
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (ptrdiff_t i = 0; i < n; ++i)
+    adam_update<T>(p[i], g[i], m[i], v[i], lr, b1, b2, eps, wd, decoupled, bc1, bc2);
 }
 
 template void adam_step<float>(const AdamConfig&, float*, const float*, float*, float*, size_t,

@@ -67,14 +67,28 @@ TEST(CpuGemm, MatchesDefinitionForEveryTransposeAndEpilogue) {
 }
 
 TEST(CpuGemm, FloatAgreesWithDouble) {
+  // The float path has its own kernels (AVX2/FMA tiles where the CPU has them, row blocks of 4, the
+  // direct x W^T dot products when M is a multiple of 4, ragged tails): every transpose, shapes that
+  // reach each, against the double reference. Bound: inputs in [-1, 1] rounded to float (2 u each)
+  // and K float additions in any order: |err| <= (K + 2) u sum_k |a||b| <= (K + 2) u K, u = 2^-24.
   test::Rng rng;
   SCOPED_TRACE(rng.trace());
-  const int M = 9, N = 31, K = 257;
-  auto A = rng.vec<double>(size_t(M) * K), B = rng.vec<double>(size_t(K) * N);
-  std::vector<double> Cd(size_t(M) * N);
-  cpu::gemm<double>(Trans::No, Trans::Yes, M, N, K, 1.0, A.data(), B.data(), 0.0, Cd.data());
-  std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), Cf(Cd.size());
-  cpu::gemm<float>(Trans::No, Trans::Yes, M, N, K, 1.0f, Af.data(), Bf.data(), 0.0f, Cf.data());
-  // Inputs rounded to float (2^-24 each) and K float additions: |err| <= ~2 K 2^-24 max|a||b| sum.
-  EXPECT_TRUE(all_close("C", Cf, Cd, 2.0 * K * std::ldexp(1.0, -24) * K, 0.0));
+  const Shape shapes[] = {{9, 31, 257}, {8, 31, 257}, {12, 50, 100}, {4, 1, 7}, {32, 49, 8}, {5, 2, 3}};
+  for (Shape s : shapes)
+    for (Trans ta : {Trans::No, Trans::Yes})
+      for (Trans tb : {Trans::No, Trans::Yes}) {
+        auto A = rng.vec<double>(size_t(s.M) * s.K), B = rng.vec<double>(size_t(s.K) * s.N);
+        auto bias = rng.vec<double>(s.N);
+        std::vector<double> Cd(size_t(s.M) * s.N);
+        cpu::gemm<double>(ta, tb, s.M, s.N, s.K, 1.0, A.data(), B.data(), 0.0, Cd.data(),
+                          bias.data(), Activation::leaky_relu(0.2f));
+        std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()),
+            biasf(bias.begin(), bias.end());
+        std::vector<float> Cf(Cd.size(), std::numeric_limits<float>::quiet_NaN());
+        cpu::gemm<float>(ta, tb, s.M, s.N, s.K, 1.0f, Af.data(), Bf.data(), 0.0f, Cf.data(),
+                         biasf.data(), Activation::leaky_relu(0.2f));
+        EXPECT_TRUE(all_close("C", Cf, Cd, (s.K + 3) * std::ldexp(1.0, -24) * (s.K + 1), 0.0))
+            << "M=" << s.M << " N=" << s.N << " K=" << s.K << " ta=" << int(ta)
+            << " tb=" << int(tb);
+      }
 }
