@@ -184,7 +184,11 @@ __global__ void bias_act_kernel(float* __restrict__ C, const float* __restrict__
 void gemm_cublas(const GemmContext& ctx, Trans ta, Trans tb, int M, int N, int K, float alpha,
                  const float* A, const float* B, float beta, float* C, const float* bias,
                  Activation act) {
-  CUBLAS_CHECK(cublasSetStream(ctx.cublas, ctx.stream));
+  // cublasSetStream also resets the handle's workspace to cuBLAS' default pool, which would undo a
+  // workspace set for CUDA-graph capture (engine/context.cpp): only switch when it differs.
+  cudaStream_t current = nullptr;
+  CUBLAS_CHECK(cublasGetStream(ctx.cublas, &current));
+  if (current != ctx.stream) CUBLAS_CHECK(cublasSetStream(ctx.cublas, ctx.stream));
   CUBLAS_CHECK(cublasSetPointerMode(ctx.cublas, CUBLAS_POINTER_MODE_HOST));
   CUBLAS_CHECK(
       cublasSetMathMode(ctx.cublas, ctx.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
