@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -72,18 +73,16 @@ int run(int argc, char** argv) {
   std::string json_path;
   bool with_tf32 = false;
   int samples = 25;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else if (arg == "--tf32") {
-      with_tf32 = true;
-    } else if (arg == "--repeats" && i + 1 < argc) {
-      samples = std::max(20, std::stoi(argv[++i]));
-    } else {
-      throw std::invalid_argument("unknown argument '" + arg +
-                                  "' (expected --json PATH, --tf32, --repeats N >= 20)");
-    }
+  CLI::App app{"bench_gemm: our tiled GEMM against cuBLAS at the presets' shapes"};
+  app.add_option("--json", json_path, "write the rows as JSON here");
+  app.add_flag("--tf32", with_tf32, "also time cuBLAS with TF32");
+  app.add_option("--repeats", samples, "timed repeats per case (>= 20)")
+      ->check(CLI::Range(20, 100000))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   std::string why;
   if (gan::cuda_device_count(&why) == 0) throw std::runtime_error(why);

@@ -14,6 +14,7 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -410,18 +411,16 @@ int run(int argc, char** argv) {
   std::string json_path;
   bool quick = false;
   int samples = 50;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else if (arg == "--quick") {
-      quick = true;
-    } else if (arg == "--repeats" && i + 1 < argc) {
-      samples = std::max(50, std::stoi(argv[++i]));
-    } else {
-      throw std::invalid_argument("unknown argument '" + arg +
-                                  "' (expected --json PATH, --quick, --repeats N >= 50)");
-    }
+  CLI::App app{"bench_ops: memory-bound CUDA ops in GB/s against the measured copy bandwidth"};
+  app.add_option("--json", json_path, "write the rows as JSON here");
+  app.add_flag("--quick", quick, "a reduced set of cases");
+  app.add_option("--repeats", samples, "timed repeats per case (>= 50)")
+      ->check(CLI::Range(50, 100000))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   std::string why;
   if (cuda_device_count(&why) == 0) throw std::runtime_error(why);
