@@ -80,6 +80,29 @@ GAN_HD void adam_update(T& p, T g, T& m, T& v, T lr, T beta1, T beta2, T eps, T 
   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps);
 }
 
+// SGD with momentum (PyTorch: buf = momentum buf + g, p -= lr buf; momentum 0 is plain SGD).
+template <class T>
+GAN_HD void sgd_update(T& p, T g, T& buf, T lr, T momentum) {
+  if (momentum != T(0)) {
+    buf = momentum * buf + g;
+    g = buf;
+  }
+  p -= lr * g;
+}
+
+// RMSprop (PyTorch, not centred): v = alpha v + (1 - alpha) g^2, p -= lr g / (sqrt(v) + eps).
+template <class T>
+GAN_HD void rmsprop_update(T& p, T g, T& v, T lr, T alpha, T eps) {
+  v = alpha * v + (T(1) - alpha) * g * g;
+  p -= lr * g / (sqrt(v) + eps);
+}
+
+// Clamp to [-c, c]; NaN stays NaN (a diverged weight must not be hidden by clipping).
+template <class T>
+GAN_HD T clip_value(T x, T c) {
+  return x < -c ? -c : (x > c ? c : x);
+}
+
 // 1 - beta^t, the bias correction for step t (1-based), computed the same way on both paths.
 template <class T>
 GAN_HD T adam_bias_correction(T beta, uint64_t t) {

@@ -1,0 +1,41 @@
+// Optimizers beside Adam, and the weight clipping of WGAN: one pass over a flat parameter block.
+#pragma once
+#include "common.h"
+
+namespace gan {
+
+// PyTorch's torch.optim.SGD with momentum (dampening 0, no Nesterov):
+//   buf = momentum buf + g;  p -= lr buf      (momentum 0: plain SGD, buf unused)
+struct SgdConfig {
+  float lr = 0.01f;
+  float momentum = 0.0f;
+};
+
+// PyTorch's torch.optim.RMSprop (not centred, no momentum), as the WGAN paper uses it:
+//   v = alpha v + (1 - alpha) g^2;  p -= lr g / (sqrt(v) + eps)
+struct RmspropConfig {
+  float lr = 5e-5f;
+  float alpha = 0.99f;
+  float eps = 1e-8f;
+};
+
+// p, g, buf, v: (N).
+// clip: p = min(max(p, -c), c), c > 0 (WGAN's critic weights).
+namespace cpu {
+template <class T>
+void sgd_step(const SgdConfig& cfg, T* p, const T* g, T* buf, size_t N);
+template <class T>
+void rmsprop_step(const RmspropConfig& cfg, T* p, const T* g, T* v, size_t N);
+template <class T>
+void clip_values(T* p, size_t N, T c);
+}  // namespace cpu
+
+namespace cuda {
+void sgd_step(const SgdConfig& cfg, float* p, const float* g, float* buf, size_t N,
+              cudaStream_t stream);
+void rmsprop_step(const RmspropConfig& cfg, float* p, const float* g, float* v, size_t N,
+                  cudaStream_t stream);
+void clip_values(float* p, size_t N, float c, cudaStream_t stream);
+}  // namespace cuda
+
+}  // namespace gan
