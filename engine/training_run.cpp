@@ -11,6 +11,7 @@
 #include "engine/atomic_file.h"
 #include "engine/idx.h"
 #include "engine/image_grid.h"
+#include "engine/plot.h"
 #include "engine/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -60,6 +61,33 @@ void reset_metrics(const std::string& path, uint64_t step) {
     }
   }
   write_file_atomic(path, kept);
+}
+
+// curves.png: D loss (red) and G loss (blue); d_outputs.png: D(x) (green) and D(G(z)) (orange),
+// on [0, 1], by step, from metrics.csv.
+void write_metric_curves(const std::string& run_dir) {
+  Series d_loss{"D loss", {}, {}, 200, 30, 30}, g_loss{"G loss", {}, {}, 30, 60, 200};
+  Series d_real{"D(x)", {}, {}, 30, 150, 60}, d_fake{"D(G(z))", {}, {}, 230, 130, 20};
+  std::istringstream in(read_file(run_dir + "/metrics.csv"));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    double v[6];
+    if (std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                    &v[5]) != 6)
+      continue;
+    for (Series* s : {&d_loss, &g_loss, &d_real, &d_fake}) s->x.push_back(v[0]);
+    d_loss.y.push_back(v[1]);
+    g_loss.y.push_back(v[2]);
+    d_real.y.push_back(v[3]);
+    d_fake.y.push_back(v[4]);
+  }
+  if (d_loss.x.size() < 2) return;  // one row draws no curve
+  write_plot_png(run_dir + "/curves.png", PlotSpec{"losses"}, {d_loss, g_loss});
+  PlotSpec outputs{"D outputs"};
+  outputs.y_min = 0.0;
+  outputs.y_max = 1.0;
+  write_plot_png(run_dir + "/d_outputs.png", outputs, {d_real, d_fake});
 }
 
 std::string sample_path(const std::string& run_dir, uint64_t step) {
@@ -286,6 +314,8 @@ RunResult Run::go() {
   if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
   if (progress_shown_) std::fputc('\n', req_.out);
   export_generator();
+  metrics_.flush();
+  write_metric_curves(req_.run_dir);
   result_.step = trainer_->step();
   result_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

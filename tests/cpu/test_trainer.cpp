@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "engine/atomic_file.h"
 #include "engine/gan_trainer.h"
 #include "engine/ops.h"
 #include "engine/training_run.h"
@@ -181,6 +182,11 @@ TEST(Trainer, RunStopsOnSignalWithACheckpoint) {
   const RunResult r2 = run_training(again);
   EXPECT_EQ(r2.step, 4u);
   EXPECT_EQ(r2.stopped_by_signal, 0);
+  // The run's curves, drawn from metrics.csv (rows at steps 1 and 4).
+  for (const char* name : {"/curves.png", "/d_outputs.png"}) {
+    const std::string png = read_file(req.run_dir + name);
+    EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << name;
+  }
   std::fclose(sink);
 }
 
