@@ -296,7 +296,9 @@ RunResult Run::go() {
     trainer_->train_step();
     const uint64_t step = trainer_->step();
     const bool last = step == total_;
-    if (step % uint64_t(cfg_.log_every) == 0 || last) {
+    const int signal = req_.stop ? req_.stop->load() : 0;
+    // A stop by signal also ends a logging interval, so metrics.csv covers every completed step.
+    if (step % uint64_t(cfg_.log_every) == 0 || last || signal) {
       if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
       trainer_->request_stats();
     }
@@ -304,7 +306,6 @@ RunResult Run::go() {
     // when the stream has caught up), without waiting.
     if (trainer_->stats_ready()) handle_stats(trainer_->collect_stats());
     if (step % uint64_t(cfg_.sample_every) == 0 || last) write_samples();
-    const int signal = req_.stop ? req_.stop->load() : 0;
     if (step % uint64_t(cfg_.checkpoint_every) == 0 || last || signal) save_checkpoint_now();
     if (signal) {
       result_.stopped_by_signal = signal;

@@ -428,8 +428,8 @@ TEST_F(MnistGanCli, TrainWritesACompleteRunDirectory) {
 
   // Exactly these entries: no temp file of an atomic write left behind.
   EXPECT_EQ(names_in(run),
-            (std::set<std::string>{"checkpoints", "config.json", "generator.safetensors",
-                                   "metrics.csv", "samples"}));
+            (std::set<std::string>{"checkpoints", "config.json", "curves.png", "d_outputs.png",
+                                   "generator.safetensors", "metrics.csv", "samples"}));
 
   const auto cfg = nlohmann::json::parse(slurp(run + "/config.json"), nullptr, false);
   ASSERT_FALSE(cfg.is_discarded()) << "config.json is not valid JSON";
