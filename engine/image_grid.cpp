@@ -5,17 +5,8 @@
 #include <stdexcept>
 
 #include "atomic_file.h"
+#include "png.h"
 
-// stb is third-party code: keep its warnings out of ours, and its symbols private to this file.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#define STBI_WRITE_NO_STDIO
-#include <stb/stb_image_write.h>
-#pragma GCC diagnostic pop
 
 namespace gan {
 
@@ -83,12 +74,11 @@ void write_png(const std::string& path, const GreyImage& image, int scale) {
     pixels = scaled.data();
   }
   std::string png;
-  auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
-  };
-  if (!stbi_write_png_to_func(append, &png, width, height, 1, pixels, width))
-    throw std::runtime_error(path + ": PNG encoding failed (" + std::to_string(width) + "x" +
-                             std::to_string(height) + ")");
+  try {
+    png = encode_png(width, height, 1, pixels);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
   write_file_atomic(path, png);
 }
 

@@ -6,18 +6,8 @@
 #include <stdexcept>
 
 #include "atomic_file.h"
+#include "png.h"
 
-// stb is third-party code: keep its warnings out of ours, and its symbols private to this file
-// (image_grid.cpp has its own private copy, so there is no duplicate or missing symbol).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#define STBI_WRITE_NO_STDIO
-#include <stb/stb_image_write.h>
-#pragma GCC diagnostic pop
 
 namespace gan {
 
@@ -283,14 +273,7 @@ std::string encode_png_rgb(int w, int h, const std::vector<uint8_t>& rgb) {
     throw std::invalid_argument("encode_png_rgb: cannot encode " + std::to_string(w) + "x" +
                                 std::to_string(h) + " RGB pixels from " +
                                 std::to_string(rgb.size()) + " bytes");
-  std::string png;
-  auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
-  };
-  if (!stbi_write_png_to_func(append, &png, w, h, 3, rgb.data(), w * 3))
-    throw std::runtime_error("encode_png_rgb: PNG encoding failed (" + std::to_string(w) + "x" +
-                             std::to_string(h) + ")");
-  return png;
+  return encode_png(w, h, 3, rgb.data());
 }
 
 void write_plot_png(const std::string& path, const PlotSpec& spec,

@@ -12,6 +12,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/image_grid.h"
+#include "png_decode.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -20,76 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint32_t be32_at(const std::string& s, size_t at) {
-  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 |
-         uint32_t(uint8_t(s[at + 2])) << 8 | uint32_t(uint8_t(s[at + 3]));
-}
-
-int paeth(int a, int b, int c) {
-  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
-// Decodes an 8-bit greyscale, non-interlaced PNG: checks the signature, every chunk's CRC and the
-// IHDR fields, inflates the IDAT chunks and undoes the row filters.
 ::testing::AssertionResult decode_grey_png(const std::string& png, GreyImage& out) {
-  const std::string signature = "\x89PNG\r\n\x1a\n";
-  if (png.compare(0, 8, signature) != 0) return ::testing::AssertionFailure() << "bad signature";
-  std::string idat;
-  bool seen_ihdr = false, seen_iend = false;
-  for (size_t at = 8; at < png.size() && !seen_iend;) {
-    if (at + 12 > png.size()) return ::testing::AssertionFailure() << "chunk header cut at " << at;
-    const uint32_t length = be32_at(png, at);
-    const std::string type = png.substr(at + 4, 4);
-    if (at + 12 + length > png.size()) return ::testing::AssertionFailure() << type << " cut";
-    const std::string body = png.substr(at + 8, length);
-    const uLong crc = crc32(crc32(0, reinterpret_cast<const Bytef*>(type.data()), 4),
-                            reinterpret_cast<const Bytef*>(body.data()), uInt(length));
-    if (crc != be32_at(png, at + 8 + length))
-      return ::testing::AssertionFailure() << type << " CRC mismatch";
-    if (type == "IHDR") {
-      if (length != 13) return ::testing::AssertionFailure() << "IHDR length " << length;
-      out.width = int(be32_at(body, 0));
-      out.height = int(be32_at(body, 4));
-      if (body[8] != 8 || body[9] != 0 || body[12] != 0)
-        return ::testing::AssertionFailure()
-               << "IHDR bit depth " << int(body[8]) << ", colour type " << int(body[9])
-               << ", interlace " << int(body[12]) << ", want 8, 0 (greyscale), 0";
-      seen_ihdr = true;
-    } else if (type == "IDAT") {
-      idat += body;
-    } else if (type == "IEND") {
-      seen_iend = true;
-    }
-    at += 12 + length;
-  }
-  if (!seen_ihdr || !seen_iend) return ::testing::AssertionFailure() << "IHDR or IEND missing";
-  const size_t stride = size_t(out.width) + 1;  // one filter byte per row
-  std::vector<uint8_t> filtered(stride * out.height);
-  uLongf filtered_size = uLongf(filtered.size());
-  if (uncompress(filtered.data(), &filtered_size, reinterpret_cast<const Bytef*>(idat.data()),
-                 uLong(idat.size())) != Z_OK ||
-      filtered_size != filtered.size())
-    return ::testing::AssertionFailure()
-           << "IDAT does not inflate to " << filtered.size() << " bytes";
-  out.pixels.assign(size_t(out.width) * out.height, 0);
-  for (int y = 0; y < out.height; ++y) {
-    const uint8_t filter = filtered[y * stride];
-    for (int x = 0; x < out.width; ++x) {
-      const int a = x > 0 ? out.pixels[size_t(y) * out.width + x - 1] : 0;
-      const int b = y > 0 ? out.pixels[size_t(y - 1) * out.width + x] : 0;
-      const int c = x > 0 && y > 0 ? out.pixels[size_t(y - 1) * out.width + x - 1] : 0;
-      const int predictor = filter == 0   ? 0
-                            : filter == 1 ? a
-                            : filter == 2 ? b
-                            : filter == 3 ? (a + b) / 2
-                                          : paeth(a, b, c);
-      if (filter > 4)
-        return ::testing::AssertionFailure() << "row " << y << " filter " << int(filter);
-      out.pixels[size_t(y) * out.width + x] = uint8_t(filtered[y * stride + 1 + x] + predictor);
-    }
-  }
-  return ::testing::AssertionSuccess();
+  return decode_png(png, 1, out.width, out.height, out.pixels);
 }
 
 TEST(ImageGrid, KnownTinyCaseExactPixels) {

@@ -10,6 +10,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/plot.h"
+#include "png_decode.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -53,8 +54,7 @@ PlotSpec spec100(double x_min, double x_max, double y_min, double y_max) {
   return spec;
 }
 
-Series series(std::vector<double> x, std::vector<double> y, bool points,
-              Px c = {200, 30, 40}) {
+Series series(std::vector<double> x, std::vector<double> y, bool points, Px c = {200, 30, 40}) {
   Series s;
   s.label = points ? "dots" : "line";
   s.x = std::move(x);
@@ -66,76 +66,8 @@ Series series(std::vector<double> x, std::vector<double> y, bool points,
   return s;
 }
 
-uint32_t be32_at(const std::string& s, size_t at) {
-  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 |
-         uint32_t(uint8_t(s[at + 2])) << 8 | uint32_t(uint8_t(s[at + 3]));
-}
-
-int paeth(int a, int b, int c) {
-  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
-// Decodes an 8-bit RGB (colour type 2), non-interlaced PNG: signature, every chunk's CRC, the IHDR
-// fields, inflated IDAT, the five row filters.
 ::testing::AssertionResult decode_rgb_png(const std::string& png, RgbImage& out) {
-  const std::string signature = "\x89PNG\r\n\x1a\n";
-  if (png.size() < 8 || png.compare(0, 8, signature) != 0)
-    return ::testing::AssertionFailure() << "bad signature";
-  std::string idat;
-  bool seen_ihdr = false, seen_iend = false;
-  for (size_t at = 8; at < png.size() && !seen_iend;) {
-    if (at + 12 > png.size()) return ::testing::AssertionFailure() << "chunk header cut at " << at;
-    const uint32_t length = be32_at(png, at);
-    const std::string type = png.substr(at + 4, 4);
-    if (at + 12 + length > png.size()) return ::testing::AssertionFailure() << type << " cut";
-    const std::string body = png.substr(at + 8, length);
-    const uLong crc = crc32(crc32(0, reinterpret_cast<const Bytef*>(type.data()), 4),
-                            reinterpret_cast<const Bytef*>(body.data()), uInt(length));
-    if (crc != be32_at(png, at + 8 + length))
-      return ::testing::AssertionFailure() << type << " CRC mismatch";
-    if (type == "IHDR") {
-      if (at != 8 || length != 13)
-        return ::testing::AssertionFailure() << "IHDR at " << at << " length " << length;
-      out.width = int(be32_at(body, 0));
-      out.height = int(be32_at(body, 4));
-      if (body[8] != 8 || body[9] != 2 || body[12] != 0)
-        return ::testing::AssertionFailure()
-               << "IHDR bit depth " << int(body[8]) << ", colour type " << int(body[9])
-               << ", interlace " << int(body[12]) << ", want 8, 2 (RGB), 0";
-      seen_ihdr = true;
-    } else if (type == "IDAT") {
-      idat += body;
-    } else if (type == "IEND") {
-      seen_iend = true;
-    }
-    at += 12 + length;
-  }
-  if (!seen_ihdr || !seen_iend) return ::testing::AssertionFailure() << "IHDR or IEND missing";
-  const size_t row = size_t(out.width) * 3, stride = row + 1;  // one filter byte per row
-  std::vector<uint8_t> filtered(stride * out.height);
-  uLongf filtered_size = uLongf(filtered.size());
-  if (uncompress(filtered.data(), &filtered_size, reinterpret_cast<const Bytef*>(idat.data()),
-                 uLong(idat.size())) != Z_OK ||
-      filtered_size != filtered.size())
-    return ::testing::AssertionFailure() << "IDAT does not inflate to " << filtered.size();
-  out.rgb.assign(row * out.height, 0);
-  for (int y = 0; y < out.height; ++y) {
-    const uint8_t filter = filtered[y * stride];
-    if (filter > 4) return ::testing::AssertionFailure() << "row " << y << " filter " << int(filter);
-    for (size_t i = 0; i < row; ++i) {
-      const int a = i >= 3 ? out.rgb[y * row + i - 3] : 0;
-      const int b = y > 0 ? out.rgb[(y - 1) * row + i] : 0;
-      const int c = i >= 3 && y > 0 ? out.rgb[(y - 1) * row + i - 3] : 0;
-      const int predictor = filter == 0   ? 0
-                            : filter == 1 ? a
-                            : filter == 2 ? b
-                            : filter == 3 ? (a + b) / 2
-                                          : paeth(a, b, c);
-      out.rgb[y * row + i] = uint8_t(filtered[y * stride + 1 + i] + predictor);
-    }
-  }
-  return ::testing::AssertionSuccess();
+  return decode_png(png, 3, out.width, out.height, out.rgb);
 }
 
 }  // namespace
@@ -224,8 +156,8 @@ TEST(Plot, NonFiniteBreaksLinesAndExtremesAreClipped) {
   std::reverse(ys.begin(), ys.end());
   std::vector<Series> all = {series(xs, ys, false), series(xs, ys, true, {0, 128, 0}),
                              series(ys, xs, false, {0, 0, 200}), series(ys, xs, true, {9, 9, 9})};
-  for (const PlotSpec& sp : {spec, spec100(0, 0, 0, 0), spec100(0, tiny, -tiny, tiny),
-                             spec100(-max, max, -max, max)}) {
+  for (const PlotSpec& sp :
+       {spec, spec100(0, 0, 0, 0), spec100(0, tiny, -tiny, tiny), spec100(-max, max, -max, max)}) {
     const RgbImage empty = render_plot(sp, {});
     const RgbImage got = render_plot(sp, all);
     ASSERT_EQ(got.rgb.size(), empty.rgb.size());
@@ -243,8 +175,8 @@ TEST(Plot, AutoRangePadsFivePercent) {
   EXPECT_NEAR(r.x_max, 4.1, 1e-12);
   EXPECT_NEAR(r.y_min, -1.2, 1e-12);  // (2, 100) is skipped: its x is NaN
   EXPECT_NEAR(r.y_max, 3.2, 1e-12);
-  // x = 2 lands at column 10 + round(0.1 / 2.2 * 79) = 14; x = 4 at 10 + round(2.1 / 2.2 * 79) = 85;
-  // y = 3 at row 89 - round(4.2 / 4.4 * 79) = 14.
+  // x = 2 lands at column 10 + round(0.1 / 2.2 * 79) = 14; x = 4 at 10 + round(2.1 / 2.2 * 79) =
+  // 85; y = 3 at row 89 - round(4.2 / 4.4 * 79) = 14.
   const RgbImage im = render_plot(spec100(0, 0, 0, 0), {s});
   EXPECT_TRUE(has_colour(im, 14, 89 - int(std::lround(0.2 / 4.4 * 79)), s));
   EXPECT_TRUE(has_colour(im, 85, 89 - int(std::lround(1.2 / 4.4 * 79)), s));
@@ -272,8 +204,11 @@ TEST(Plot, AutoRangePadsFivePercent) {
 TEST(Plot, RejectsBadInput) {
   EXPECT_TRUE(throws_with([] { render_plot(spec100(1, 0, 0, 1), {}); }, {"x range", "min"}));
   EXPECT_TRUE(throws_with([] { render_plot(spec100(0, 1, 0, kNaN), {}); }, {"y range"}));
-  EXPECT_TRUE(throws_with([] { render_plot(spec100(0, 1, 0, 1), {series({1, 2}, {1}, false)}); },
-                          {"'line'", "2 x values", "1 y values"}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        render_plot(spec100(0, 1, 0, 1), {series({1, 2}, {1}, false)});
+      },
+      {"'line'", "2 x values", "1 y values"}));
   PlotSpec small = spec100(0, 1, 0, 1);
   small.width = 21;
   EXPECT_TRUE(throws_with([&] { render_plot(small, {}); }, {"21x100"}));
@@ -299,8 +234,8 @@ TEST(Plot, WritesRgbPngAtomically) {
   ASSERT_GE(png.size(), 33u);
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n"));
   EXPECT_EQ(png.substr(12, 4), "IHDR");
-  EXPECT_EQ(be32_at(png, 16), 160u);
-  EXPECT_EQ(be32_at(png, 20), 120u);
+  EXPECT_EQ(png_be32_at(png, 16), 160u);
+  EXPECT_EQ(png_be32_at(png, 20), 120u);
   EXPECT_EQ(int(png[24]), 8);  // bit depth
   EXPECT_EQ(int(png[25]), 2);  // colour type: RGB
   RgbImage decoded;
