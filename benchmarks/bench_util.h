@@ -3,10 +3,15 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "kernels/cuda/check.h"
 
 namespace gan::bench {
@@ -65,6 +70,18 @@ double relative_error(const std::vector<A>& got, const std::vector<B>& ref) {
     if (!std::isfinite(double(got[i]))) diff = INFINITY;
   }
   return scale > 0.0 ? diff / scale : diff;
+}
+
+// Parses the command line (--help and errors exit as CLI11 does), then requires a CUDA device:
+// throws the reason there is none.
+inline void parse_and_require_gpu(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
+  }
+  std::string why;
+  if (cuda_device_count(&why) == 0) throw std::runtime_error(why);
 }
 
 }  // namespace gan::bench

@@ -10,7 +10,6 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -79,13 +78,7 @@ int run(int argc, char** argv) {
   app.add_option("--repeats", samples, "timed repeats per case (>= 20)")
       ->check(CLI::Range(20, 100000))
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e));
-  }
-  std::string why;
-  if (gan::cuda_device_count(&why) == 0) throw std::runtime_error(why);
+  gan::bench::parse_and_require_gpu(app, argc, argv);
 
   // float32 rounding on uniform [-1, 1] inputs gives ~1e-6 normwise for K up to 8192; a wrong
   // element is O(1). TF32 keeps 10 mantissa bits: ~1e-3.

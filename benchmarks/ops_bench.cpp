@@ -14,7 +14,6 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -417,13 +416,7 @@ int run(int argc, char** argv) {
   app.add_option("--repeats", samples, "timed repeats per case (>= 50)")
       ->check(CLI::Range(50, 100000))
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e));
-  }
-  std::string why;
-  if (cuda_device_count(&why) == 0) throw std::runtime_error(why);
+  bench::parse_and_require_gpu(app, argc, argv);
   std::ofstream json_file;
   if (!json_path.empty()) json_file.open(json_path);
   if (!json_path.empty() && !json_file)
