@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <optional>
 
@@ -14,57 +12,12 @@
 #include "engine/image_grid.h"
 #include "engine/safetensors.h"
 #include "engine/training_run.h"
+#include "train_flags.h"
 
 using namespace gan;
+using gan::app::Overrides;
 
 namespace {
-
-std::atomic<int> g_stop_signal{0};
-
-void on_signal(int signo) { g_stop_signal.store(signo); }
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-// Flags that override one field of the preset, applied only when given.
-struct Overrides {
-  std::optional<int> batch, z_dim, d_steps, log_every, sample_every, checkpoint_every, keep, grid;
-  std::optional<uint64_t> steps, seed;
-  std::optional<float> lr, lr_g, lr_d, beta1, beta2, label_smoothing;
-  std::optional<std::string> noise, g_loss, d_update, init;
-
-  void apply(TrainConfig& c) const {
-    if (batch) c.batch = *batch;
-    if (steps) c.steps = *steps;
-    if (seed) c.seed = *seed;
-    if (z_dim) c.generator.input = *z_dim;
-    if (d_steps) c.d_steps = *d_steps;
-    if (log_every) c.log_every = *log_every;
-    if (sample_every) c.sample_every = *sample_every;
-    if (checkpoint_every) c.checkpoint_every = *checkpoint_every;
-    if (keep) c.keep_checkpoints = *keep;
-    if (grid) c.sample_grid = *grid;
-    if (lr) c.adam_g.lr = c.adam_d.lr = *lr;
-    if (lr_g) c.adam_g.lr = *lr_g;
-    if (lr_d) c.adam_d.lr = *lr_d;
-    if (beta1) c.adam_g.beta1 = c.adam_d.beta1 = *beta1;
-    if (beta2) c.adam_g.beta2 = c.adam_d.beta2 = *beta2;
-    if (label_smoothing) c.label_smoothing = *label_smoothing;
-    if (noise) c.noise = distribution_from_name(*noise);
-    if (g_loss) c.g_loss = g_loss_from_name(*g_loss);
-    if (d_update) c.d_update = d_update_from_name(*d_update);
-    if (init) c.init = init_scheme_from_name(*init);
-  }
-  bool any_model_setting() const {
-    return batch || z_dim || d_steps || lr || lr_g || lr_d || beta1 || beta2 || label_smoothing ||
-           noise || g_loss || d_update || init || seed || grid;
-  }
-};
 
 GemmBackend gemm_from_name(const std::string& s) {
   if (s == "cublas") return GemmBackend::Cublas;
@@ -141,29 +94,7 @@ int main(int argc, char** argv) {
                     "checkpoint (to its total, or to --steps)");
   train->add_option("--device", device, "auto (GPU when one exists), cuda or cpu")
       ->capture_default_str();
-  train->add_option("--steps", ov.steps, "total training iterations");
-  train->add_option("--batch", ov.batch, "batch size");
-  train->add_option("--seed", ov.seed, "seed of every random draw (init, data, noise, dropout)");
-  train->add_option("--lr", ov.lr, "Adam learning rate of both G and D");
-  train->add_option("--lr-g", ov.lr_g, "Adam learning rate of G");
-  train->add_option("--lr-d", ov.lr_d, "Adam learning rate of D");
-  train->add_option("--beta1", ov.beta1, "Adam beta1 of both");
-  train->add_option("--beta2", ov.beta2, "Adam beta2 of both");
-  train->add_option("--z-dim", ov.z_dim, "noise size (G's input)");
-  train->add_option("--noise", ov.noise, "noise distribution: normal or uniform (-1, 1)");
-  train->add_option("--d-steps", ov.d_steps, "D steps per G step");
-  train->add_option("--d-update", ov.d_update,
-                    "separate (Adam step after the real and after the fake batch, as Keras' two "
-                    "train_on_batch calls) or joint (one step on the summed gradient)");
-  train->add_option("--g-loss", ov.g_loss,
-                    "nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z))))");
-  train->add_option("--label-smoothing", ov.label_smoothing,
-                    "one-sided: real targets become 1 - value");
-  train->add_option("--init", ov.init, "glorot_uniform (Keras) or torch_default (PyTorch)");
-  train->add_option("--log-every", ov.log_every, "steps between metrics rows / progress updates");
-  train->add_option("--sample-every", ov.sample_every, "steps between sample grids");
-  train->add_option("--checkpoint-every", ov.checkpoint_every, "steps between checkpoints");
-  train->add_option("--keep-checkpoints", ov.keep, "checkpoints kept (oldest deleted)");
+  ov.add_to(train);
   train->add_option("--sample-grid", ov.grid, "sample grids hold N x N images");
   train->add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   train->add_flag("--tf32", tf32, "allow TF32 tensor cores in cuBLAS GEMMs");
@@ -232,8 +163,8 @@ int main(int argc, char** argv) {
     req.tf32 = tf32;
     req.cuda_graph = cuda_graph;
     req.live_progress = isatty(fileno(stdout));
-    req.stop = &g_stop_signal;
-    install_signal_handlers();
+    req.stop = &app::g_stop_signal;
+    app::install_signal_handlers();
     const RunResult r = run_training(req);
     if (r.stopped_by_signal) {
       std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,

@@ -38,31 +38,56 @@ double now_seconds() {
 
 BceStats<float>* as_stats(float* p) { return reinterpret_cast<BceStats<float>*>(p); }
 
+constexpr uint32_t kStreamInstanceNoise = 0x80000500u;  // + 2k (real), + 2k + 1 (fake); G: + 255
+
 // Validates before any member is built from the config, so a bad setting is reported by its flag.
-const TrainConfig& validated(const TrainConfig& cfg, const ImageSet& data) {
-  if (data.count == 0) throw std::invalid_argument("the data set holds no images");
-  validate_train_config(cfg, int(data.image_size()));
+const TrainConfig& validated(const TrainConfig& cfg, int sample_size, size_t n_samples) {
+  if (n_samples == 0) throw std::invalid_argument("the data set holds no samples");
+  if (n_samples > UINT32_MAX)
+    throw std::invalid_argument(fmt::format("the data set holds {} samples, at most {} are supported",
+                                            n_samples, UINT32_MAX));
+  validate_train_config(cfg, sample_size);
   return cfg;
 }
 
 }  // namespace
 
 GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx)
-    : cfg_(validated(cfg, data)),
+    : GanTrainer(cfg, int(data.image_size()), data.count, ctx) {
+  images_ = Array<uint8_t>(ctx.kind, data.pixels.size());
+  images_.upload(data.pixels);
+}
+
+GanTrainer::GanTrainer(const TrainConfig& cfg, const PointSet& data, const ExecContext& ctx)
+    : GanTrainer(cfg, data.dim, data.count(), ctx) {
+  if (data.values.size() != data.count() * size_t(data.dim))
+    throw std::invalid_argument(fmt::format("the point set's {} values are not rows of {}",
+                                            data.values.size(), data.dim));
+  points_ = Array<float>(ctx.kind, data.values.size());
+  points_.upload(data.values);
+}
+
+GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples,
+                       const ExecContext& ctx)
+    : cfg_(validated(cfg, sample_size, n_samples)),
       ctx_(ctx),
-      n_images_(data.count),
-      image_size_(int(data.image_size())),
+      n_samples_(uint32_t(n_samples)),
+      sample_size_(sample_size),
       G_("generator", cfg.generator, std::max(cfg.batch, cfg.sample_grid * cfg.sample_grid),
          ctx.kind),
       D_("discriminator", cfg.discriminator, cfg.batch, ctx.kind) {
   const DeviceKind dev = ctx.kind;
   const size_t B = size_t(cfg.batch);
-  const size_t n_samples = size_t(cfg.sample_grid) * cfg.sample_grid;
-  images_ = Array<uint8_t>(dev, data.pixels.size());
-  images_.upload(data.pixels);
-  real_ = Array<float>(dev, B * image_size_);
+  const size_t n_grid = size_t(cfg.sample_grid) * cfg.sample_grid;
+  n_logits_ = D_.output_rows(cfg.batch);
+  real_ = Array<float>(dev, B * sample_size_);
+  if (cfg.sort_real) unsorted_ = Array<float>(dev, B * sample_size_);
+  if (cfg.instance_noise > 0.0f) {
+    noisy_real_ = Array<float>(dev, B * sample_size_);
+    noisy_fake_ = Array<float>(dev, B * sample_size_);
+  }
   z_ = Array<float>(dev, B * cfg.z_dim());
-  fixed_z_ = Array<float>(dev, n_samples * cfg.z_dim());
+  fixed_z_ = Array<float>(dev, n_grid * cfg.z_dim());
   dlogits_ = Array<float>(dev, B);
   t_real_ = Array<float>(dev, B);
   t_fake_ = Array<float>(dev, B);
@@ -149,15 +174,39 @@ void GanTrainer::train_step() {
   ++step_;
 }
 
+void GanTrainer::sample_real(int k, const uint64_t* counter, float* out) {
+  const int B = cfg_.batch;
+  float* dst = cfg_.sort_real ? unsorted_.data() : out;
+  if (points_.size() > 0)
+    ops::sample_rows(ctx_, points_.data(), n_samples_, size_t(sample_size_), B, cfg_.seed,
+                     kStreamData + uint32_t(k), counter, dst);
+  else
+    ops::sample_batch(ctx_, images_.data(), n_samples_, size_t(sample_size_), B, cfg_.seed,
+                      kStreamData + uint32_t(k), counter, dst);
+  if (cfg_.sort_real) ops::sort_values(ctx_, dst, out, size_t(B));  // 1D: B values
+}
+
+const float* GanTrainer::d_input(const float* x, float* noisy, uint32_t stream) {
+  if (cfg_.instance_noise <= 0.0f) return x;
+  ops::add_noise(ctx_, x, noisy, size_t(cfg_.batch) * sample_size_, cfg_.instance_noise,
+                 cfg_.instance_noise_steps, cfg_.seed, stream, counters_.data() + kStep);
+  return noisy;
+}
+
+void GanTrainer::d_loss(const float* logits, const float* targets, float sign, float* stats) {
+  if (cfg_.loss == GanLoss::Wasserstein)
+    ops::wasserstein_loss(ctx_, logits, size_t(n_logits_), sign, dlogits_.data(), as_stats(stats));
+  else
+    ops::bce_with_logits(ctx_, logits, targets, size_t(n_logits_), 1.0f, dlogits_.data(),
+                         as_stats(stats));
+}
+
 GanTrainer::StepInputs GanTrainer::step_inputs(uint64_t step) {
   const ExecContext& ctx = ctx_;
-  const int B = cfg_.batch;
   Array<uint64_t> counter(ctx.kind, 1);
   counter.upload(&step, 1);
-  Array<float> real(ctx.kind, size_t(B) * image_size_), z_d(ctx.kind, z_.size()),
-      z_g(ctx.kind, z_.size());
-  ops::sample_batch(ctx, images_.data(), n_images_, size_t(image_size_), B, cfg_.seed, kStreamData,
-                    counter.data(), real.data());
+  Array<float> real(ctx.kind, real_.size()), z_d(ctx.kind, z_.size()), z_g(ctx.kind, z_.size());
+  sample_real(0, counter.data(), real.data());
   ops::random_fill(ctx, z_d.data(), z_d.size(), cfg_.noise, cfg_.seed, kStreamNoiseD,
                    counter.data());
   ops::random_fill(ctx, z_g.data(), z_g.size(), cfg_.noise, cfg_.seed, kStreamNoiseG,
@@ -166,52 +215,62 @@ GanTrainer::StepInputs GanTrainer::step_inputs(uint64_t step) {
   return {real.download(), z_d.download(), z_g.download()};
 }
 
-// D's objective: BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0), G's output treated as data.
+// D's objective: BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0), G's output treated as data; or the
+// critic's mean D(G(z)) - mean D(x).
 void GanTrainer::d_step(int k, float* stats) {
   const ExecContext& ctx = ctx_;
   const int B = cfg_.batch;
   const uint64_t seed = cfg_.seed;
   const uint64_t* step = counters_.data() + kStep;
-  uint64_t* adam_t = counters_.data() + kAdamD;
-  ops::sample_batch(ctx, images_.data(), n_images_, size_t(image_size_), B, seed, kStreamData + k,
-                    step, real_.data());
-  ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseD + k, step);
+  uint64_t* opt_t = counters_.data() + kAdamD;
+  sample_real(k, step, real_.data());
+  ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseD + uint32_t(k), step);
   const float* fake =
       G_.forward(ctx, z_.data(), B, !cfg_.d_step_generator_eval, seed, draw_g_in_d_step(k), step);
+  const float* real_in = d_input(real_.data(), noisy_real_.data(), kStreamInstanceNoise + 2 * k);
+  const float* fake_in = d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 2 * k + 1);
 
   const bool separate = cfg_.d_update == DUpdate::Separate;
-  const float* logits = D_.forward(ctx, real_.data(), B, true, seed, draw_d_real(k), step);
-  ops::bce_with_logits(ctx, logits, t_real_.data(), B, 1.0f, dlogits_.data(), as_stats(stats));
+  const float* logits = D_.forward(ctx, real_in, B, true, seed, draw_d_real(k), step);
+  d_loss(logits, t_real_.data(), -1.0f, stats);
   D_.backward(ctx, dlogits_.data(), GradMode::Overwrite, false);
   if (separate) {
-    ops::counter_add(ctx, adam_t, 1);
-    D_.adam_step(ctx, cfg_.adam_d, adam_t);
+    ops::counter_add(ctx, opt_t, 1);
+    D_.optimizer_step(ctx, cfg_.opt_d, opt_t);
   }
-  logits = D_.forward(ctx, fake, B, true, seed, draw_d_fake(k), step);
-  ops::bce_with_logits(ctx, logits, t_fake_.data(), B, 1.0f, dlogits_.data(), as_stats(stats + 3));
+  logits = D_.forward(ctx, fake_in, B, true, seed, draw_d_fake(k), step);
+  d_loss(logits, t_fake_.data(), 1.0f, stats + 3);
   D_.backward(ctx, dlogits_.data(), separate ? GradMode::Overwrite : GradMode::Accumulate, false);
-  ops::counter_add(ctx, adam_t, 1);
-  D_.adam_step(ctx, cfg_.adam_d, adam_t);
+  ops::counter_add(ctx, opt_t, 1);
+  D_.optimizer_step(ctx, cfg_.opt_d, opt_t);
 }
 
 // Non-saturating: minimise BCE(D(G(z)), 1) = -log D(G(z)). Minimax: minimise log(1 - D(G(z))) =
-// -BCE(D(G(z)), 0), i.e. the BCE gradient against target 0 scaled by -1.
+// -BCE(D(G(z)), 0), i.e. the BCE gradient against target 0 scaled by -1. Wasserstein: minimise
+// -mean D(G(z)).
 void GanTrainer::g_step(float* stats) {
   const ExecContext& ctx = ctx_;
   const int B = cfg_.batch;
   const uint64_t seed = cfg_.seed;
   const uint64_t* step = counters_.data() + kStep;
-  uint64_t* adam_t = counters_.data() + kAdamG;
+  uint64_t* opt_t = counters_.data() + kAdamG;
   ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseG, step);
   const float* fake = G_.forward(ctx, z_.data(), B, true, seed, kDrawGInGStep, step);
-  const float* logits = D_.forward(ctx, fake, B, true, seed, kDrawDInGStep, step);
-  const bool minimax = cfg_.g_loss == GLoss::Minimax;
-  ops::bce_with_logits(ctx, logits, minimax ? t_fake_.data() : t_one_.data(), B,
-                       minimax ? -1.0f : 1.0f, dlogits_.data(), as_stats(stats));
+  const float* fake_in = d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 255);
+  const float* logits = D_.forward(ctx, fake_in, B, true, seed, kDrawDInGStep, step);
+  if (cfg_.loss == GanLoss::Wasserstein) {
+    ops::wasserstein_loss(ctx, logits, size_t(n_logits_), -1.0f, dlogits_.data(),
+                          as_stats(stats));
+  } else {
+    const bool minimax = cfg_.g_loss == GLoss::Minimax;
+    ops::bce_with_logits(ctx, logits, minimax ? t_fake_.data() : t_one_.data(),
+                         size_t(n_logits_), minimax ? -1.0f : 1.0f, dlogits_.data(),
+                         as_stats(stats));
+  }
   float* dfake = D_.backward(ctx, dlogits_.data(), GradMode::Ignore, true);
   G_.backward(ctx, dfake, GradMode::Overwrite, false);
-  ops::counter_add(ctx, adam_t, 1);
-  G_.adam_step(ctx, cfg_.adam_g, adam_t);
+  ops::counter_add(ctx, opt_t, 1);
+  G_.optimizer_step(ctx, cfg_.opt_g, opt_t);
 }
 
 void GanTrainer::request_stats() {
@@ -271,11 +330,12 @@ StepStats GanTrainer::collect_stats() {
     s.ms_per_step = 1000.0 * (pending_.host_seconds - last_host_seconds_) / n;
     last_host_seconds_ = pending_.host_seconds;
   }
-  const bool minimax = cfg_.g_loss == GLoss::Minimax;
+  const bool wgan = cfg_.loss == GanLoss::Wasserstein;
+  const bool minimax = !wgan && cfg_.g_loss == GLoss::Minimax;
   for (uint64_t step = s.first_step; step <= s.last_step; ++step) {
     const float* v = src + size_t((step - 1) % uint64_t(cfg_.log_every)) * kSlotFloats;
     // v: real {loss, prob, acc}, fake {loss, prob, acc}, G {loss, prob, acc}
-    const double d_loss = 0.5 * (double(v[0]) + v[3]);
+    const double d_loss = wgan ? double(v[0]) + v[3] : 0.5 * (double(v[0]) + v[3]);
     const double g_loss = minimax ? -double(v[6]) : double(v[6]);
     if (s.first_nonfinite_step == 0 && !(std::isfinite(d_loss) && std::isfinite(g_loss)))
       s.first_nonfinite_step = step;
@@ -294,7 +354,7 @@ std::vector<float> GanTrainer::samples() {
   const int n = cfg_.sample_grid * cfg_.sample_grid;
   const float* out =
       G_.forward(ctx_, fixed_z_.data(), n, false, cfg_.seed, kDrawSamples, counters_.data());
-  std::vector<float> host(size_t(n) * image_size_);
+  std::vector<float> host(size_t(n) * sample_size_);
   ctx_.synchronize();
   detail::array_copy_out(ctx_.kind, host.data(), out, host.size() * sizeof(float));
   return host;

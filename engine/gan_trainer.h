@@ -2,13 +2,15 @@
 //
 // One step, as data flows (all in the context's memory; nothing returns to the host):
 //   step counter += 1 (a uint64 in device memory: every random draw is keyed by it)
-//   D step (d_steps times): sample a real batch from the resident data set, draw noise, fake =
-//   G(z),
-//     D on real (targets 1 - smoothing) and fake (targets 0), BCE-with-logits value + gradient
-//     fused, D backward, Adam on D's flat block (after each half, or once on the summed gradient)
-//   G step: fresh noise, D(G(z)) with D's parameter gradients ignored, G backward, Adam on G
+//   D step (d_steps times): sample a real batch from the resident data set (sorted, for seed 2's
+//   1D runs), draw noise, fake = G(z), instance noise on both when configured,
+//     D on real and fake: BCE with logits (targets 1 - smoothing and 0) or the Wasserstein critic
+//     loss, value + gradient fused, D backward, D's optimizer (Adam, SGD or RMSprop, then WGAN's
+//     clipping) on D's flat block (after each half, or once on the summed gradient)
+//   G step: fresh noise, D(G(z)) with D's parameter gradients ignored, G backward, G's optimizer
 //   the step's losses and D outputs land in a slot of a small device array, read back by the host
 //   every log_every steps (read_stats), not inside a step.
+// Real data is either uint8 images (scaled to [-1, 1]) or float points (the toy experiments).
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -29,15 +31,26 @@ struct NonFiniteError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A data set of float samples (the toy experiments): count() rows of `dim` values.
+struct PointSet {
+  int dim = 0;
+  std::vector<float> values;  // count * dim, row-major
+  size_t count() const { return dim > 0 ? values.size() / size_t(dim) : 0; }
+};
+
 // Means over the steps of one read_stats interval.
 struct StepStats {
   uint64_t first_step = 0, last_step = 0;
-  double d_loss = 0;  // mean of the real and the fake BCE
-  double d_loss_real = 0, d_loss_fake = 0;
-  double g_loss = 0;  // the G objective's value (BCE(D(G(z)), 1), or log(1 - D(G(z))) for minimax)
-  double d_real = 0;  // mean D(x)
+  // BCE: the mean of the real and the fake BCE. Wasserstein: the critic loss mean D(G(z)) -
+  // mean D(x) (minus the critic's Wasserstein estimate).
+  double d_loss = 0;
+  double d_loss_real = 0, d_loss_fake = 0;  // Wasserstein: -mean D(x) and mean D(G(z))
+  // The G objective's value: BCE(D(G(z)), 1), log(1 - D(G(z))) for minimax, -mean D(G(z)) for
+  // Wasserstein.
+  double g_loss = 0;
+  double d_real = 0;  // mean D(x) (Wasserstein: the mean critic score)
   double d_fake = 0;  // mean D(G(z)) in D's step
-  double d_accuracy = 0;  // mean of the real and the fake accuracy
+  double d_accuracy = 0;  // mean of the real and the fake accuracy (0 for a critic)
   // First step in the interval whose statistics are not finite, or 0.
   uint64_t first_nonfinite_step = 0;
   // Time per step over the interval: CUDA events around it on the GPU, wall clock on the CPU
@@ -56,10 +69,13 @@ std::vector<NamedTensor> model_named_tensors(Model& m);
 
 class GanTrainer {
  public:
-  // Uploads the data set once; sizes every buffer for cfg.batch. Throws on an invalid config.
+  // Uploads the data set once; sizes every buffer for cfg.batch. Throws on an invalid config or
+  // an empty data set.
   GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx);
+  GanTrainer(const TrainConfig& cfg, const PointSet& data, const ExecContext& ctx);
 
   const TrainConfig& config() const { return cfg_; }
+  const ExecContext& context() const { return ctx_; }
   Model& generator() { return G_; }
   Model& discriminator() { return D_; }
   // Steps completed (host mirror of the device step counter).
@@ -76,7 +92,7 @@ class GanTrainer {
   size_t graph_nodes() const { return graph_nodes_; }
 
   // The random inputs of step `step` (1-based) exactly as train_step draws them: the first D
-  // step's real batch (B, image) and noise (B, z), and the G step's noise. For peer comparisons.
+  // step's real batch (B, sample) and noise (B, z), and the G step's noise. For peer comparisons.
   struct StepInputs {
     std::vector<float> real, z_d, z_g;
   };
@@ -88,8 +104,9 @@ class GanTrainer {
   // The requested copy has arrived (never blocks; always true on the CPU, where it is immediate).
   bool stats_ready() const;
   StepStats collect_stats();
-  // G in inference mode on the fixed sample noise: sample_grid^2 images of image_size floats.
+  // G in inference mode on the fixed sample noise: sample_grid^2 samples of sample_size floats.
   std::vector<float> samples();
+  int sample_size() const { return sample_size_; }
 
   // Everything a resumed run needs: both models' parameters, Adam state, running statistics, the
   // step and Adam counters. Throws if any parameter is not finite (the last good checkpoint stays).
@@ -104,17 +121,28 @@ class GanTrainer {
   // Per step: real BCE stats, fake BCE stats, G BCE stats.
   static constexpr int kSlotFloats = 9;
 
+  // Buffers for n_samples samples of sample_size values; the public constructors upload the data.
+  GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples, const ExecContext& ctx);
   void enqueue_step();
   void d_step(int k, float* stats);
   void g_step(float* stats);
+  // A real batch for D step k of the step in *counter, into `out` (B, sample_size).
+  void sample_real(int k, const uint64_t* counter, float* out);
+  // D's input: x itself, or x plus instance noise (into `noisy`) when configured.
+  const float* d_input(const float* x, float* noisy, uint32_t stream);
+  // D's loss on its n_logits outputs against `targets` (BCE) or with `sign` (Wasserstein).
+  void d_loss(const float* logits, const float* targets, float sign, float* stats);
 
   TrainConfig cfg_;
   ExecContext ctx_;
-  uint32_t n_images_ = 0;
-  int image_size_ = 0;
+  uint32_t n_samples_ = 0;
+  int sample_size_ = 0;
+  int n_logits_ = 0;  // D's outputs per batch: B / D's packing
   Model G_, D_;
-  Array<uint8_t> images_;
-  Array<float> real_, z_, fixed_z_, dlogits_, t_real_, t_fake_, t_one_, step_stats_, slots_;
+  Array<uint8_t> images_;  // image data, or
+  Array<float> points_;    // point data
+  Array<float> real_, unsorted_, noisy_real_, noisy_fake_, z_, fixed_z_, dlogits_, t_real_,
+      t_fake_, t_one_, step_stats_, slots_;
   Array<uint64_t> counters_;
   uint64_t step_ = 0, stats_from_ = 1;
 

@@ -18,12 +18,16 @@ const char* kind_name(LayerKind k) {
     case LayerKind::Act: return "activation";
     case LayerKind::BatchNorm: return "batchnorm";
     case LayerKind::Dropout: return "dropout";
+    case LayerKind::MinibatchStddev: return "minibatch_stddev";
+    case LayerKind::MinibatchDistance: return "minibatch_distance";
+    case LayerKind::Pack: return "pack";
   }
   return "?";
 }
 
 LayerKind kind_from_name(const std::string& s) {
-  for (LayerKind k : {LayerKind::Dense, LayerKind::Act, LayerKind::BatchNorm, LayerKind::Dropout})
+  for (LayerKind k : {LayerKind::Dense, LayerKind::Act, LayerKind::BatchNorm, LayerKind::Dropout,
+                      LayerKind::MinibatchStddev, LayerKind::MinibatchDistance, LayerKind::Pack})
     if (s == kind_name(k)) return k;
   throw std::invalid_argument("unknown layer kind '" + s + "'");
 }
@@ -68,6 +72,11 @@ void validate_model_spec(const ModelSpec& spec, const std::string& what) {
         if (!(l.rate >= 0.0f && l.rate < 1.0f))
           throw std::invalid_argument(at + ": rate must be in [0, 1)");
         break;
+      case LayerKind::MinibatchStddev:
+      case LayerKind::MinibatchDistance: break;
+      case LayerKind::Pack:
+        if (l.units < 1) throw std::invalid_argument(at + ": rows per group must be >= 1");
+        break;
     }
   }
 }
@@ -84,6 +93,9 @@ std::string describe_model_spec(const ModelSpec& spec) {
         s += fmt::format(" -> batchnorm(keep {:g}, eps {:g})", l.bn.running_keep, l.bn.eps);
         break;
       case LayerKind::Dropout: s += fmt::format(" -> dropout({:g})", l.rate); break;
+      case LayerKind::MinibatchStddev: s += " -> minibatch_stddev"; break;
+      case LayerKind::MinibatchDistance: s += " -> minibatch_distance"; break;
+      case LayerKind::Pack: s += fmt::format(" -> pack({})", l.units); break;
     }
   }
   return s;
@@ -103,6 +115,9 @@ nlohmann::json model_spec_to_json(const ModelSpec& spec) {
         j["unbiased_running_var"] = l.bn.unbiased_running_var;
         break;
       case LayerKind::Dropout: j["rate"] = l.rate; break;
+      case LayerKind::MinibatchStddev:
+      case LayerKind::MinibatchDistance: break;
+      case LayerKind::Pack: j["units"] = l.units; break;
     }
     layers.push_back(j);
   }
@@ -129,6 +144,9 @@ ModelSpec model_spec_from_json(const nlohmann::json& j) {
                   lj.at("unbiased_running_var").get<bool>()};
           break;
         case LayerKind::Dropout: l.rate = lj.at("rate").get<float>(); break;
+        case LayerKind::MinibatchStddev:
+        case LayerKind::MinibatchDistance: break;
+        case LayerKind::Pack: l.units = lj.at("units").get<int>(); break;
       }
       spec.layers.push_back(l);
     }
@@ -154,14 +172,15 @@ Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind 
   validate_model_spec(spec, name_);
   if (max_batch < 1) throw std::invalid_argument(name_ + ": batch size must be >= 1");
   size_t n_params = 0, n_state = 0;
-  int width = spec.input;
-  const size_t B = size_t(max_batch);
+  int width = spec.input, rows_div = 1;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& s = spec.layers[i];
+    const size_t B = size_t(max_batch / rows_div);  // rows reaching this layer, at most
     Layer L;
     L.spec = s;
     L.index = int(i);
     L.in = width;
+    L.rows_div = rows_div;
     const std::string prefix = std::to_string(i);
     if (s.kind == LayerKind::Dense) {
       L.out = s.units;
@@ -179,6 +198,16 @@ Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind 
         ++i;
       }
       L.dx = Array<float>(device, B * L.in);
+    } else if (s.kind == LayerKind::MinibatchStddev || s.kind == LayerKind::MinibatchDistance) {
+      L.out = L.in + 1;
+      L.dx = Array<float>(device, B * L.in);
+    } else if (s.kind == LayerKind::Pack) {
+      L.out = L.in * s.units;
+      rows_div *= s.units;
+      if (max_batch % rows_div != 0)
+        throw std::invalid_argument(
+            fmt::format("{}: layer {} (pack {}): the batch of {} rows is not a multiple of {}",
+                        name_, i, s.units, max_batch, rows_div));
     } else {
       L.out = L.in;
       if (s.kind == LayerKind::BatchNorm) {
@@ -195,11 +224,12 @@ Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind 
         L.save_inv_std = Array<float>(device, L.out);
       }
     }
-    L.y = Array<float>(device, B * L.out);
+    if (s.kind != LayerKind::Pack) L.y = Array<float>(device, B * L.out);  // Pack: a view
     width = L.out;
     layers_.push_back(std::move(L));
   }
   output_ = width;
+  pack_factor_ = rows_div;
   params_ = Array<float>(device, n_params);
   grads_ = Array<float>(device, n_params);
   adam_m_ = Array<float>(device, n_params);
@@ -248,35 +278,44 @@ const float* Model::forward(const ExecContext& ctx, const float* x, int B, bool 
   if (B < 1 || B > max_batch_)
     throw std::invalid_argument(
         fmt::format("{}: batch of {} rows, buffers sized for 1..{}", name_, B, max_batch_));
+  if (B % pack_factor_ != 0)
+    throw std::invalid_argument(fmt::format("{}: batch of {} rows is not a multiple of the packing {}",
+                                            name_, B, pack_factor_));
   float* P = params_.data();
   float* S = state_.data();
   for (Layer& L : layers_) {
     L.x = x;
-    L.B = B;
+    L.B = B / L.rows_div;
     L.training = training;
     L.seed = seed;
     L.stream = draw * 64u + uint32_t(L.index);
     L.counter = counter;
+    const int rows = L.B;
     float* y = L.y.data();
-    const size_t n = size_t(B) * L.out;
+    const size_t n = size_t(rows) * L.out;
     switch (L.spec.kind) {
       case LayerKind::Dense:
-        ops::dense_forward(ctx, x, P + L.w, L.spec.bias ? P + L.b : nullptr, y, B, L.in, L.out,
+        ops::dense_forward(ctx, x, P + L.w, L.spec.bias ? P + L.b : nullptr, y, rows, L.in, L.out,
                            L.fused);
         break;
       case LayerKind::Act: ops::activation_forward(ctx, L.spec.act, x, y, n); break;
       case LayerKind::BatchNorm:
         if (training)
-          ops::batchnorm_forward_train(ctx, L.spec.bn, x, y, B, L.out, P + L.w, P + L.b,
+          ops::batchnorm_forward_train(ctx, L.spec.bn, x, y, rows, L.out, P + L.w, P + L.b,
                                        L.save_mean.data(), L.save_inv_std.data(), S + L.running,
                                        S + L.running + L.out);
         else
-          ops::batchnorm_forward_eval(ctx, L.spec.bn, x, y, B, L.out, P + L.w, P + L.b,
+          ops::batchnorm_forward_eval(ctx, L.spec.bn, x, y, rows, L.out, P + L.w, P + L.b,
                                       S + L.running, S + L.running + L.out);
         break;
       case LayerKind::Dropout:
         ops::dropout_forward(ctx, x, y, n, L.spec.rate, training, seed, L.stream, counter);
         break;
+      case LayerKind::MinibatchStddev: ops::minibatch_stddev_forward(ctx, x, y, rows, L.in); break;
+      case LayerKind::MinibatchDistance:
+        ops::minibatch_distance_forward(ctx, x, y, rows, L.in);
+        break;
+      case LayerKind::Pack: y = const_cast<float*>(x); break;  // the same memory, read wider
     }
     x = y;
   }
@@ -310,6 +349,16 @@ float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool 
       case LayerKind::Dropout:
         ops::dropout_backward(ctx, g, g, n, L.spec.rate, L.seed, L.stream, L.counter);
         break;
+      case LayerKind::MinibatchStddev:
+      case LayerKind::MinibatchDistance:
+        if (i == 0 && !need_dx) break;
+        if (L.spec.kind == LayerKind::MinibatchStddev)
+          ops::minibatch_stddev_backward(ctx, L.x, g, L.dx.data(), L.B, L.in);
+        else
+          ops::minibatch_distance_backward(ctx, L.x, g, L.dx.data(), L.B, L.in);
+        g = L.dx.data();
+        break;
+      case LayerKind::Pack: break;  // a reshape: the gradient's memory is already laid out
     }
   }
   return need_dx ? g : nullptr;
@@ -318,6 +367,44 @@ float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool 
 void Model::adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t) {
   ops::adam_step(ctx, cfg, params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(),
                  params_.size(), t);
+}
+
+void Model::optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t) {
+  const size_t n = params_.size();
+  switch (cfg.kind) {
+    case OptimizerKind::Adam: adam_step(ctx, cfg.adam, t); break;
+    case OptimizerKind::Sgd:
+      ops::sgd_step(ctx, cfg.sgd, params_.data(), grads_.data(), adam_m_.data(), n, t);
+      break;
+    case OptimizerKind::Rmsprop:
+      ops::rmsprop_step(ctx, cfg.rmsprop, params_.data(), grads_.data(), adam_v_.data(), n);
+      break;
+  }
+  if (cfg.clip > 0.0f) ops::clip_values(ctx, params_.data(), n, cfg.clip);
+}
+
+const char* optimizer_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::Adam: return "adam";
+    case OptimizerKind::Sgd: return "sgd";
+    case OptimizerKind::Rmsprop: return "rmsprop";
+  }
+  return "?";
+}
+
+OptimizerKind optimizer_from_name(const std::string& name) {
+  for (OptimizerKind k : {OptimizerKind::Adam, OptimizerKind::Sgd, OptimizerKind::Rmsprop})
+    if (name == optimizer_name(k)) return k;
+  throw std::invalid_argument("unknown optimizer '" + name + "' (expected adam, sgd or rmsprop)");
+}
+
+float OptimizerConfig::lr() const {
+  switch (kind) {
+    case OptimizerKind::Adam: return adam.lr;
+    case OptimizerKind::Sgd: return sgd.lr;
+    case OptimizerKind::Rmsprop: return rmsprop.lr;
+  }
+  return 0.0f;
 }
 
 }  // namespace gan

@@ -1,7 +1,8 @@
-// Models built from a declarative spec: a list of layers (dense, activation, batch norm, dropout)
-// with one flat block each for parameters, gradients, Adam's m and v, and non-trained state (batch
-// norm running statistics). A dense layer directly followed by an activation runs as one GEMM with
-// the activation fused into its epilogue.
+// Models built from a declarative spec: a list of layers (dense, activation, batch norm, dropout,
+// minibatch features, packing) with one flat block each for parameters, gradients, the optimizer's
+// two state slots (Adam's m and v; SGD's momentum buffer; RMSprop's square average), and
+// non-trained state (batch norm running statistics). A dense layer directly followed by an
+// activation runs as one GEMM with the activation fused into its epilogue.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,14 +13,27 @@
 #include "kernels/adam.h"
 #include "kernels/batchnorm.h"
 #include "kernels/common.h"
+#include "kernels/optimizers.h"
 
 namespace gan {
 
-enum class LayerKind : uint8_t { Dense, Act, BatchNorm, Dropout };
+// MinibatchStddev / MinibatchDistance: append one feature computed over the batch (B, F) ->
+// (B, F + 1) (kernels/minibatch.h). Pack: PacGAN's packing, (B, F) -> (B / units, units * F), each
+// group of `units` consecutive rows read as one row (a reshape: no copy); units = the batch makes
+// D judge the whole minibatch as one vector (seed 2's minibatch D). B must be a multiple of units.
+enum class LayerKind : uint8_t {
+  Dense,
+  Act,
+  BatchNorm,
+  Dropout,
+  MinibatchStddev,
+  MinibatchDistance,
+  Pack
+};
 
 struct LayerSpec {
   LayerKind kind = LayerKind::Dense;
-  int units = 0;         // Dense: output features
+  int units = 0;         // Dense: output features; Pack: rows per group
   bool bias = true;      // Dense
   Activation act{};      // Act
   BatchNormConfig bn{};  // BatchNorm
@@ -31,6 +45,9 @@ struct LayerSpec {
     return {LayerKind::BatchNorm, 0, true, {}, cfg};
   }
   static LayerSpec dropout(float rate) { return {LayerKind::Dropout, 0, true, {}, {}, rate}; }
+  static LayerSpec minibatch_stddev() { return {LayerKind::MinibatchStddev}; }
+  static LayerSpec minibatch_distance() { return {LayerKind::MinibatchDistance}; }
+  static LayerSpec pack(int rows) { return {LayerKind::Pack, rows}; }
 };
 
 struct ModelSpec {
@@ -50,6 +67,21 @@ ModelSpec model_spec_from_json(const nlohmann::json& j);  // throws on a malform
 enum class InitScheme : uint8_t { GlorotUniform, TorchDefault };
 const char* init_scheme_name(InitScheme s);
 InitScheme init_scheme_from_name(const std::string& name);  // throws on an unknown name
+
+enum class OptimizerKind : uint8_t { Adam, Sgd, Rmsprop };
+const char* optimizer_name(OptimizerKind k);
+OptimizerKind optimizer_from_name(const std::string& name);  // throws on an unknown name
+
+// One model's optimizer: the kind and its settings (the other kinds' settings are unused), and
+// WGAN's weight clipping after every step (clip > 0: every parameter into [-clip, clip]).
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::Adam;
+  AdamConfig adam;
+  SgdConfig sgd;
+  RmspropConfig rmsprop;
+  float clip = 0.0f;
+  float lr() const;
+};
 
 // One tensor of a model, as checkpoints and safetensors see it. Names follow PyTorch's
 // nn.Sequential ("<layer index>.weight", ".bias", ".running_mean", ".running_var"), so a
@@ -71,6 +103,9 @@ class Model {
   int input_dim() const { return spec_.input; }
   int output_dim() const { return output_; }
   int max_batch() const { return max_batch_; }
+  // Rows in: rows out for a batch of B rows (B / the product of Pack sizes).
+  int pack_factor() const { return pack_factor_; }
+  int output_rows(int B) const { return B / pack_factor_; }
 
   // Parameters from (seed, stream) on the host, identical on every device; zeroes Adam's state;
   // batch-norm gamma 1, beta 0, running mean 0, running variance 1.
@@ -87,6 +122,8 @@ class Model {
   float* backward(const ExecContext& ctx, float* dout, GradMode mode, bool need_dx);
   // One Adam launch over the whole flat parameter block; t: the 1-based step in memory.
   void adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t);
+  // The configured optimizer's update over the whole block (and clipping when cfg.clip > 0).
+  void optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t);
 
   Array<float>& params() { return params_; }
   Array<float>& grads() { return grads_; }
@@ -100,6 +137,7 @@ class Model {
     LayerSpec spec;
     int index = 0;  // position in the spec
     int in = 0, out = 0;
+    int rows_div = 1;  // input rows per row of the model's input: product of earlier Pack sizes
     Activation fused{};  // Dense: the following activation layer, run in the GEMM epilogue
     size_t w = 0, b = 0, running = 0;
     Array<float> y, dx, save_mean, save_inv_std;
@@ -114,7 +152,7 @@ class Model {
 
   std::string name_;
   ModelSpec spec_;
-  int max_batch_ = 0, output_ = 0;
+  int max_batch_ = 0, output_ = 0, pack_factor_ = 1;
   std::vector<Layer> layers_;
   Array<float> params_, grads_, adam_m_, adam_v_, state_;
   std::vector<TensorSlot> slots_;

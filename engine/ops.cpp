@@ -4,6 +4,7 @@
 #include "kernels/activation.h"
 #include "kernels/dense.h"
 #include "kernels/gather.h"
+#include "kernels/minibatch.h"
 #include "kernels/stats.h"
 
 #if GAN_WITH_CUDA
@@ -117,6 +118,74 @@ void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_imag
   GAN_DISPATCH(
       cuda::sample_batch(images, n_images, D, B, seed, stream, counter, out, nullptr, ctx.stream),
       cpu::sample_batch<float>(images, n_images, D, B, seed, stream, counter, out, nullptr));
+}
+
+void sample_rows(const ExecContext& ctx, const float* rows, uint32_t n_rows, size_t D, int B,
+                 uint64_t seed, uint32_t stream, const uint64_t* counter, float* out) {
+  GAN_DISPATCH(
+      cuda::sample_rows(rows, n_rows, D, B, seed, stream, counter, out, nullptr, ctx.stream),
+      cpu::sample_rows<float>(rows, n_rows, D, B, seed, stream, counter, out, nullptr));
+}
+
+void sort_values(const ExecContext& ctx, const float* x, float* y, size_t N) {
+  GAN_DISPATCH(cuda::sort_values(x, y, N, ctx.stream), cpu::sort_values<float>(x, y, N));
+}
+
+void add_noise(const ExecContext& ctx, const float* x, float* y, size_t N, float sigma0,
+               uint64_t anneal_steps, uint64_t seed, uint32_t stream, const uint64_t* counter) {
+  GAN_DISPATCH(
+      cuda::add_noise(x, y, N, sigma0, anneal_steps, seed, stream, counter, ctx.stream),
+      cpu::add_noise<float>(x, y, N, sigma0, anneal_steps, seed, stream, counter));
+}
+
+void sgd_step(const ExecContext& ctx, const SgdConfig& cfg, float* p, const float* g, float* buf,
+              size_t N, const uint64_t* t) {
+  GAN_DISPATCH(cuda::sgd_step(cfg, p, g, buf, N, t, ctx.stream),
+               cpu::sgd_step<float>(cfg, p, g, buf, N, t));
+}
+
+void rmsprop_step(const ExecContext& ctx, const RmspropConfig& cfg, float* p, const float* g,
+                  float* v, size_t N) {
+  GAN_DISPATCH(cuda::rmsprop_step(cfg, p, g, v, N, ctx.stream),
+               cpu::rmsprop_step<float>(cfg, p, g, v, N));
+}
+
+void clip_values(const ExecContext& ctx, float* p, size_t N, float c) {
+  GAN_DISPATCH(cuda::clip_values(p, N, c, ctx.stream), cpu::clip_values<float>(p, N, c));
+}
+
+void minibatch_stddev_forward(const ExecContext& ctx, const float* x, float* y, int B, int F) {
+  GAN_DISPATCH(cuda::minibatch_stddev_forward(x, y, B, F, ctx.stream),
+               cpu::minibatch_stddev_forward<float>(x, y, B, F));
+}
+
+void minibatch_stddev_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx,
+                               int B, int F) {
+  GAN_DISPATCH(cuda::minibatch_stddev_backward(x, dy, dx, B, F, ctx.stream),
+               cpu::minibatch_stddev_backward<float>(x, dy, dx, B, F));
+}
+
+void minibatch_distance_forward(const ExecContext& ctx, const float* x, float* y, int B, int F) {
+  GAN_DISPATCH(cuda::minibatch_distance_forward(x, y, B, F, ctx.stream),
+               cpu::minibatch_distance_forward<float>(x, y, B, F));
+}
+
+void minibatch_distance_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx,
+                                 int B, int F) {
+  GAN_DISPATCH(cuda::minibatch_distance_backward(x, dy, dx, B, F, ctx.stream),
+               cpu::minibatch_distance_backward<float>(x, dy, dx, B, F));
+}
+
+void wasserstein_loss(const ExecContext& ctx, const float* scores, size_t N, float sign,
+                      float* dscores, BceStats<float>* stats) {
+  GAN_DISPATCH(cuda::wasserstein_loss(scores, N, sign, dscores, stats, ctx.stream),
+               cpu::wasserstein_loss<float>(scores, N, sign, dscores, stats));
+}
+
+void sigmoid_mse(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
+                 float* dlogits, float* loss) {
+  GAN_DISPATCH(cuda::sigmoid_mse(logits, targets, N, dlogits, loss, ctx.stream),
+               cpu::sigmoid_mse<float>(logits, targets, N, dlogits, loss));
 }
 
 void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots, uint32_t n_slots,

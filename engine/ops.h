@@ -8,6 +8,8 @@
 #include "kernels/bce.h"
 #include "kernels/common.h"
 #include "kernels/dropout.h"
+#include "kernels/losses.h"
+#include "kernels/optimizers.h"
 #include "kernels/random.h"
 
 namespace gan::ops {
@@ -44,5 +46,25 @@ void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots
                    const uint64_t* step);
 void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
                   uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
+void sample_rows(const ExecContext& ctx, const float* rows, uint32_t n_rows, size_t D, int B,
+                 uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
+void sort_values(const ExecContext& ctx, const float* x, float* y, size_t N);
+void add_noise(const ExecContext& ctx, const float* x, float* y, size_t N, float sigma0,
+               uint64_t anneal_steps, uint64_t seed, uint32_t stream, const uint64_t* counter);
+void sgd_step(const ExecContext& ctx, const SgdConfig& cfg, float* p, const float* g, float* buf,
+              size_t N, const uint64_t* t);
+void rmsprop_step(const ExecContext& ctx, const RmspropConfig& cfg, float* p, const float* g,
+                  float* v, size_t N);
+void clip_values(const ExecContext& ctx, float* p, size_t N, float c);
+void minibatch_stddev_forward(const ExecContext& ctx, const float* x, float* y, int B, int F);
+void minibatch_stddev_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx,
+                               int B, int F);
+void minibatch_distance_forward(const ExecContext& ctx, const float* x, float* y, int B, int F);
+void minibatch_distance_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx,
+                                 int B, int F);
+void wasserstein_loss(const ExecContext& ctx, const float* scores, size_t N, float sign,
+                      float* dscores, BceStats<float>* stats);
+void sigmoid_mse(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
+                 float* dlogits, float* loss);
 
 }  // namespace gan::ops

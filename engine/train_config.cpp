@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace gan {
@@ -34,9 +35,9 @@ TrainConfig keras_mlp() {
   c.init = InitScheme::GlorotUniform;
   c.batch = 32;
   c.steps = 30000;
-  c.adam_g.lr = c.adam_d.lr = 2e-4f;
-  c.adam_g.beta1 = c.adam_d.beta1 = 0.5f;
-  c.adam_g.eps = c.adam_d.eps = 1e-7f;  // Keras' epsilon
+  c.opt_g.adam.lr = c.opt_d.adam.lr = 2e-4f;
+  c.opt_g.adam.beta1 = c.opt_d.adam.beta1 = 0.5f;
+  c.opt_g.adam.eps = c.opt_d.adam.eps = 1e-7f;  // Keras' epsilon
   c.d_update = DUpdate::Separate;
   c.d_step_generator_eval = true;
   c.log_every = 100;
@@ -61,7 +62,7 @@ TrainConfig tf_mlp() {
   c.init = InitScheme::GlorotUniform;
   c.batch = 64;
   c.steps = 100 * (60000 / 64);  // 100 epochs of 60,000 images
-  c.adam_g.eps = c.adam_d.eps = 1e-7f;
+  c.opt_g.adam.eps = c.opt_d.adam.eps = 1e-7f;
   c.d_update = DUpdate::Joint;
   c.log_every = 100;
   c.sample_every = 60000 / 64;  // once an epoch
@@ -92,7 +93,7 @@ TrainConfig torch_mlp() {
   c.init = InitScheme::TorchDefault;
   c.batch = 64;
   c.steps = 20 * (60000 / 64);
-  c.adam_g.lr = c.adam_d.lr = 0.002f;
+  c.opt_g.adam.lr = c.opt_d.adam.lr = 0.002f;
   c.d_update = DUpdate::Joint;
   c.log_every = 100;
   c.sample_every = 60000 / 64;
@@ -124,6 +125,51 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
 
+nlohmann::json optimizer_to_json(const OptimizerConfig& o) {
+  return {{"kind", optimizer_name(o.kind)},
+          {"sgd",
+           {{"lr", o.sgd.lr},
+            {"momentum", o.sgd.momentum},
+            {"decay", o.sgd.decay},
+            {"decay_every", o.sgd.decay_every}}},
+          {"rmsprop", {{"lr", o.rmsprop.lr}, {"alpha", o.rmsprop.alpha}, {"eps", o.rmsprop.eps}}},
+          {"clip", o.clip}};
+}
+
+// Fills the non-Adam part of `o` (Adam has its own key, older configs have nothing else).
+void optimizer_from_json(const nlohmann::json& j, OptimizerConfig& o) {
+  o.kind = optimizer_from_name(j.at("kind").get<std::string>());
+  const auto& sgd = j.at("sgd");
+  o.sgd = {sgd.at("lr").get<float>(), sgd.at("momentum").get<float>(),
+           sgd.at("decay").get<float>(), sgd.at("decay_every").get<uint64_t>()};
+  const auto& rms = j.at("rmsprop");
+  o.rmsprop = {rms.at("lr").get<float>(), rms.at("alpha").get<float>(),
+               rms.at("eps").get<float>()};
+  o.clip = j.at("clip").get<float>();
+}
+
+void validate_optimizer(const OptimizerConfig& o, const std::string& who) {
+  switch (o.kind) {
+    case OptimizerKind::Adam: break;  // validate_adam
+    case OptimizerKind::Sgd:
+      require(o.sgd.lr > 0.0f, fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, o.sgd.lr));
+      require(o.sgd.momentum >= 0.0f && o.sgd.momentum < 1.0f,
+              fmt::format("--momentum: must be in [0, 1) (got {:g})", o.sgd.momentum));
+      require(o.sgd.decay > 0.0f && o.sgd.decay <= 1.0f,
+              fmt::format("--lr-decay: must be in (0, 1] (got {:g})", o.sgd.decay));
+      break;
+    case OptimizerKind::Rmsprop:
+      require(o.rmsprop.lr > 0.0f,
+              fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, o.rmsprop.lr));
+      require(o.rmsprop.alpha >= 0.0f && o.rmsprop.alpha < 1.0f,
+              fmt::format("--rmsprop-alpha: must be in [0, 1) (got {:g})", o.rmsprop.alpha));
+      require(o.rmsprop.eps > 0.0f, fmt::format("rmsprop eps must be > 0 (got {:g})", o.rmsprop.eps));
+      break;
+  }
+  require(o.clip >= 0.0f && std::isfinite(o.clip),
+          fmt::format("--clip: must be >= 0 (got {:g})", o.clip));
+}
+
 void validate_adam(const AdamConfig& a, const std::string& who) {
   require(a.lr > 0.0f, fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, a.lr));
   require(a.beta1 >= 0.0f && a.beta1 < 1.0f,
@@ -152,7 +198,7 @@ TrainConfig make_preset(const std::string& name) {
   throw std::invalid_argument("--preset: unknown preset '" + name + "' (known: " + known + ")");
 }
 
-void validate_train_config(const TrainConfig& c, int image_size) {
+void validate_train_config(const TrainConfig& c, int sample_size) {
   require(c.generator.input >= 1, fmt::format("--z-dim: must be >= 1 (got {})", c.generator.input));
   validate_model_spec(c.generator, "generator");
   validate_model_spec(c.discriminator, "discriminator");
@@ -170,21 +216,44 @@ void validate_train_config(const TrainConfig& c, int image_size) {
   require(c.checkpoint_every >= 1, "--checkpoint-every: must be >= 1");
   require(c.keep_checkpoints >= 1, "--keep-checkpoints: must be >= 1");
   require(c.sample_grid >= 1 && c.sample_grid <= 32, "--sample-grid: must be in [1, 32]");
-  validate_adam(c.adam_g, "g");
-  validate_adam(c.adam_d, "d");
-  // G's output must be an image and D's input must take one; D must give one logit.
-  Model probe_shapes("generator", c.generator, 1, DeviceKind::Cpu);
-  require(probe_shapes.output_dim() == image_size,
-          fmt::format("generator: outputs {} values, the data's images have {} pixels",
-                      probe_shapes.output_dim(), image_size));
-  require(c.discriminator.input == image_size,
-          fmt::format("discriminator: takes {} inputs, the data's images have {} pixels",
-                      c.discriminator.input, image_size));
-  Model probe_d("discriminator", c.discriminator, 1, DeviceKind::Cpu);
+  validate_adam(c.opt_g.adam, "g");
+  validate_adam(c.opt_d.adam, "d");
+  validate_optimizer(c.opt_g, "g");
+  validate_optimizer(c.opt_d, "d");
+  require(c.instance_noise >= 0.0f && std::isfinite(c.instance_noise),
+          fmt::format("--instance-noise: must be >= 0 (got {:g})", c.instance_noise));
+  require(c.loss == GanLoss::Bce || c.label_smoothing == 0.0f,
+          "--label-smoothing: needs the BCE loss (a WGAN critic has no labels)");
+  require(!c.sort_real || sample_size == 1,
+          fmt::format("--sort-real: needs 1D data (samples of 1 value, not {})", sample_size));
+  // G's output must be a data sample and D's input must take one; D must give one logit a row
+  // (after its packing, if any).
+  for (const LayerSpec& l : c.generator.layers)
+    require(l.kind != LayerKind::Pack, "generator: a pack layer belongs in the discriminator");
+  Model probe_g("generator", c.generator, 1, DeviceKind::Cpu);
+  require(probe_g.output_dim() == sample_size,
+          fmt::format("generator: outputs {} values, the data's samples have {}",
+                      probe_g.output_dim(), sample_size));
+  require(c.discriminator.input == sample_size,
+          fmt::format("discriminator: takes {} inputs, the data's samples have {}",
+                      c.discriminator.input, sample_size));
+  int64_t pack = 1;
+  for (const LayerSpec& l : c.discriminator.layers)
+    if (l.kind == LayerKind::Pack) pack *= l.units;
+  require(c.batch % pack == 0,
+          fmt::format("--batch: {} is not a multiple of the discriminator's packing {}", c.batch,
+                      pack));
+  Model probe_d("discriminator", c.discriminator, int(pack), DeviceKind::Cpu);
   require(probe_d.output_dim() == 1,
           fmt::format("discriminator: outputs {} values, expected 1 logit", probe_d.output_dim()));
 }
 
+const char* gan_loss_name(GanLoss l) { return l == GanLoss::Bce ? "bce" : "wasserstein"; }
+GanLoss gan_loss_from_name(const std::string& s) {
+  if (s == "bce") return GanLoss::Bce;
+  if (s == "wasserstein") return GanLoss::Wasserstein;
+  throw std::invalid_argument("--loss: expected bce or wasserstein, got '" + s + "'");
+}
 const char* g_loss_name(GLoss g) { return g == GLoss::NonSaturating ? "nonsaturating" : "minimax"; }
 GLoss g_loss_from_name(const std::string& s) {
   if (s == "nonsaturating") return GLoss::NonSaturating;
@@ -198,9 +267,14 @@ DUpdate d_update_from_name(const std::string& s) {
   throw std::invalid_argument("--d-update: expected separate or joint, got '" + s + "'");
 }
 Distribution distribution_from_name(const std::string& s) {
-  for (Distribution d : {Distribution::Normal, Distribution::UniformSym, Distribution::Uniform01})
+  for (Distribution d : {Distribution::Normal, Distribution::UniformSym, Distribution::Uniform01,
+                         Distribution::Stratified01})
     if (s == distribution_name(d)) return d;
-  throw std::invalid_argument("--noise: expected normal or uniform, got '" + s + "'");
+  std::string known;
+  for (Distribution d : {Distribution::Normal, Distribution::UniformSym, Distribution::Uniform01,
+                         Distribution::Stratified01})
+    known += std::string(known.empty() ? "" : ", ") + distribution_name(d);
+  throw std::invalid_argument("--noise: expected one of " + known + ", got '" + s + "'");
 }
 
 nlohmann::json train_config_to_json(const TrainConfig& c) {
@@ -211,10 +285,16 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
           {"init", init_scheme_name(c.init)},
           {"batch", c.batch},
           {"steps", c.steps},
-          {"adam_g", adam_to_json(c.adam_g)},
-          {"adam_d", adam_to_json(c.adam_d)},
+          {"adam_g", adam_to_json(c.opt_g.adam)},
+          {"adam_d", adam_to_json(c.opt_d.adam)},
+          {"optimizer_g", optimizer_to_json(c.opt_g)},
+          {"optimizer_d", optimizer_to_json(c.opt_d)},
           {"d_steps", c.d_steps},
+          {"loss", gan_loss_name(c.loss)},
           {"g_loss", g_loss_name(c.g_loss)},
+          {"instance_noise", c.instance_noise},
+          {"instance_noise_steps", c.instance_noise_steps},
+          {"sort_real", c.sort_real},
           {"d_update", d_update_name(c.d_update)},
           {"label_smoothing", c.label_smoothing},
           {"d_step_generator_eval", c.d_step_generator_eval},
@@ -236,8 +316,15 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.init = init_scheme_from_name(j.at("init").get<std::string>());
     c.batch = j.at("batch").get<int>();
     c.steps = j.at("steps").get<uint64_t>();
-    c.adam_g = adam_from_json(j.at("adam_g"));
-    c.adam_d = adam_from_json(j.at("adam_d"));
+    c.opt_g.adam = adam_from_json(j.at("adam_g"));
+    c.opt_d.adam = adam_from_json(j.at("adam_d"));
+    // Keys added with the toy experiments: a config written before them has the defaults.
+    if (j.contains("optimizer_g")) optimizer_from_json(j.at("optimizer_g"), c.opt_g);
+    if (j.contains("optimizer_d")) optimizer_from_json(j.at("optimizer_d"), c.opt_d);
+    if (j.contains("loss")) c.loss = gan_loss_from_name(j.at("loss").get<std::string>());
+    c.instance_noise = j.value("instance_noise", 0.0f);
+    c.instance_noise_steps = j.value("instance_noise_steps", uint64_t(0));
+    c.sort_real = j.value("sort_real", false);
     c.d_steps = j.at("d_steps").get<int>();
     c.g_loss = g_loss_from_name(j.at("g_loss").get<std::string>());
     c.d_update = d_update_from_name(j.at("d_update").get<std::string>());

@@ -11,7 +11,10 @@
 
 namespace gan {
 
-// NonSaturating: G minimises -log D(G(z)); Minimax: G minimises log(1 - D(G(z))).
+// Bce: D is a classifier (one logit; BCE with logits). Wasserstein: D is WGAN's critic (raw score;
+// critic loss mean D(G(z)) - mean D(x), G loss -mean D(G(z))); pair it with weight clipping.
+enum class GanLoss : uint8_t { Bce, Wasserstein };
+// With Bce: NonSaturating: G minimises -log D(G(z)); Minimax: G minimises log(1 - D(G(z))).
 enum class GLoss : uint8_t { NonSaturating, Minimax };
 // Separate: one Adam step after the real batch and another after the fake batch (the Keras seed's
 // two train_on_batch calls). Joint: one Adam step on the summed real + fake gradient.
@@ -24,11 +27,20 @@ struct TrainConfig {
   InitScheme init = InitScheme::GlorotUniform;
   int batch = 32;
   uint64_t steps = 30000;
-  AdamConfig adam_g, adam_d;
+  OptimizerConfig opt_g, opt_d;  // opt_d.clip > 0: WGAN's weight clipping of D
   int d_steps = 1;  // D steps per G step
+  GanLoss loss = GanLoss::Bce;
   GLoss g_loss = GLoss::NonSaturating;
   DUpdate d_update = DUpdate::Separate;
   float label_smoothing = 0.0f;  // one-sided: real targets are 1 - label_smoothing
+  // Instance noise: N(0, sigma_t^2) added to every input D sees (real and fake, in D's and G's
+  // steps), sigma_t annealed linearly from instance_noise to 0 over instance_noise_steps steps
+  // (0: constant).
+  float instance_noise = 0.0f;
+  uint64_t instance_noise_steps = 0;
+  // Real batches sorted ascending (1D data only): seed 2's sorted minibatches, which with
+  // stratified noise keep G's mapping monotone.
+  bool sort_real = false;
   // The fake batch of D's step comes from G in inference mode (running batch-norm statistics,
   // no dropout), as Keras' generator.predict does; otherwise from G in training mode.
   bool d_step_generator_eval = false;
@@ -46,11 +58,14 @@ std::vector<std::string> preset_names();
 // Throws std::invalid_argument naming the preset and listing the known ones.
 TrainConfig make_preset(const std::string& name);
 // Throws std::invalid_argument naming the setting (as its command-line flag) that is out of range.
-void validate_train_config(const TrainConfig& cfg, int image_size);
+// sample_size: the values in one data sample (pixels of an image, coordinates of a point).
+void validate_train_config(const TrainConfig& cfg, int sample_size);
 
 nlohmann::json train_config_to_json(const TrainConfig& cfg);
 TrainConfig train_config_from_json(const nlohmann::json& j);  // throws on a malformed config
 
+const char* gan_loss_name(GanLoss l);
+GanLoss gan_loss_from_name(const std::string& s);
 const char* g_loss_name(GLoss g);
 GLoss g_loss_from_name(const std::string& s);
 const char* d_update_name(DUpdate d);

@@ -64,8 +64,8 @@ void reset_metrics(const std::string& path, uint64_t step) {
 }
 
 // curves.png: D loss (red) and G loss (blue); d_outputs.png: D(x) (green) and D(G(z)) (orange),
-// on [0, 1], by step, from metrics.csv.
-void write_metric_curves(const std::string& run_dir) {
+// on [0, 1] for probabilities, by step, from metrics.csv.
+void write_metric_curves(const std::string& run_dir, bool probabilities) {
   Series d_loss{"D loss", {}, {}, 200, 30, 30}, g_loss{"G loss", {}, {}, 30, 60, 200};
   Series d_real{"D(x)", {}, {}, 30, 150, 60}, d_fake{"D(G(z))", {}, {}, 230, 130, 20};
   std::istringstream in(read_file(run_dir + "/metrics.csv"));
@@ -85,8 +85,10 @@ void write_metric_curves(const std::string& run_dir) {
   if (d_loss.x.size() < 2) return;  // one row draws no curve
   write_plot_png(run_dir + "/curves.png", PlotSpec{"losses"}, {d_loss, g_loss});
   PlotSpec outputs{"D outputs"};
-  outputs.y_min = 0.0;
-  outputs.y_max = 1.0;
+  if (probabilities) {  // a WGAN critic's scores take the automatic range
+    outputs.y_min = 0.0;
+    outputs.y_max = 1.0;
+  }
   write_plot_png(run_dir + "/d_outputs.png", outputs, {d_real, d_fake});
 }
 
@@ -109,6 +111,7 @@ class Run {
  private:
   void prepare_new();
   void prepare_resume();
+  int sample_size() const;
   void write_config();
   void handle_stats(const StepStats& s);
   void save_checkpoint_now();
@@ -136,6 +139,7 @@ void Run::prepare_new() {
     throw std::runtime_error("--out " + req_.run_dir +
                              ": already holds a run (config.json); use --resume " + req_.run_dir +
                              " or another --out");
+  if (req_.points) return;
   const std::string dir = req_.data_dir.empty() ? kDefaultDataDir : req_.data_dir;
   // Absolute, so a resume from another working directory finds the same file.
   data_path_ = fs::absolute(find_train_images(dir)).lexically_normal().string();
@@ -153,7 +157,7 @@ void Run::prepare_resume() {
   }
   try {
     cfg_ = train_config_from_json(j.at("config"));
-    data_path_ = j.at("data").get<std::string>();
+    if (!req_.points) data_path_ = j.at("data").get<std::string>();
   } catch (const std::exception& e) {
     throw std::runtime_error(config_path + ": " + e.what());
   }
@@ -166,10 +170,23 @@ void Run::prepare_resume() {
   result_.last_checkpoint = checkpoints.back().second;
 }
 
+int Run::sample_size() const {
+  return req_.points ? req_.points->data.dim : int(data_.image_size());
+}
+
 nlohmann::json Run::meta() const {
-  return {{"version", engine_version()}, {"config", train_config_to_json(cfg_)},
-          {"data", data_path_},          {"image_rows", data_.rows},
-          {"image_cols", data_.cols},    {"device", exec_->description()}};
+  nlohmann::json j = {{"version", engine_version()},
+                      {"config", train_config_to_json(cfg_)},
+                      {"device", exec_->description()}};
+  if (req_.points) {
+    j["data"] = "toy";
+    j["toy"] = req_.points->meta;
+  } else {
+    j["data"] = data_path_;
+    j["image_rows"] = data_.rows;
+    j["image_cols"] = data_.cols;
+  }
+  return j;
 }
 
 void Run::write_config() {
@@ -199,6 +216,11 @@ void Run::save_checkpoint_now() {
 }
 
 void Run::write_samples() {
+  if (req_.points) {
+    if (req_.points->write_samples)
+      req_.points->write_samples(*trainer_, req_.run_dir, trainer_->step());
+    return;
+  }
   const std::vector<float> images = trainer_->samples();
   const int n = cfg_.sample_grid * cfg_.sample_grid;
   write_png(sample_path(req_.run_dir, trainer_->step()),
@@ -247,7 +269,7 @@ RunResult Run::go() {
   start_ = std::chrono::steady_clock::now();
   if (req_.run_dir.empty()) throw std::invalid_argument("--out: a run directory is required");
   req_.resume ? prepare_resume() : prepare_new();
-  data_ = read_idx_images(data_path_);
+  if (!req_.points) data_ = read_idx_images(data_path_);
   const DeviceKind kind = resolve_device(req_.device);
   if (req_.cuda_graph && kind != DeviceKind::Cuda)
     throw std::invalid_argument("--cuda-graph: needs a CUDA device (running on the CPU)");
@@ -255,7 +277,7 @@ RunResult Run::go() {
   exec_->context().gemm_backend = req_.gemm;
   exec_->context().tf32 = req_.tf32;
 
-  validate_train_config(cfg_, int(data_.image_size()));  // before anything is created
+  validate_train_config(cfg_, sample_size());  // before anything is created
   std::error_code ec;
   fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
   if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
@@ -263,7 +285,9 @@ RunResult Run::go() {
     throw std::runtime_error(
         fmt::format("--out {}: cannot create the run directory ({})", req_.run_dir, ec.message()));
 
-  trainer_ = std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
+  trainer_ = req_.points
+                 ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
+                 : std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
   trainer_->use_cuda_graph(req_.cuda_graph);
   if (resume_from_) {
     trainer_->restore(*resume_from_);
@@ -272,6 +296,7 @@ RunResult Run::go() {
                                               trainer_->step(), cfg_.steps));
   } else {
     trainer_->init();
+    if (req_.points && req_.points->before_training) req_.points->before_training(*trainer_);
   }
   total_ = cfg_.steps;
   write_config();
@@ -280,10 +305,13 @@ RunResult Run::go() {
   metrics_.open(metrics_path, std::ios::app);
   if (!metrics_) throw std::runtime_error(metrics_path + ": cannot open for appending");
 
-  std::fprintf(req_.out, "%s %s: %s, %zu images of %ux%u from %s\n",
-               req_.resume ? "resuming" : "training", req_.run_dir.c_str(),
-               exec_->description().c_str(), size_t(data_.count), data_.rows, data_.cols,
-               data_path_.c_str());
+  const std::string data_line =
+      req_.points ? fmt::format("{} points of {} from {}", req_.points->data.count(),
+                                req_.points->data.dim, req_.points->description)
+                  : fmt::format("{} images of {}x{} from {}", data_.count, data_.rows, data_.cols,
+                                data_path_);
+  std::fprintf(req_.out, "%s %s: %s, %s\n", req_.resume ? "resuming" : "training",
+               req_.run_dir.c_str(), exec_->description().c_str(), data_line.c_str());
   std::fprintf(req_.out, "  G: %s\n  D: %s\n  steps %llu -> %llu, batch %d, seed %llu\n",
                describe_model_spec(cfg_.generator).c_str(),
                describe_model_spec(cfg_.discriminator).c_str(),
@@ -316,7 +344,8 @@ RunResult Run::go() {
   if (progress_shown_) std::fputc('\n', req_.out);
   export_generator();
   metrics_.flush();
-  write_metric_curves(req_.run_dir);
+  write_metric_curves(req_.run_dir, cfg_.loss == GanLoss::Bce);
+  if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);
   result_.step = trainer_->step();
   result_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -4,6 +4,8 @@
 #pragma once
 #include <atomic>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -18,12 +20,27 @@ DeviceChoice device_choice_from_name(const std::string& s);  // auto|cpu|cuda, e
 // Auto: CUDA when a device is usable, else the CPU. Cuda with none: throws the reason.
 DeviceKind resolve_device(DeviceChoice choice);
 
+// A run on float points (the toy experiments) instead of MNIST-format images: the data, what
+// config.json records of it (enough for the caller to rebuild it on --resume), and the pictures.
+struct PointRun {
+  PointSet data;
+  std::string description;  // progress line: "8-Gaussian ring (radius 2, sigma 0.02)"
+  nlohmann::json meta;      // config.json's "toy" block
+  // New runs only, after init and before step 1 (seed 2's D pre-training).
+  std::function<void(GanTrainer&)> before_training;
+  // G's samples at `step` (replaces the image grid); also called for step 0 of a new run.
+  std::function<void(GanTrainer&, const std::string& run_dir, uint64_t step)> write_samples;
+  // After the last step: final pictures and numbers.
+  std::function<void(GanTrainer&, const std::string& run_dir)> finish;
+};
+
 struct RunRequest {
   std::string run_dir;
   bool resume = false;
   TrainConfig config;             // new runs only (a resumed run reads config.json)
   std::optional<uint64_t> steps;  // resume: continue to this total instead of the saved one
   std::string data_dir;           // new runs: MNIST-format directory (default: Fashion-MNIST)
+  std::shared_ptr<PointRun> points;  // set: train on these points (data_dir unused)
   DeviceChoice device = DeviceChoice::Auto;
   GemmBackend gemm = GemmBackend::Cublas;
   bool tf32 = false;

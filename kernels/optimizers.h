@@ -5,10 +5,15 @@
 namespace gan {
 
 // PyTorch's torch.optim.SGD with momentum (dampening 0, no Nesterov):
-//   buf = momentum buf + g;  p -= lr buf      (momentum 0: plain SGD, buf unused)
+//   buf = momentum buf + g;  p -= lr_t buf      (momentum 0: plain SGD, buf unused)
+// with TensorFlow's staircase exponential decay (seed 2's schedule):
+//   lr_t = lr * decay^floor((t - 1) / decay_every)   (decay_every 0: lr_t = lr)
+// where t is the 1-based optimizer step, read from memory when the op runs (like Adam's).
 struct SgdConfig {
   float lr = 0.01f;
   float momentum = 0.0f;
+  float decay = 1.0f;
+  uint64_t decay_every = 0;
 };
 
 // PyTorch's torch.optim.RMSprop (not centred, no momentum), as the WGAN paper uses it:
@@ -23,7 +28,7 @@ struct RmspropConfig {
 // clip: p = min(max(p, -c), c), c > 0 (WGAN's critic weights).
 namespace cpu {
 template <class T>
-void sgd_step(const SgdConfig& cfg, T* p, const T* g, T* buf, size_t N);
+void sgd_step(const SgdConfig& cfg, T* p, const T* g, T* buf, size_t N, const uint64_t* t);
 template <class T>
 void rmsprop_step(const RmspropConfig& cfg, T* p, const T* g, T* v, size_t N);
 template <class T>
@@ -31,8 +36,9 @@ void clip_values(T* p, size_t N, T c);
 }  // namespace cpu
 
 namespace cuda {
+// t: device memory.
 void sgd_step(const SgdConfig& cfg, float* p, const float* g, float* buf, size_t N,
-              cudaStream_t stream);
+              const uint64_t* t, cudaStream_t stream);
 void rmsprop_step(const RmspropConfig& cfg, float* p, const float* g, float* v, size_t N,
                   cudaStream_t stream);
 void clip_values(float* p, size_t N, float c, cudaStream_t stream);

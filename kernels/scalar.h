@@ -1,5 +1,6 @@
 // Scalar maths that the CPU reference and the CUDA kernels share, so both paths agree by
-// construction: activations, stable BCE, the Adam element update, the Philox generator.
+// construction: activations, stable BCE, the optimizer element updates, the Philox generator and
+// what is drawn from it.
 #pragma once
 #include <cmath>
 
@@ -90,6 +91,23 @@ GAN_HD void sgd_update(T& p, T g, T& buf, T lr, T momentum) {
   p -= lr * g;
 }
 
+// TensorFlow's staircase exponential decay: lr * decay^floor((t - 1) / every) for the 1-based
+// step t (every 0, or t 0 read before any step: lr). The power is taken by repeated squaring,
+// multiplications only, so host and device give the same float (libm's pow and CUDA's powf may
+// differ by an ulp).
+template <class T>
+GAN_HD T staircase_lr(T lr, T decay, uint64_t every, uint64_t t) {
+  if (every == 0 || t == 0) return lr;
+  uint64_t k = (t - 1) / every;
+  T factor = T(1), base = decay;
+  while (k != 0) {
+    if (k & 1u) factor *= base;
+    base *= base;
+    k >>= 1;
+  }
+  return lr * factor;
+}
+
 // RMSprop (PyTorch, not centred): v = alpha v + (1 - alpha) g^2, p -= lr g / (sqrt(v) + eps).
 template <class T>
 GAN_HD void rmsprop_update(T& p, T g, T& v, T lr, T alpha, T eps) {
@@ -164,6 +182,43 @@ GAN_HD void box_muller(uint32_t a, uint32_t b, T& n0, T& n1) {
 // An index uniform in [0, n) from 32 random bits (multiply-shift; bias < n / 2^32).
 GAN_HD uint32_t index_from_bits(uint32_t bits, uint32_t n) {
   return uint32_t((uint64_t(bits) * uint64_t(n)) >> 32);
+}
+
+// Row b's index for a batch drawn from n rows: word b % 4 of Philox block (b / 4, stream,
+// counter). sample_batch and sample_rows, CPU and CUDA, all draw through this.
+GAN_HD uint32_t batch_row_index(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t b,
+                                uint32_t n) {
+  return index_from_bits(philox_block(seed, stream, counter, b / 4).v[b % 4], n);
+}
+
+// sort_values' order on keys: numbers ascending, NaN after every number (+inf included), NaNs
+// equivalent to each other. A strict weak order; equivalent keys (NaNs, -0 and +0, equal numbers)
+// are ranked by index, which makes the sort stable.
+template <class T>
+GAN_HD bool sort_key_less(T a, T b) {
+  const bool a_nan = a != a, b_nan = b != b;
+  return !a_nan && (b_nan || a < b);
+}
+
+// Element i of a stratified [0, 1) fill of N: (i + u) / N, u = uniform01_from_bits(bits). i + u
+// is exact in double (for i < 2^29) and the division is rounded once, so the result lies in the
+// rounded stratum [T(i / N), T((i + 1) / N)] and a fill is ascending (every step is monotone).
+// Rounding to T can reach 1 (N >= 2 in float), so the top is clamped to the largest T below 1.
+template <class T>
+GAN_HD T stratified01_from_bits(uint32_t bits, uint64_t i, uint64_t N) {
+  const T v = T((double(i) + uniform01_from_bits<double>(bits)) / double(N));
+  const T below_one = sizeof(T) == sizeof(float) ? T(0x1.fffffep-1) : T(0x1.fffffffffffffp-1);
+  return v < below_one ? v : below_one;
+}
+
+// Instance noise's standard deviation at the 1-based step t: sigma0 (1 - (t - 1) / anneal),
+// linear to 0 at t = anneal + 1 and 0 after (decided on the integers, so exactly 0); anneal 0:
+// sigma0 always.
+template <class T>
+GAN_HD T instance_noise_sigma(T sigma0, uint64_t anneal, uint64_t t) {
+  if (anneal == 0 || t <= 1) return sigma0;
+  if (t - 1 >= anneal) return T(0);
+  return sigma0 * (T(1) - T(t - 1) / T(anneal));
 }
 
 // Dropout keeps element i when its uniform draw is >= p.

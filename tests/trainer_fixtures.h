@@ -31,8 +31,8 @@ inline TrainConfig tiny_config(int side, uint64_t seed) {
                             LayerSpec::dropout(0.25f), LayerSpec::dense(1)};
   c.batch = 8;
   c.steps = 20;
-  c.adam_g.lr = c.adam_d.lr = 1e-3f;
-  c.adam_g.beta1 = c.adam_d.beta1 = 0.5f;
+  c.opt_g.adam.lr = c.opt_d.adam.lr = 1e-3f;
+  c.opt_g.adam.beta1 = c.opt_d.adam.beta1 = 0.5f;
   c.seed = seed;
   c.log_every = 5;
   c.sample_every = 10;

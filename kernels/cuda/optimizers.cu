@@ -1,5 +1,5 @@
-// SGD with momentum, RMSprop and weight clipping on the GPU: element-wise over a flat block, the
-// maths shared with the CPU reference (kernels/scalar.h).
+// SGD with momentum and staircase decay, RMSprop and weight clipping on the GPU: element-wise over
+// a flat block, the maths shared with the CPU reference (kernels/scalar.h).
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/optimizers.h"
@@ -8,13 +8,15 @@
 namespace gan::cuda {
 namespace {
 
-// Thread mapping (all three): grid-stride loop, one parameter per iteration.
+// Thread mapping (all three): grid-stride loop, one parameter per iteration. SGD's step t is
+// read on the device (each thread derives the same lr_t), so a replayed graph follows the schedule.
 __global__ void sgd_kernel(SgdConfig cfg, float* __restrict__ p, const float* __restrict__ g,
-                           float* __restrict__ buf, size_t N) {
+                           float* __restrict__ buf, size_t N, const uint64_t* __restrict__ t) {
+  const float lr = staircase_lr<float>(cfg.lr, cfg.decay, cfg.decay_every, *t);
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N; i += stride) {
     float pi = p[i], bi = buf[i];
-    sgd_update<float>(pi, g[i], bi, cfg.lr, cfg.momentum);
+    sgd_update<float>(pi, g[i], bi, lr, cfg.momentum);
     p[i] = pi;
     buf[i] = bi;
   }
@@ -39,10 +41,11 @@ __global__ void clip_kernel(float* __restrict__ p, size_t N, float c) {
 
 }  // namespace
 
+// p, g, buf: (N); t: one uint64 in device memory.
 void sgd_step(const SgdConfig& cfg, float* p, const float* g, float* buf, size_t N,
-              cudaStream_t stream) {
+              const uint64_t* t, cudaStream_t stream) {
   if (N == 0) return;
-  sgd_kernel<<<grid_stride_blocks(N), kGridStrideThreads, 0, stream>>>(cfg, p, g, buf, N);
+  sgd_kernel<<<grid_stride_blocks(N), kGridStrideThreads, 0, stream>>>(cfg, p, g, buf, N, t);
   CUDA_CHECK_LAUNCH();
 }
 

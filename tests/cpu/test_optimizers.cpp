@@ -1,10 +1,12 @@
-// SGD with momentum, RMSprop and weight clipping against sequences computed by hand.
+// SGD with momentum and staircase decay, RMSprop and weight clipping against sequences computed
+// by hand.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "kernels/optimizers.h"
+#include "kernels/scalar.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -13,21 +15,82 @@ using namespace gan::test;
 TEST(CpuOptimizers, SgdMomentumHandComputed) {
   // lr 0.1, momentum 0.9, gradients 1, 2, -1 on one parameter starting at 0:
   // buf 1 -> p -0.1; buf 0.9 + 2 = 2.9 -> p -0.39; buf 2.61 - 1 = 1.61 -> p -0.551.
+  // No decay configured (decay_every 0): the step count must not matter.
   SgdConfig cfg{0.1f, 0.9f};
   double p = 0, buf = 0;
   const double grads[] = {1, 2, -1}, want_p[] = {-0.1, -0.39, -0.551}, want_buf[] = {1, 2.9, 1.61};
-  for (int t = 0; t < 3; ++t) {
-    cpu::sgd_step<double>(cfg, &p, &grads[t], &buf, 1);
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t t = uint64_t(i) + 1;
+    cpu::sgd_step<double>(cfg, &p, &grads[i], &buf, 1, &t);
     // 1e-7: 0.1f and 0.9f are not exactly 0.1 and 0.9.
-    EXPECT_NEAR(p, want_p[t], 1e-7) << "step " << t;
-    EXPECT_NEAR(buf, want_buf[t], 1e-7) << "step " << t;
+    EXPECT_NEAR(p, want_p[i], 1e-7) << "step " << t;
+    EXPECT_NEAR(buf, want_buf[i], 1e-7) << "step " << t;
   }
   // Momentum 0 is plain SGD and leaves the buffer alone.
   SgdConfig plain{0.5f, 0.0f};
   double q = 1, b = 7, g = 2;
-  cpu::sgd_step<double>(plain, &q, &g, &b, 1);
+  const uint64_t t = 1;
+  cpu::sgd_step<double>(plain, &q, &g, &b, 1, &t);
   EXPECT_DOUBLE_EQ(q, 0.0);
   EXPECT_DOUBLE_EQ(b, 7.0);
+}
+
+TEST(CpuOptimizers, SgdStaircaseDecayHandComputed) {
+  // lr 0.1, decay 0.5 every 2 steps: lr_t = 0.1, 0.1, 0.05, 0.05, 0.025 for t = 1..5. Plain SGD
+  // with gradient 1 from p = 0: p = -0.1, -0.2, -0.25, -0.3, -0.325.
+  SgdConfig cfg{0.1f, 0.0f, 0.5f, 2};
+  const double want_p[] = {-0.1, -0.2, -0.25, -0.3, -0.325};
+  double p = 0, buf = 0;
+  const double g = 1;
+  for (uint64_t t = 1; t <= 5; ++t) {
+    cpu::sgd_step<double>(cfg, &p, &g, &buf, 1, &t);
+    EXPECT_NEAR(p, want_p[t - 1], 1e-7) << "step " << t;  // 0.1f is not exactly 0.1
+  }
+  // Powers of 0.5 times 0.1f are exact in float and double: the schedule itself, bit for bit,
+  // including a far step (floor(1000 / 2) = 500 halvings underflow float to 0).
+  const float lr = 0.1f;
+  const float want_lr[] = {lr, lr, lr / 2, lr / 2, lr / 4, lr / 4, lr / 8};
+  for (uint64_t t = 1; t <= 7; ++t) {
+    EXPECT_EQ(staircase_lr<float>(lr, 0.5f, 2, t), want_lr[t - 1]) << "t " << t;
+    EXPECT_EQ(staircase_lr<double>(lr, 0.5, 2, t), double(want_lr[t - 1])) << "t " << t;
+  }
+  EXPECT_EQ(staircase_lr<double>(lr, 0.5, 2, 1001), std::ldexp(double(lr), -500));
+  EXPECT_EQ(staircase_lr<float>(lr, 0.5f, 2, 1001), 0.0f);
+  // decay_every 1 and a decay that is not a power of two: 0.96^floor(t - 1).
+  EXPECT_NEAR(staircase_lr<double>(1.0, 0.96, 1, 11), std::pow(0.96, 10), 1e-15);
+  EXPECT_NEAR(staircase_lr<double>(1.0, 0.96, 3, 11), std::pow(0.96, 3), 1e-15);
+  // decay_every 0: the constant lr whatever the step (and the decay).
+  SgdConfig constant{0.1f, 0.0f, 0.5f, 0};
+  for (uint64_t t : {uint64_t(1), uint64_t(2), uint64_t(3), uint64_t(1000000)}) {
+    double q = 0, b = 0;
+    cpu::sgd_step<double>(constant, &q, &g, &b, 1, &t);
+    EXPECT_EQ(q, -double(0.1f)) << "step " << t;
+    EXPECT_EQ(staircase_lr<float>(lr, 0.5f, 0, t), lr);
+  }
+  // With momentum the decayed lr scales the whole buffer: t = 3, lr_t = 0.05, buf = 0.9 * 2 + 1.
+  SgdConfig momentum{0.1f, 0.9f, 0.5f, 2};
+  double q = 1, b = 2;
+  const uint64_t t3 = 3;
+  cpu::sgd_step<double>(momentum, &q, &g, &b, 1, &t3);
+  EXPECT_NEAR(b, 2.8, 1e-7);
+  EXPECT_NEAR(q, 1 - 0.05 * 2.8, 1e-7);
+  // Random vectors in float: every element moved by the step's lr_t exactly as computed here.
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const size_t N = 37;
+  auto pv = rng.vec<float>(N), bv = rng.vec<float>(N);
+  const auto gv = rng.vec<float>(N);
+  auto p_want = pv, b_want = bv;
+  SgdConfig decayed{0.05f, 0.5f, 0.9f, 3};
+  const uint64_t t8 = 8;  // floor(7 / 3) = 2 decays
+  cpu::sgd_step<float>(decayed, pv.data(), gv.data(), bv.data(), N, &t8);
+  const float lr8 = 0.05f * (0.9f * 0.9f);
+  for (size_t i = 0; i < N; ++i) {
+    b_want[i] = 0.5f * b_want[i] + gv[i];
+    p_want[i] -= lr8 * b_want[i];
+  }
+  EXPECT_TRUE(all_close("buf", bv, b_want, 0, 0));
+  EXPECT_TRUE(all_close("p", pv, p_want, 0, 0));
 }
 
 TEST(CpuOptimizers, RmspropHandComputed) {

@@ -1,8 +1,12 @@
 // Random fills: Philox known answers, moments within statistical bounds, determinism by
-// (seed, stream, counter), float and double drawing the same numbers.
+// (seed, stream, counter), float and double drawing the same numbers; stratified fills and
+// annealed instance noise.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "kernels/random.h"
 #include "kernels/scalar.h"
@@ -137,4 +141,112 @@ TEST(CpuRandom, PrefixStableAndFloatMatchesDouble) {
     const double atol = dist == Distribution::Normal ? 5e-6 : 0.0;
     EXPECT_TRUE(all_close("float vs double", f, d, atol, 0)) << distribution_name(dist);
   }
+}
+
+TEST(CpuRandom, Stratified01HasOneDrawPerStratumInOrder) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  EXPECT_STREQ(distribution_name(Distribution::Stratified01), "stratified01");
+  for (size_t N : {size_t(1), size_t(2), size_t(3), size_t(7), size_t(64), size_t(1000),
+                   size_t(4097), size_t(1) << 20}) {
+    SCOPED_TRACE("N=" + std::to_string(N));
+    const uint64_t seed = rng.bits(), counter = rng.bits();
+    const uint32_t stream = uint32_t(rng.bits());
+    std::vector<float> f(N);
+    std::vector<double> d(N), u(N);
+    cpu::random_fill<float>(f.data(), N, Distribution::Stratified01, seed, stream, &counter);
+    cpu::random_fill<double>(d.data(), N, Distribution::Stratified01, seed, stream, &counter);
+    cpu::random_fill<double>(u.data(), N, Distribution::Uniform01, seed, stream, &counter);
+    for (size_t i = 0; i < N; ++i) {
+      // In double, i + u_i is exact and (i + u_i) / N rounded once: the stratum's bounds as the
+      // same division rounds them (the exact i / N is not a double in general).
+      const double lo = double(i) / double(N), hi = double(i + 1) / double(N);
+      ASSERT_GE(d[i], lo) << "i " << i;
+      ASSERT_LE(d[i], hi) << "i " << i;
+      ASSERT_LT(d[i], 1.0) << "i " << i;
+      ASSERT_EQ(d[i], std::min((double(i) + u[i]) / double(N), 0x1.fffffffffffffp-1))
+          << "element i uses Uniform01's draw for element i, i " << i;
+      ASSERT_GE(f[i], float(lo)) << "i " << i;
+      ASSERT_LE(f[i], float(hi)) << "i " << i;
+      ASSERT_LT(f[i], 1.0f) << "i " << i;
+      ASSERT_GE(f[i], 0.0f) << "i " << i;
+      // float is the double fill rounded once more (and kept below 1).
+      ASSERT_EQ(f[i], std::min(float(d[i]), 0x1.fffffep-1f)) << "i " << i;
+      if (i > 0) {
+        ASSERT_LE(d[i - 1], d[i]) << "ascending, i " << i;
+        ASSERT_LE(f[i - 1], f[i]) << "ascending, i " << i;
+      }
+    }
+  }
+  // The top of the last stratum: u = 1 - 2^-24 with N = 2 gives 1 - 2^-25 in double, which rounds
+  // to 1.0f (a tie, to even): clamped to the largest float below 1. Same for double at large N.
+  EXPECT_EQ(stratified01_from_bits<float>(0xFFFFFFFFu, 1, 2), 0x1.fffffep-1f);
+  EXPECT_EQ(stratified01_from_bits<double>(0xFFFFFFFFu, 1, 2), 1.0 - 0x1p-25);
+  EXPECT_EQ(stratified01_from_bits<double>(0xFFFFFFFFu, (uint64_t(1) << 31) - 1, uint64_t(1) << 31),
+            0x1.fffffffffffffp-1);
+  EXPECT_EQ(stratified01_from_bits<float>(0u, 0, 5), 0.0f);
+  EXPECT_EQ(stratified01_from_bits<float>(0u, 3, 4), 0.75f);
+}
+
+TEST(CpuRandom, AddNoiseAnnealsLinearlyAndDrawsRandomFillsNormals) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const size_t N = 1003;  // not a multiple of the Philox block
+  const uint64_t seed = rng.bits();
+  const uint32_t stream = uint32_t(rng.bits());
+  const auto x = rng.vec<double>(N, -2, 2);
+  const auto xf = rng.vec<float>(N, -2, 2);
+
+  // x = 0, sigma0 = 1, no annealing: exactly random_fill's Normal, in float and double.
+  for (uint64_t t : {uint64_t(1), uint64_t(7), rng.bits()}) {
+    std::vector<float> zf(N, 0.0f), nf(N);
+    std::vector<double> zd(N, 0.0), nd(N);
+    cpu::add_noise<float>(zf.data(), zf.data(), N, 1.0f, 0, seed, stream, &t);
+    cpu::add_noise<double>(zd.data(), zd.data(), N, 1.0f, 0, seed, stream, &t);
+    cpu::random_fill<float>(nf.data(), N, Distribution::Normal, seed, stream, &t);
+    cpu::random_fill<double>(nd.data(), N, Distribution::Normal, seed, stream, &t);
+    EXPECT_TRUE(all_close("float", zf, nf, 0, 0)) << "t " << t;
+    EXPECT_TRUE(all_close("double", zd, nd, 0, 0)) << "t " << t;
+  }
+
+  // sigma0 0.8 annealed over 4 steps: sigma_t = 0.8, 0.6, 0.4, 0.2 for t = 1..4, then 0.
+  const float sigma0 = 0.8f;
+  const uint64_t anneal = 4;
+  const double want_sigma[] = {0.8, 0.6, 0.4, 0.2, 0, 0, 0};
+  const uint64_t steps[] = {1, 2, 3, 4, 5, 6, 1000};
+  for (int s = 0; s < 7; ++s) {
+    const uint64_t t = steps[s];
+    SCOPED_TRACE("t=" + std::to_string(t));
+    // The schedule itself: the hand values (0.8f is not exactly 0.8), 0 exact at and after 5.
+    EXPECT_NEAR(instance_noise_sigma<double>(sigma0, anneal, t), want_sigma[s], 1e-7);
+    EXPECT_NEAR(instance_noise_sigma<float>(sigma0, anneal, t), want_sigma[s], 1e-7);
+    std::vector<double> n(N), y(N);
+    cpu::random_fill<double>(n.data(), N, Distribution::Normal, seed, stream, &t);
+    cpu::add_noise<double>(x.data(), y.data(), N, sigma0, anneal, seed, stream, &t);
+    std::vector<double> want(N);
+    for (size_t i = 0; i < N; ++i) want[i] = x[i] + want_sigma[s] * n[i];
+    // 0.8f vs 0.8: |sigma error| ~ 1.2e-8 times |n| <= 6.
+    EXPECT_TRUE(all_close("y", y, want, 1e-7, 1e-15));
+    if (want_sigma[s] == 0) {
+      EXPECT_TRUE(all_close("exact copy", y, x, 0, 0));
+      // Copied bits: -0 stays -0 (x + 0 n would give +0).
+      double minus_zero = -0.0, out = 1.0;
+      cpu::add_noise<double>(&minus_zero, &out, 1, sigma0, anneal, seed, stream, &t);
+      EXPECT_TRUE(std::signbit(out));
+    }
+    // In float, in place (y == x): the noise equals sigma_t times random_fill's Normal, where
+    // sigma_t is computed as the op does; x + sigma n rounded once, the same expression.
+    std::vector<float> yf = xf, nf(N);
+    cpu::add_noise<float>(yf.data(), yf.data(), N, sigma0, anneal, seed, stream, &t);
+    cpu::random_fill<float>(nf.data(), N, Distribution::Normal, seed, stream, &t);
+    const float sf = instance_noise_sigma<float>(sigma0, anneal, t);
+    std::vector<float> wantf(N);
+    for (size_t i = 0; i < N; ++i) wantf[i] = sf == 0.0f ? xf[i] : xf[i] + sf * nf[i];
+    EXPECT_TRUE(all_close("y (float, in place)", yf, wantf, 0, 0));
+  }
+  // anneal 0: sigma0 at every step.
+  for (uint64_t t : {uint64_t(1), uint64_t(2), uint64_t(1) << 40})
+    EXPECT_EQ(instance_noise_sigma<float>(sigma0, 0, t), sigma0);
+  // t read before any step (0) counts as the first.
+  EXPECT_EQ(instance_noise_sigma<float>(sigma0, anneal, 0), sigma0);
 }

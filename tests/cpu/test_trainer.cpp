@@ -136,7 +136,7 @@ TEST(Trainer, DivergenceIsReportedWithItsStepAndNeverCheckpointed) {
   SCOPED_TRACE(rng.trace());
   const ImageSet data = synthetic_images(rng, 30, 4);
   TrainConfig cfg = tiny_config(4, rng.bits());
-  cfg.adam_g.lr = cfg.adam_d.lr = 1e30f;  // parameters overflow within a few steps
+  cfg.opt_g.adam.lr = cfg.opt_d.adam.lr = 1e30f;  // parameters overflow within a few steps
   GanTrainer t(cfg, data, kCpu);
   t.init();
   uint64_t bad = 0;
@@ -190,20 +190,15 @@ TEST(Trainer, RunStopsOnSignalWithACheckpoint) {
   std::fclose(sink);
 }
 
-TEST(Trainer, ModelGradientsMatchFiniteDifferences) {
-  // Float finite differences through the Model class (layer offsets, fusion, in-place backward):
-  // smooth activations only; a wiring error (wrong offset, missing term) is off by O(1).
+// Float finite differences through the Model class (layer offsets, fusion, in-place backward,
+// packing): smooth activations only; a wiring error (wrong offset, missing term) is off by O(1).
+static void expect_model_gradients_match_finite_differences(const ModelSpec& spec, int B) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  ModelSpec spec{5,
-                 {LayerSpec::dense(6), LayerSpec::activation(Activation::tanh()),
-                  LayerSpec::batchnorm(BatchNormConfig::torch()), LayerSpec::dense(4, false),
-                  LayerSpec::activation(Activation::sigmoid()), LayerSpec::dense(3)}};
-  const int B = 7;
   Model m("probe", spec, B, DeviceKind::Cpu);
   m.init(InitScheme::TorchDefault, rng.bits(), 0);
-  auto x = rng.vec<float>(size_t(B) * 5);
-  const auto w = rng.vec<float>(size_t(B) * 3);
+  auto x = rng.vec<float>(size_t(B) * spec.input);
+  const auto w = rng.vec<float>(size_t(m.output_rows(B)) * m.output_dim());
   const uint64_t counter = 0;
   std::vector<float> params;
   auto loss = [&]() {
@@ -243,6 +238,30 @@ TEST(Trainer, ModelGradientsMatchFiniteDifferences) {
   }
 }
 
+TEST(Trainer, ModelGradientsMatchFiniteDifferences) {
+  expect_model_gradients_match_finite_differences(
+      {5,
+       {LayerSpec::dense(6), LayerSpec::activation(Activation::tanh()),
+        LayerSpec::batchnorm(BatchNormConfig::torch()), LayerSpec::dense(4, false),
+        LayerSpec::activation(Activation::sigmoid()), LayerSpec::dense(3)}},
+      7);
+}
+
+TEST(Trainer, MinibatchFeatureAndPackGradientsMatchFiniteDifferences) {
+  // Minibatch features mix the rows, and a pack reads groups of rows as one: 6 rows of 3 ->
+  // distance feature (6, 4) -> dense 5 -> pack 2 -> (3, 10) -> stddev feature (3, 11) -> dense 2.
+  expect_model_gradients_match_finite_differences(
+      {3,
+       {LayerSpec::minibatch_distance(), LayerSpec::dense(5),
+        LayerSpec::activation(Activation::tanh()), LayerSpec::pack(2),
+        LayerSpec::minibatch_stddev(), LayerSpec::dense(2)}},
+      6);
+  // Features first and last: the input gradient comes straight from a feature layer.
+  expect_model_gradients_match_finite_differences(
+      {2, {LayerSpec::minibatch_stddev(), LayerSpec::dense(4), LayerSpec::minibatch_distance()}},
+      5);
+}
+
 TEST(Trainer, PresetsAreValidAndSurviveJson) {
   for (const std::string& name : preset_names()) {
     SCOPED_TRACE(name);
@@ -250,7 +269,7 @@ TEST(Trainer, PresetsAreValidAndSurviveJson) {
     EXPECT_NO_THROW(validate_train_config(c, 784));
     const nlohmann::json j = train_config_to_json(c);
     EXPECT_EQ(train_config_to_json(train_config_from_json(j)), j);
-    EXPECT_TRUE(throws_with([&] { validate_train_config(c, 64); }, {"generator", "64 pixels"}));
+    EXPECT_TRUE(throws_with([&] { validate_train_config(c, 64); }, {"generator", "samples have 64"}));
   }
   EXPECT_TRUE(throws_with([] { make_preset("nope"); }, {"--preset", "nope", "keras-mlp"}));
   TrainConfig c = make_preset("keras-mlp");

@@ -1,7 +1,12 @@
 // CUDA batch gathering and sampling against the CPU reference in float: the scaled pixels bit for
-// bit, and sample_batch drawing the same indices (all < n_images) from the same Philox bits.
+// bit, sample_batch and sample_rows drawing the same indices (all < n_images) from the same Philox
+// bits; the ranking sort equal to the CPU's stable sort, bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -131,6 +136,138 @@ TEST_F(GpuTest, GatherEmptyLaunchesNothing) {
   DeviceBuffer<uint64_t> counter_dev(std::vector<uint64_t>{0});
   cuda::gather_batch(nullptr, 784, nullptr, 0, nullptr, stream_);
   cuda::sample_batch(nullptr, 10, 784, 0, 1, 0, counter_dev.data(), nullptr, nullptr, stream_);
+  cuda::sample_rows(nullptr, 10, 2, 0, 1, 0, counter_dev.data(), nullptr, nullptr, stream_);
+  cuda::sort_values(nullptr, nullptr, 0, stream_);
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+// sample_rows copies floats (no arithmetic), from the indices sample_batch draws: bit for bit.
+// Shapes: the toy sets' D of 1 and 2, wider rows, D = 0 (indices only), B past a grid stride.
+TEST_F(GpuTest, SampleRowsMatchesCpuExactly) {
+  SCOPED_TRACE(rng_.trace());
+  const Shape shapes[] = {{1, 1, 1},       {1, 2, 7},        {37, 2, 100},
+                          {1000, 1, 4097}, {60000, 2, 8192}, {500, 7, 1000},
+                          {3, 784, 7},     {100, 0, 5},      {5000, 2, 1 << 20}};
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(label(s));
+    const auto rows = rng_.vec<float>(size_t(s.n_images) * s.D, -4, 4);
+    const uint64_t seed = rng_.bits(), counter = rng_.bits();
+    const uint32_t stream = uint32_t(rng_.bits());
+
+    DeviceBuffer<float> rows_dev(rows);
+    DeviceBuffer<uint64_t> counter_dev(std::vector<uint64_t>{counter});
+    DeviceBuffer<float> out(size_t(s.B) * s.D), out_no_indices(out.size());
+    DeviceBuffer<uint32_t> indices_dev(s.B);
+    out.poison();
+    out_no_indices.poison();
+    indices_dev.poison();
+    cuda::sample_rows(rows_dev.data(), s.n_images, s.D, s.B, seed, stream, counter_dev.data(),
+                      out.data(), indices_dev.data(), stream_);
+    cuda::sample_rows(rows_dev.data(), s.n_images, s.D, s.B, seed, stream, counter_dev.data(),
+                      out_no_indices.data(), nullptr, stream_);
+
+    std::vector<float> want(out.size());
+    std::vector<uint32_t> want_indices(s.B);
+    cpu::sample_rows<float>(rows.data(), s.n_images, s.D, s.B, seed, stream, &counter, want.data(),
+                            want_indices.data());
+    // And the indices are sample_batch's for the same (seed, stream, counter).
+    std::vector<uint8_t> images(size_t(s.n_images) * s.D, 0);
+    std::vector<float> ignored(want.size());
+    std::vector<uint32_t> batch_indices(s.B);
+    cpu::sample_batch<float>(images.data(), s.n_images, s.D, s.B, seed, stream, &counter,
+                             ignored.data(), batch_indices.data());
+    EXPECT_EQ(want_indices, batch_indices);
+    const auto indices = fetch(indices_dev);
+    EXPECT_EQ(indices, want_indices);
+    EXPECT_TRUE(all_close("out", fetch(out), want, kExact, kExact));
+    EXPECT_TRUE(all_close("out (indices_out null)", fetch(out_no_indices), want, kExact, kExact));
+  }
+}
+
+// counter_add on the device gives the CPU's rows at the advanced counter.
+TEST_F(GpuTest, SampleRowsFollowsDeviceCounter) {
+  SCOPED_TRACE(rng_.trace());
+  const uint32_t n_rows = 20000;
+  const size_t D = 2;
+  const int B = 512;
+  const auto rows = rng_.vec<float>(size_t(n_rows) * D);
+  const uint64_t seed = rng_.bits(), counter = rng_.bits();
+  DeviceBuffer<float> rows_dev(rows), out(size_t(B) * D);
+  DeviceBuffer<uint64_t> counter_dev(std::vector<uint64_t>{counter});
+  cuda::counter_add(counter_dev.data(), 3, stream_);
+  out.poison();
+  cuda::sample_rows(rows_dev.data(), n_rows, D, B, seed, 1, counter_dev.data(), out.data(), nullptr,
+                    stream_);
+  const uint64_t advanced = counter + 3;
+  std::vector<float> want(out.size());
+  cpu::sample_rows<float>(rows.data(), n_rows, D, B, seed, 1, &advanced, want.data(), nullptr);
+  EXPECT_TRUE(all_close("out", fetch(out), want, kExact, kExact));
+}
+
+namespace {
+
+// Random values with many ties (a few distinct magnitudes, -0 and +0), +-inf, and NaNs carrying
+// their position in the payload, so a wrong order among equal keys shows in the output bits.
+std::vector<float> values_with_ties(Rng& rng, size_t N) {
+  std::vector<float> x(N);
+  for (size_t i = 0; i < N; ++i) {
+    switch (rng.uniform_int(0, 9)) {
+      case 0: x[i] = 0.0f; break;
+      case 1: x[i] = -0.0f; break;
+      case 2: x[i] = std::numeric_limits<float>::infinity(); break;
+      case 3: x[i] = -std::numeric_limits<float>::infinity(); break;
+      case 4: {
+        const float qnan = std::numeric_limits<float>::quiet_NaN();
+        uint32_t b;
+        std::memcpy(&b, &qnan, sizeof b);
+        b |= uint32_t(i & 0xFFFF);
+        if (i & 1) b |= 0x80000000u;
+        std::memcpy(&x[i], &b, sizeof b);
+        break;
+      }
+      case 5:
+      case 6: x[i] = float(rng.uniform_int(-3, 3)) / 2.0f; break;
+      default: x[i] = float(rng.uniform(-10, 10));
+    }
+  }
+  return x;
+}
+
+std::vector<uint32_t> bit_patterns(const std::vector<float>& v) {
+  std::vector<uint32_t> bits(v.size());
+  std::memcpy(bits.data(), v.data(), v.size() * sizeof(float));
+  return bits;
+}
+
+}  // namespace
+
+// The ranking sort against the CPU's stable sort: a permutation, so equal bit patterns (NaN
+// payloads and the sign of zero included) or it is wrong; sizes around the tile of 256 and the
+// 65536 limit, inputs with ties, with distinct values, and already sorted or reversed.
+TEST_F(GpuTest, SortValuesMatchesCpuExactly) {
+  SCOPED_TRACE(rng_.trace());
+  for (size_t N : {size_t(1), size_t(2), size_t(7), size_t(100), size_t(255), size_t(256),
+                   size_t(257), size_t(1000), size_t(4097), size_t(65536)})
+    for (int kind = 0; kind < 4; ++kind) {
+      SCOPED_TRACE("N=" + std::to_string(N) + " kind=" + std::to_string(kind));
+      std::vector<float> x = kind == 0 ? values_with_ties(rng_, N) : rng_.vec<float>(N, -1, 1);
+      if (kind == 2) std::sort(x.begin(), x.end());
+      if (kind == 3) std::sort(x.rbegin(), x.rend());
+      DeviceBuffer<float> x_dev(x), y_dev(N);
+      y_dev.poison();
+      cuda::sort_values(x_dev.data(), y_dev.data(), N, stream_);
+      std::vector<float> want(N);
+      cpu::sort_values<float>(x.data(), want.data(), N);
+      EXPECT_EQ(bit_patterns(fetch(y_dev)), bit_patterns(want));
+      EXPECT_EQ(bit_patterns(fetch(x_dev)), bit_patterns(x)) << "the input is left alone";
+    }
+}
+
+TEST_F(GpuTest, SortValuesRejectsMoreThan65536) {
+  EXPECT_TRUE(throws_with([&] { cuda::sort_values(nullptr, nullptr, 65537, stream_); },
+                          {"65537", "65536"}));
+  EXPECT_THROW(cuda::sort_values(nullptr, nullptr, size_t(1) << 32, stream_),
+               std::invalid_argument);
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 

@@ -46,7 +46,7 @@ TEST_F(TrainerParity, OneStepMatchesTheCpu) {
     for (size_t i = 0; i < ca.tensors.size(); ++i) {
       const NamedTensor &x = ca.tensors[i], &y = cb.tensors[i];
       const bool is_g = x.name[0] == 'g';
-      const double lr = is_g ? cfg.adam_g.lr : cfg.adam_d.lr;
+      const double lr = is_g ? cfg.opt_g.adam.lr : cfg.opt_d.adam.lr;
       double atol = 1e-5;
       if (x.name.find("params") != std::string::npos) atol += 2 * lr;
       if (x.name.find("adam") != std::string::npos || x.name.find("state") != std::string::npos)
