@@ -114,7 +114,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   generate->add_option("--columns", gen_cols, "grid columns (default: square)");
-  generate->add_option("--seed", gen_seed, "noise seed")->capture_default_str();
+  generate->add_option("--seed", gen_seed, "noise seed")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   generate->add_option("--device", gen_device, "auto, cuda or cpu")->capture_default_str();
 
   // ---- export ----

@@ -78,8 +78,10 @@ struct Overrides {
     if (beta1) c.opt_g.adam.beta1 = c.opt_d.adam.beta1 = *beta1;
     if (beta2) c.opt_g.adam.beta2 = c.opt_d.adam.beta2 = *beta2;
     if (momentum) c.opt_g.sgd.momentum = c.opt_d.sgd.momentum = *momentum;
-    if (lr_decay) c.opt_g.sgd.decay = c.opt_d.sgd.decay = *lr_decay;
-    if (lr_decay_every) c.opt_g.sgd.decay_every = c.opt_d.sgd.decay_every = *lr_decay_every;
+    for (OptimizerConfig* o : {&c.opt_g, &c.opt_d}) {
+      if (lr_decay) o->adam.decay = o->sgd.decay = *lr_decay;
+      if (lr_decay_every) o->adam.decay_every = o->sgd.decay_every = *lr_decay_every;
+    }
     if (clip) c.opt_d.clip = *clip;
     if (label_smoothing) c.label_smoothing = *label_smoothing;
     if (instance_noise) c.instance_noise = *instance_noise;
@@ -101,9 +103,11 @@ struct Overrides {
   }
 
   void add_to(CLI::App* cmd) {
-    cmd->add_option("--steps", steps, "total training iterations");
+    // Counts are unsigned: CLI11 would wrap "-1" to 2^64 - 1, so the text must be a number >= 0.
+    cmd->add_option("--steps", steps, "total training iterations")->check(CLI::NonNegativeNumber);
     cmd->add_option("--batch", batch, "batch size");
-    cmd->add_option("--seed", seed, "seed of every random draw (init, data, noise, dropout)");
+    cmd->add_option("--seed", seed, "seed of every random draw (init, data, noise, dropout)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--optimizer", optimizer, "adam, sgd (with momentum) or rmsprop, for G and D");
     cmd->add_option("--lr", lr, "learning rate of both G and D (of their optimizer)");
     cmd->add_option("--lr-g", lr_g, "learning rate of G");
@@ -112,9 +116,10 @@ struct Overrides {
     cmd->add_option("--beta2", beta2, "Adam beta2 of both");
     cmd->add_option("--momentum", momentum, "SGD momentum of both");
     cmd->add_option("--lr-decay", lr_decay,
-                    "SGD staircase decay: the rate is multiplied by this every --lr-decay-every "
-                    "steps");
-    cmd->add_option("--lr-decay-every", lr_decay_every, "SGD: steps between decays (0: none)");
+                    "staircase decay (Adam and SGD): the rate is multiplied by this every "
+                    "--lr-decay-every updates");
+    cmd->add_option("--lr-decay-every", lr_decay_every, "training steps between decays (0: none)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--z-dim", z_dim, "noise size (G's input)");
     cmd->add_option("--noise", noise,
                     "noise distribution: normal, uniform (-1, 1), uniform01 or stratified01");
@@ -135,7 +140,8 @@ struct Overrides {
     cmd->add_option("--instance-noise", instance_noise,
                     "std of Gaussian noise added to every input D sees");
     cmd->add_option("--instance-noise-steps", instance_noise_steps,
-                    "anneal the instance noise linearly to 0 over this many steps (0: constant)");
+                    "anneal the instance noise linearly to 0 over this many steps (0: constant)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--minibatch-stddev", minibatch_stddev,
                   "add ProGAN's minibatch-stddev feature before D's last dense layer");
     cmd->add_option("--init", init, "glorot_uniform (Keras) or torch_default (PyTorch)");

@@ -80,6 +80,11 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
   const size_t B = size_t(cfg.batch);
   const size_t n_grid = size_t(cfg.sample_grid) * cfg.sample_grid;
   n_logits_ = D_.output_rows(cfg.batch);
+  // The decay schedules count optimizer updates; the config counts training steps.
+  const uint64_t d_updates = uint64_t(cfg.d_steps) * (cfg.d_update == DUpdate::Separate ? 2 : 1);
+  opt_d_ = cfg.opt_d;
+  opt_d_.adam.decay_every *= d_updates;
+  opt_d_.sgd.decay_every *= d_updates;
   real_ = Array<float>(dev, B * sample_size_);
   if (cfg.sort_real) unsorted_ = Array<float>(dev, B * sample_size_);
   if (cfg.instance_noise > 0.0f) {
@@ -236,13 +241,13 @@ void GanTrainer::d_step(int k, float* stats) {
   D_.backward(ctx, dlogits_.data(), GradMode::Overwrite, false);
   if (separate) {
     ops::counter_add(ctx, opt_t, 1);
-    D_.optimizer_step(ctx, cfg_.opt_d, opt_t);
+    D_.optimizer_step(ctx, opt_d_, opt_t);
   }
   logits = D_.forward(ctx, fake_in, B, true, seed, draw_d_fake(k), step);
   d_loss(logits, t_fake_.data(), 1.0f, stats + 3);
   D_.backward(ctx, dlogits_.data(), separate ? GradMode::Overwrite : GradMode::Accumulate, false);
   ops::counter_add(ctx, opt_t, 1);
-  D_.optimizer_step(ctx, cfg_.opt_d, opt_t);
+  D_.optimizer_step(ctx, opt_d_, opt_t);
 }
 
 // Non-saturating: minimise BCE(D(G(z)), 1) = -log D(G(z)). Minimax: minimise log(1 - D(G(z))) =

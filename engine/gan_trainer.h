@@ -139,6 +139,8 @@ class GanTrainer {
   int sample_size_ = 0;
   int n_logits_ = 0;  // D's outputs per batch: B / D's packing
   Model G_, D_;
+  // D's optimizer with its decay counted in training steps: D makes several updates a step.
+  OptimizerConfig opt_d_;
   Array<uint8_t> images_;  // image data, or
   Array<float> points_;    // point data
   Array<float> real_, unsorted_, noisy_real_, noisy_fake_, z_, fixed_z_, dlogits_, t_real_,

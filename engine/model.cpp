@@ -163,7 +163,7 @@ const char* init_scheme_name(InitScheme s) {
 InitScheme init_scheme_from_name(const std::string& name) {
   if (name == "glorot_uniform") return InitScheme::GlorotUniform;
   if (name == "torch_default") return InitScheme::TorchDefault;
-  throw std::invalid_argument("unknown init scheme '" + name +
+  throw std::invalid_argument("--init: unknown init scheme '" + name +
                               "' (expected glorot_uniform or torch_default)");
 }
 
@@ -395,7 +395,8 @@ const char* optimizer_name(OptimizerKind k) {
 OptimizerKind optimizer_from_name(const std::string& name) {
   for (OptimizerKind k : {OptimizerKind::Adam, OptimizerKind::Sgd, OptimizerKind::Rmsprop})
     if (name == optimizer_name(k)) return k;
-  throw std::invalid_argument("unknown optimizer '" + name + "' (expected adam, sgd or rmsprop)");
+  throw std::invalid_argument("--optimizer: unknown optimizer '" + name +
+                              "' (expected adam, sgd or rmsprop)");
 }
 
 float OptimizerConfig::lr() const {

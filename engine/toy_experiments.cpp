@@ -93,6 +93,30 @@ ToyExperiment gauss1d() {
   return e;
 }
 
+// Seed 2's 1D setup made convergent: without regularisation the GAN game circles its
+// equilibrium (Mescheder et al. 2018) and gauss1d's G collapses or oscillates; constant instance
+// noise on D's inputs makes it converge (the same noise on real and fake keeps the equilibrium at
+// the target), and a staircase decay damps Adam's jitter. Adam 1e-3, beta1 0.5, M = 400.
+ToyExperiment gauss1d_instance_noise() {
+  ToyExperiment e = gauss1d();
+  e.name = "gauss1d-instance-noise";
+  e.summary = "seed 2's N(-1, 1) made convergent: instance noise 1.0, Adam with staircase decay";
+  TrainConfig& c = e.config;
+  c.preset = "toy-gauss1d-instance-noise";
+  c.instance_noise = 1.0f;
+  c.batch = 400;
+  c.steps = 8000;
+  for (OptimizerConfig* o : {&c.opt_g, &c.opt_d}) {
+    o->kind = OptimizerKind::Adam;
+    o->adam.lr = 1e-3f;
+    o->adam.beta1 = 0.5f;
+    o->adam.decay = 0.5f;
+    o->adam.decay_every = 2000;
+  }
+  c.checkpoint_every = 2000;
+  return e;
+}
+
 // Seed 2, tutorial 4 (Dev Nag's 50-line GAN): N(4, 1.25) from uniform noise; G 1-50-50-1 with ELU
 // then sigmoid; D sees the whole minibatch of 100 as one vector, each sample with its squared
 // distance from the batch mean; Adam 2e-4, betas (0.9, 0.999); 30,000 steps.
@@ -203,11 +227,12 @@ std::string ToyTarget::describe() const {
 }
 
 std::vector<std::string> toy_experiment_names() {
-  return {"gauss1d", "gauss1d-minibatch", "parabola", "ring", "grid"};
+  return {"gauss1d", "gauss1d-instance-noise", "gauss1d-minibatch", "parabola", "ring", "grid"};
 }
 
 ToyExperiment make_toy_experiment(const std::string& name) {
   if (name == "gauss1d") return gauss1d();
+  if (name == "gauss1d-instance-noise") return gauss1d_instance_noise();
   if (name == "gauss1d-minibatch") return gauss1d_minibatch();
   if (name == "parabola") return parabola();
   if (name == "ring") {
@@ -502,9 +527,13 @@ std::shared_ptr<PointRun> make_toy_run(const ToyExperiment& e, std::FILE* out) {
   // The closures share the experiment and the metrics file's text.
   auto state = std::make_shared<std::pair<ToyExperiment, std::string>>(e, std::string());
   const PointSet* real = &run->data;
-  run->before_training = [state, out](GanTrainer& trainer) {
-    const ToyTarget& t = state->first.target;
-    if (t.pretrain_steps <= 0) return;
+  run->start = [state, out](GanTrainer& trainer, const std::string& dir, bool resumed) {
+    const ToyExperiment& ex = state->first;
+    // A resumed run rewrites the rows after its checkpoint, so no step appears twice.
+    state->second = kept_rows(dir + "/toy_metrics.csv", toy_metrics_header(ex.target),
+                              resumed ? trainer.step() : 0);
+    const ToyTarget& t = ex.target;
+    if (resumed || t.pretrain_steps <= 0) return;
     const double mse = pretrain_discriminator_on_pdf(trainer, t);
     std::fprintf(out, "  D pre-trained on the target pdf: %d steps, final MSE %.3g\n",
                  t.pretrain_steps, mse);
@@ -513,11 +542,9 @@ std::shared_ptr<PointRun> make_toy_run(const ToyExperiment& e, std::FILE* out) {
     const ToyExperiment& ex = state->first;
     const ToyEvaluation ev = evaluate_toy(trainer, ex);
     write_toy_picture(trainer, ex, ev, *real, fmt::format("{}/samples/step_{:06d}.png", dir, step));
-    const std::string path = dir + "/toy_metrics.csv";
     std::string& text = state->second;
-    if (text.empty()) text = kept_rows(path, toy_metrics_header(ex.target), step - (step > 0));
     text += toy_metrics_row(ex.target, ev) + "\n";
-    write_file_atomic(path, text);
+    write_file_atomic(dir + "/toy_metrics.csv", text);
   };
   run->finish = [state, real, out](GanTrainer& trainer, const std::string& dir) {
     const ToyExperiment& ex = state->first;

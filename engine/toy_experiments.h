@@ -41,7 +41,7 @@ struct ToyExperiment {
   int eval_samples = 10000;  // G samples behind each number and histogram
 };
 
-// gauss1d, gauss1d-minibatch, parabola, ring, grid.
+// gauss1d, gauss1d-instance-noise, gauss1d-minibatch, parabola, ring, grid.
 std::vector<std::string> toy_experiment_names();
 // Throws std::invalid_argument naming the experiment and listing the known ones.
 ToyExperiment make_toy_experiment(const std::string& name);

@@ -107,7 +107,9 @@ nlohmann::json adam_to_json(const AdamConfig& a) {
           {"beta2", a.beta2},
           {"eps", a.eps},
           {"weight_decay", a.weight_decay},
-          {"decoupled", a.decoupled}};
+          {"decoupled", a.decoupled},
+          {"decay", a.decay},
+          {"decay_every", a.decay_every}};
 }
 
 AdamConfig adam_from_json(const nlohmann::json& j) {
@@ -118,6 +120,8 @@ AdamConfig adam_from_json(const nlohmann::json& j) {
   a.eps = j.at("eps").get<float>();
   a.weight_decay = j.at("weight_decay").get<float>();
   a.decoupled = j.at("decoupled").get<bool>();
+  a.decay = j.value("decay", 1.0f);  // absent from configs written before the decay existed
+  a.decay_every = j.value("decay_every", uint64_t(0));
   return a;
 }
 
@@ -177,6 +181,8 @@ void validate_adam(const AdamConfig& a, const std::string& who) {
   require(a.beta2 >= 0.0f && a.beta2 < 1.0f,
           fmt::format("--beta2: must be in [0, 1) (got {:g})", a.beta2));
   require(a.eps > 0.0f, fmt::format("adam eps must be > 0 (got {:g})", a.eps));
+  require(a.decay > 0.0f && a.decay <= 1.0f,
+          fmt::format("--lr-decay: must be in (0, 1] (got {:g})", a.decay));
 }
 
 bool has_batchnorm(const ModelSpec& s) {

@@ -27,7 +27,9 @@ struct TrainConfig {
   InitScheme init = InitScheme::GlorotUniform;
   int batch = 32;
   uint64_t steps = 30000;
-  OptimizerConfig opt_g, opt_d;  // opt_d.clip > 0: WGAN's weight clipping of D
+  // opt_d.clip > 0: WGAN's weight clipping of D. Learning-rate decay (decay_every) counts training
+  // steps for both models (the trainer converts it for D's several updates a step).
+  OptimizerConfig opt_g, opt_d;
   int d_steps = 1;  // D steps per G step
   GanLoss loss = GanLoss::Bce;
   GLoss g_loss = GLoss::NonSaturating;

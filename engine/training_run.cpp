@@ -296,8 +296,9 @@ RunResult Run::go() {
                                               trainer_->step(), cfg_.steps));
   } else {
     trainer_->init();
-    if (req_.points && req_.points->before_training) req_.points->before_training(*trainer_);
   }
+  if (req_.points && req_.points->start)
+    req_.points->start(*trainer_, req_.run_dir, resume_from_ != nullptr);
   total_ = cfg_.steps;
   write_config();
   const std::string metrics_path = req_.run_dir + "/metrics.csv";

@@ -26,8 +26,8 @@ struct PointRun {
   PointSet data;
   std::string description;  // progress line: "8-Gaussian ring (radius 2, sigma 0.02)"
   nlohmann::json meta;      // config.json's "toy" block
-  // New runs only, after init and before step 1 (seed 2's D pre-training).
-  std::function<void(GanTrainer&)> before_training;
+  // After init (new run: seed 2's D pre-training) or restore (resumed run), before the first step.
+  std::function<void(GanTrainer&, const std::string& run_dir, bool resumed)> start;
   // G's samples at `step` (replaces the image grid); also called for step 0 of a new run.
   std::function<void(GanTrainer&, const std::string& run_dir, uint64_t step)> write_samples;
   // After the last step: final pictures and numbers.

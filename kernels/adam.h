@@ -6,7 +6,8 @@ namespace gan {
 
 // Defaults are PyTorch's. Keras' Adam uses eps = 1e-7.
 // weight_decay with decoupled = false is L2 (g += wd p, torch.optim.Adam); with decoupled = true it
-// is AdamW (p -= lr wd p).
+// is AdamW (p -= lr wd p). The rate follows the staircase decay of SGD (optimizers.h):
+// lr_t = lr * decay^floor((t - 1) / decay_every), decay_every 0: constant.
 struct AdamConfig {
   float lr = 1e-3f;
   float beta1 = 0.9f;
@@ -14,6 +15,8 @@ struct AdamConfig {
   float eps = 1e-8f;
   float weight_decay = 0.0f;
   bool decoupled = false;
+  float decay = 1.0f;
+  uint64_t decay_every = 0;
 };
 
 // p, g, m, v: (N). step points to the 1-based step number t, in the op's memory (device memory

@@ -12,7 +12,7 @@ void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N,
   const T bc1 = adam_bias_correction(T(cfg.beta1), *step);
   const T bc2 = adam_bias_correction(T(cfg.beta2), *step);
   // Element-wise, so splitting it over threads changes no result.
-  const T lr = T(cfg.lr), b1 = T(cfg.beta1), b2 = T(cfg.beta2), eps = T(cfg.eps),
+  const T lr = staircase_lr(T(cfg.lr), T(cfg.decay), cfg.decay_every, *step), b1 = T(cfg.beta1), b2 = T(cfg.beta2), eps = T(cfg.eps),
           wd = T(cfg.weight_decay);
   const bool decoupled = cfg.decoupled;
   const ptrdiff_t n = ptrdiff_t(N);

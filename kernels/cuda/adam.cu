@@ -18,10 +18,11 @@ __global__ void adam_step_kernel(AdamConfig cfg, float* __restrict__ p, const fl
   const uint64_t t = *step;
   const float bc1 = adam_bias_correction<float>(cfg.beta1, t);
   const float bc2 = adam_bias_correction<float>(cfg.beta2, t);
+  const float lr = staircase_lr<float>(cfg.lr, cfg.decay, cfg.decay_every, t);
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N; i += stride) {
     float pi = p[i], mi = m[i], vi = v[i];
-    adam_update<float>(pi, g[i], mi, vi, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay,
+    adam_update<float>(pi, g[i], mi, vi, lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay,
                        cfg.decoupled, bc1, bc2);
     p[i] = pi;
     m[i] = mi;

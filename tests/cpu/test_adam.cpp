@@ -94,3 +94,30 @@ TEST(CpuAdam, StepCounterDrivesBiasCorrection) {
     EXPECT_NEAR(p[0], want, 1e-15) << "t=" << t;
   }
 }
+
+TEST(CpuAdam, StaircaseDecayScalesTheRate) {
+  // At t = 1 each step is lr_t sign(g) (eps 0): lr 0.1 halved every 2 steps is 0.1, 0.1, 0.05,
+  // 0.05, 0.025 at t = 1..5, read from the step counter; decay_every 0 keeps 0.1.
+  AdamConfig cfg;
+  cfg.lr = 0.1f;
+  cfg.eps = 0.0f;
+  cfg.decay = 0.5f;
+  cfg.decay_every = 2;
+  const double want[] = {0.1, 0.1, 0.05, 0.05, 0.025};
+  for (uint64_t t = 1; t <= 5; ++t) {
+    // Moments as after t - 1 gradients of 1 make m_hat = v_hat = 1 at step t: a step of lr_t.
+    double p = 0, g = 1;
+    double m = 1 - std::pow(double(cfg.beta1), double(t - 1));
+    double v = 1 - std::pow(double(cfg.beta2), double(t - 1));
+    cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t);
+    // 1e-8: 0.1f is not 0.1.
+    EXPECT_NEAR(-p, want[t - 1], 1e-8) << "t " << t;
+  }
+  cfg.decay_every = 0;
+  double p = 0, g = 1, m = 0, v = 0;
+  const uint64_t t = 7;
+  m = 1 - std::pow(double(cfg.beta1), 6.0);
+  v = 1 - std::pow(double(cfg.beta2), 6.0);
+  cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t);
+  EXPECT_NEAR(-p, double(cfg.lr), 1e-12) << "decay_every 0: no decay";
+}
