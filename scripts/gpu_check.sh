@@ -5,6 +5,8 @@
 # Stages (STAGES=..., comma-separated; default all, in this order):
 #   build     configure with the offline bundle and build everything
 #   test      the whole ctest suite
+#   toy       every toy experiment on the GPU (shortened), plus the WGAN and minibatch-stddev
+#             variants on the ring: the toy trainer's CUDA path end to end, results in toy.log
 #   sanitize  compute-sanitizer memcheck, racecheck, initcheck, synccheck on the GPU tests
 #             (SANITIZERS=... to choose; racecheck is the slow one)
 #   bench     bench_gemm, bench_ops, bench_step (FP32 and TF32)
@@ -13,7 +15,8 @@
 # A device call is limited to 10 minutes: run the stages over a few calls on a warm machine (the
 # build directory persists between calls there). Writes at most 8 files into OUTDIR (the device
 # tool brings back no more): summary.txt (printed last), build.log, tests.log, sanitizer.log,
-# bench.log, peers.log, results.json (benchmarks/results format, when bench or peers ran).
+# bench.log, peers.log, toy.log, results.json (benchmarks/results format, when bench or peers
+# ran).
 set -uo pipefail
 out=${1:?usage: bash scripts/gpu_check.sh OUTDIR}
 cd "$(dirname "$0")/.."
@@ -23,7 +26,7 @@ out=$(cd "$out" && pwd)
 deps=${GAN_OFFLINE_DEPS:-$root/.deps}
 build=${BUILD_DIR:-build-gpu}
 archs=${CUDA_ARCHS:-90}
-stages=",${STAGES:-build,test,sanitize,bench,peers},"
+stages=",${STAGES:-build,test,toy,sanitize,bench,peers},"
 sanitizers=${SANITIZERS:-memcheck racecheck initcheck synccheck}
 raw=${RAW_DIR:-$build/bench-raw}  # intermediate JSON (kept on the machine, merged into results.json)
 mkdir -p "$raw"
@@ -62,6 +65,31 @@ if want test; then
     status=1
   fi
   row "ctest skipped" "$(grep -c '(Skipped)' "$out/tests.log" || true)"
+fi
+
+if want toy; then
+  : >"$out/toy.log"
+  toy_runs="$build/toy-runs"
+  rm -rf "$toy_runs"
+  run_toy() {  # name, toy_gan train flags...
+    local name=$1
+    shift
+    echo "=== $name: $*" >>"$out/toy.log"
+    if "$build/toy_gan" train --device cuda --out "$toy_runs/$name" "$@" >>"$out/toy.log" 2>&1; then
+      row "toy $name" "$(grep '^result' "$out/toy.log" | tail -1)"
+    else
+      row "toy $name" "FAILED (see toy.log)"
+      status=1
+    fi
+  }
+  run_toy gauss1d --experiment gauss1d
+  run_toy gauss1d-instance-noise --experiment gauss1d-instance-noise
+  run_toy gauss1d-minibatch --experiment gauss1d-minibatch --steps 10000
+  run_toy parabola --experiment parabola --steps 40000
+  run_toy ring --experiment ring
+  run_toy ring-wgan --experiment ring --wgan --steps 5000
+  run_toy ring-minibatch-stddev --experiment ring --minibatch-stddev --steps 5000
+  run_toy grid --experiment grid --steps 5000
 fi
 
 if want sanitize; then
