@@ -232,6 +232,8 @@ void validate_train_config(const TrainConfig& c, int sample_size) {
           "--label-smoothing: needs the BCE loss (a WGAN critic has no labels)");
   require(!c.sort_real || sample_size == 1,
           fmt::format("--sort-real: needs 1D data (samples of 1 value, not {})", sample_size));
+  require(!c.sort_real || c.batch <= 65536,
+          fmt::format("--batch: sorted batches hold at most 65536 samples (got {})", c.batch));
   // G's output must be a data sample and D's input must take one; D must give one logit a row
   // (after its packing, if any).
   for (const LayerSpec& l : c.generator.layers)

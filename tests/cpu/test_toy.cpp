@@ -88,6 +88,10 @@ TEST(ToyTrainer, SortedRealBatchesAreTheSameDrawsSorted) {
   cfg = tiny_point_config(2, 1);
   cfg.sort_real = true;
   EXPECT_TRUE(throws_with([&] { validate_train_config(cfg, 2); }, {"--sort-real", "1D"}));
+  cfg = tiny_point_config(1, 1);
+  cfg.sort_real = true;
+  cfg.batch = 65537;  // the GPU sort ranks within one batch of at most 65536
+  EXPECT_TRUE(throws_with([&] { validate_train_config(cfg, 1); }, {"--batch", "65536"}));
 }
 
 TEST(ToyTrainer, WganClippingKeepsEveryCriticWeightInBounds) {
