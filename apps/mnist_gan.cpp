@@ -1,7 +1,6 @@
 // mnist_gan: trains the seed tutorials' GANs on MNIST-format data, writes sample grids, metrics
 // and checkpoints; generates images from a checkpoint.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -146,14 +145,7 @@ int main(int argc, char** argv) {
 
     RunRequest req;
     if (!resume_dir.empty()) {
-      if (!out_dir.empty()) throw std::invalid_argument("--resume and --out: give one of them");
-      if (ov.any_model_setting() || train->count("--preset"))
-        throw std::invalid_argument(
-            "--resume: the run's settings come from its config.json; only --steps and --device "
-            "may be given");
-      req.resume = true;
-      req.run_dir = resume_dir;
-      req.steps = ov.steps;
+      req = app::resume_request(resume_dir, out_dir, ov, train->count("--preset") > 0);
     } else {
       req.config = make_preset(preset);
       ov.apply(req.config);
@@ -164,21 +156,13 @@ int main(int argc, char** argv) {
     req.gemm = gemm_from_name(gemm);
     req.tf32 = tf32;
     req.cuda_graph = cuda_graph;
-    req.live_progress = isatty(fileno(stdout));
-    req.stop = &app::g_stop_signal;
-    app::install_signal_handlers();
-    const RunResult r = run_training(req);
-    if (r.stopped_by_signal) {
-      std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,
-                  (unsigned long long)r.step, r.last_checkpoint.c_str());
-      return 128 + r.stopped_by_signal;
-    }
-    std::printf(
-        "done: %llu steps in %.1f s; samples in %s/samples, metrics in %s/metrics.csv, "
-        "checkpoint %s\n",
-        (unsigned long long)r.step, r.seconds, req.run_dir.c_str(), req.run_dir.c_str(),
-        r.last_checkpoint.c_str());
-    return 0;
+    return app::run_stoppable(req, [&](const RunResult& r) {
+      std::printf(
+          "done: %llu steps in %.1f s; samples in %s/samples, metrics in %s/metrics.csv, "
+          "checkpoint %s\n",
+          (unsigned long long)r.step, r.seconds, req.run_dir.c_str(), req.run_dir.c_str(),
+          r.last_checkpoint.c_str());
+    });
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "mnist_gan: error: %s\n", e.what());

@@ -2,7 +2,6 @@
 // the 25-Gaussian grid) on the CPU or a CUDA GPU, with the same trainer, run directory and GAN
 // variants as mnist_gan; writes pictures and numbers (toy_metrics.csv, result.json).
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -80,15 +79,8 @@ int main(int argc, char** argv) {
     RunRequest req;
     ToyExperiment e;
     if (!resume_dir.empty()) {
-      if (!out_dir.empty()) throw std::invalid_argument("--resume and --out: give one of them");
-      if (ov.any_model_setting() || !experiment.empty())
-        throw std::invalid_argument(
-            "--resume: the run's settings come from its config.json; only --steps and --device "
-            "may be given");
+      req = app::resume_request(resume_dir, out_dir, ov, !experiment.empty());
       e = experiment_of_run(resume_dir);
-      req.resume = true;
-      req.run_dir = resume_dir;
-      req.steps = ov.steps;
     } else {
       if (experiment.empty())
         throw std::invalid_argument("--experiment: required for a new run (one of:" + names + ")");
@@ -100,20 +92,13 @@ int main(int argc, char** argv) {
     }
     req.points = make_toy_run(e, stdout);
     req.device = device_choice_from_name(device);
-    req.live_progress = isatty(fileno(stdout));
-    req.stop = &app::g_stop_signal;
-    app::install_signal_handlers();
-    const RunResult r = run_training(req);
-    if (r.stopped_by_signal) {
-      std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,
-                  (unsigned long long)r.step, r.last_checkpoint.c_str());
-      return 128 + r.stopped_by_signal;
-    }
-    std::printf("done: %llu steps in %.1f s; pictures in %s/samples and %s/final.png, numbers in "
-                "%s/result.json\n",
-                (unsigned long long)r.step, r.seconds, req.run_dir.c_str(), req.run_dir.c_str(),
-                req.run_dir.c_str());
-    return 0;
+    return app::run_stoppable(req, [&](const RunResult& r) {
+      std::printf(
+          "done: %llu steps in %.1f s; pictures in %s/samples and %s/final.png, numbers in "
+          "%s/result.json\n",
+          (unsigned long long)r.step, r.seconds, req.run_dir.c_str(), req.run_dir.c_str(),
+          req.run_dir.c_str());
+    });
   } catch (const std::exception& ex) {
     std::fflush(stdout);
     std::fprintf(stderr, "toy_gan: error: %s\n", ex.what());

@@ -1,13 +1,17 @@
 // The training flags shared by mnist_gan and toy_gan: each overrides one setting of the preset or
 // experiment, and is applied only when given. Also the signal handling both apps use.
 #pragma once
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <optional>
 #include <string>
 
 #include "engine/train_config.h"
+#include "engine/training_run.h"
 
 namespace gan::app {
 
@@ -151,5 +155,40 @@ struct Overrides {
     cmd->add_option("--keep-checkpoints", keep, "checkpoints kept (oldest deleted)");
   }
 };
+
+// A --resume request: the run's settings come from its config.json, so only --steps (and the
+// device flags, which the caller sets) may be given beside it. `other_settings`: any setting of a
+// new run was given (flags, preset, experiment).
+inline RunRequest resume_request(const std::string& resume_dir, const std::string& out_dir,
+                                 const Overrides& ov, bool other_settings) {
+  if (!out_dir.empty()) throw std::invalid_argument("--resume and --out: give one of them");
+  if (ov.any_model_setting() || other_settings)
+    throw std::invalid_argument(
+        "--resume: the run's settings come from its config.json; only --steps and --device "
+        "may be given");
+  RunRequest req;
+  req.resume = true;
+  req.run_dir = resume_dir;
+  req.steps = ov.steps;
+  return req;
+}
+
+// Runs `req` with SIGINT/SIGTERM stopping it cleanly (a checkpoint, then exit 128 + signal, said
+// on stdout) and live progress on a terminal. Returns the exit status, and prints `done` (given
+// the result) when the run finished.
+template <class Done>
+int run_stoppable(RunRequest& req, Done done) {
+  req.live_progress = isatty(fileno(stdout));
+  req.stop = &g_stop_signal;
+  install_signal_handlers();
+  const RunResult r = run_training(req);
+  if (r.stopped_by_signal) {
+    std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,
+                (unsigned long long)r.step, r.last_checkpoint.c_str());
+    return 128 + r.stopped_by_signal;
+  }
+  done(r);
+  return 0;
+}
 
 }  // namespace gan::app

@@ -132,8 +132,8 @@ ToyExperiment gauss1d_minibatch() {
   e.target.x_max = 10.0;
   TrainConfig& c = e.config = toy_defaults();
   c.preset = "toy-gauss1d-minibatch";
-  c.generator = mlp(1, {50, 50}, {Activation::elu(1.0f), Activation::sigmoid()}, 1);
   const Activation elu = Activation::elu(1.0f);
+  c.generator = mlp(1, {50, 50}, {elu, Activation::sigmoid()}, 1);
   c.discriminator.input = 1;
   c.discriminator.layers = {LayerSpec::minibatch_distance(), LayerSpec::pack(100),
                             LayerSpec::dense(50),           LayerSpec::activation(elu),

@@ -15,6 +15,58 @@ namespace {
 
 class TrainerParity : public GpuTest {};
 
+// The largest move of one parameter in one update: Adam ~lr (the sign of g); RMSprop's first step
+// lr g / sqrt((1 - alpha) g^2) = lr / sqrt(1 - alpha); SGD lr |g| (small here).
+double max_move(const OptimizerConfig& o) {
+  switch (o.kind) {
+    case OptimizerKind::Adam: return double(o.adam.lr);
+    case OptimizerKind::Rmsprop: return double(o.rmsprop.lr) / std::sqrt(1.0 - o.rmsprop.alpha);
+    case OptimizerKind::Sgd: return 10.0 * double(o.sgd.lr);
+  }
+  return 0.0;
+}
+
+// One step of `cfg` on `data` on both devices from the same initial state: the statistics and
+// every tensor of the trainers' checkpoints agree to float rounding.
+template <class Data>
+void expect_one_step_matches(const TrainConfig& cfg, const Data& data) {
+  ExecResources gpu(DeviceKind::Cuda);
+  const ExecContext cpu_ctx{};
+  GanTrainer on_cpu(cfg, data, cpu_ctx), on_gpu(cfg, data, gpu.context());
+  on_cpu.init();
+  on_gpu.init();
+  on_cpu.train_step();
+  on_gpu.train_step();
+  on_cpu.request_stats();
+  on_gpu.request_stats();
+  const StepStats a = on_cpu.collect_stats(), b = on_gpu.collect_stats();
+  // Losses and D outputs: sums of float GEMMs in another order, through a few layers: ~1e-5
+  // relative; 1e-3 leaves room for sigmoid/BCE amplification and still fails a wrong formula.
+  EXPECT_NEAR(b.d_loss, a.d_loss, 1e-3 * std::max(1.0, std::fabs(a.d_loss)));
+  EXPECT_NEAR(b.g_loss, a.g_loss, 1e-3 * std::max(1.0, std::fabs(a.g_loss)));
+  EXPECT_NEAR(b.d_real, a.d_real, 1e-4 * std::max(1.0, std::fabs(a.d_real)));
+  EXPECT_NEAR(b.d_fake, a.d_fake, 1e-4 * std::max(1.0, std::fabs(a.d_fake)));
+  // Parameters after one step: an element whose gradient is ~0 may move either way on the two
+  // devices, so the bound is twice the largest move of each of the model's updates in the step
+  // (D makes d_steps of them; two each when separate), plus 1e-5; everything else agrees far
+  // closer. Optimizer state and running statistics: 1e-4.
+  const Checkpoint ca = on_cpu.checkpoint({}), cb = on_gpu.checkpoint({});
+  ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
+  const double d_updates =
+      double(cfg.d_steps) * (cfg.d_update == DUpdate::Separate ? 2.0 : 1.0);
+  for (size_t i = 0; i < ca.tensors.size(); ++i) {
+    const NamedTensor &x = ca.tensors[i], &y = cb.tensors[i];
+    const bool is_g = x.name[0] == 'g';
+    double atol = 1e-5;
+    if (x.name.find("params") != std::string::npos)
+      atol += 2 * (is_g ? 1.0 : d_updates) * max_move(is_g ? cfg.opt_g : cfg.opt_d);
+    if (x.name.find("adam") != std::string::npos || x.name.find("state") != std::string::npos)
+      atol = 1e-4;
+    EXPECT_TRUE(all_close(x.name, y.data, x.data, atol, 1e-3));
+  }
+  EXPECT_EQ(cb.counters, ca.counters);
+}
+
 TEST_F(TrainerParity, OneStepMatchesTheCpu) {
   SCOPED_TRACE(rng_.trace());
   const ImageSet data = synthetic_images(rng_, 64, 28);
@@ -23,38 +75,7 @@ TEST_F(TrainerParity, OneStepMatchesTheCpu) {
     TrainConfig cfg = make_preset(preset);
     cfg.seed = rng_.bits();
     cfg.log_every = 1;
-    ExecResources gpu(DeviceKind::Cuda);
-    const ExecContext cpu_ctx{};
-    GanTrainer on_cpu(cfg, data, cpu_ctx), on_gpu(cfg, data, gpu.context());
-    on_cpu.init();
-    on_gpu.init();
-    on_cpu.train_step();
-    on_gpu.train_step();
-    on_cpu.request_stats();
-    on_gpu.request_stats();
-    const StepStats a = on_cpu.collect_stats(), b = on_gpu.collect_stats();
-    // Losses and D outputs: sums of float GEMMs in another order, through a few layers: ~1e-5
-    // relative; 1e-3 leaves room for sigmoid/BCE amplification and still fails a wrong formula.
-    EXPECT_NEAR(b.d_loss, a.d_loss, 1e-3 * std::max(1.0, std::fabs(a.d_loss)));
-    EXPECT_NEAR(b.g_loss, a.g_loss, 1e-3 * std::max(1.0, std::fabs(a.g_loss)));
-    EXPECT_NEAR(b.d_real, a.d_real, 1e-4);
-    EXPECT_NEAR(b.d_fake, a.d_fake, 1e-4);
-    // Parameters after one Adam step: the first step moves each by ~lr * sign(g) (m_hat/sqrt(v_hat)
-    // = g/|g|), so an element whose gradient is ~0 may move by up to lr either way on the two
-    // devices. Bound: 2 lr + 1e-5 absolute, per element; everything else agrees far closer.
-    const Checkpoint ca = on_cpu.checkpoint({}), cb = on_gpu.checkpoint({});
-    ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
-    for (size_t i = 0; i < ca.tensors.size(); ++i) {
-      const NamedTensor &x = ca.tensors[i], &y = cb.tensors[i];
-      const bool is_g = x.name[0] == 'g';
-      const double lr = is_g ? cfg.opt_g.adam.lr : cfg.opt_d.adam.lr;
-      double atol = 1e-5;
-      if (x.name.find("params") != std::string::npos) atol += 2 * lr;
-      if (x.name.find("adam") != std::string::npos || x.name.find("state") != std::string::npos)
-        atol = 1e-4;
-      EXPECT_TRUE(all_close(x.name, y.data, x.data, atol, 1e-3));
-    }
-    EXPECT_EQ(cb.counters, ca.counters);
+    expect_one_step_matches(cfg, data);
   }
 }
 
@@ -81,51 +102,9 @@ TEST_F(TrainerParity, ToyStepsMatchTheCpu) {
   runs.push_back(wgan);
   for (ToyExperiment& e : runs) {
     SCOPED_TRACE(e.name);
-    TrainConfig& cfg = e.config;
-    cfg.seed = rng_.bits();
-    cfg.log_every = 1;
-    const PointSet data = toy_training_set(e.target, cfg.seed);
-    ExecResources gpu(DeviceKind::Cuda);
-    const ExecContext cpu_ctx{};
-    GanTrainer on_cpu(cfg, data, cpu_ctx), on_gpu(cfg, data, gpu.context());
-    on_cpu.init();
-    on_gpu.init();
-    on_cpu.train_step();
-    on_gpu.train_step();
-    on_cpu.request_stats();
-    on_gpu.request_stats();
-    const StepStats a = on_cpu.collect_stats(), b = on_gpu.collect_stats();
-    // As above: float sums in another order through a few small layers.
-    EXPECT_NEAR(b.d_loss, a.d_loss, 1e-3 * std::max(1.0, std::fabs(a.d_loss)));
-    EXPECT_NEAR(b.g_loss, a.g_loss, 1e-3 * std::max(1.0, std::fabs(a.g_loss)));
-    EXPECT_NEAR(b.d_real, a.d_real, 1e-4 * std::max(1.0, std::fabs(a.d_real)));
-    EXPECT_NEAR(b.d_fake, a.d_fake, 1e-4 * std::max(1.0, std::fabs(a.d_fake)));
-    // One update moves a parameter by at most: Adam ~lr (sign of g); RMSprop's first step
-    // lr g / sqrt((1 - alpha) g^2) = lr / sqrt(1 - alpha); SGD lr |g| (small here). An element whose
-    // gradient is ~0 may move either way on the two devices: twice the largest move, plus 1e-5.
-    auto max_move = [](const OptimizerConfig& o) {
-      switch (o.kind) {
-        case OptimizerKind::Adam: return double(o.adam.lr);
-        case OptimizerKind::Rmsprop: return double(o.rmsprop.lr) / std::sqrt(1.0 - o.rmsprop.alpha);
-        case OptimizerKind::Sgd: return 10.0 * double(o.sgd.lr);
-      }
-      return 0.0;
-    };
-    const Checkpoint ca = on_cpu.checkpoint({}), cb = on_gpu.checkpoint({});
-    ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
-    for (size_t i = 0; i < ca.tensors.size(); ++i) {
-      const NamedTensor &x = ca.tensors[i], &y = cb.tensors[i];
-      const bool is_g = x.name[0] == 'g';
-      // D makes d_steps updates in the step.
-      const double moves = is_g ? 1.0 : double(cfg.d_steps);
-      double atol = 1e-5;
-      if (x.name.find("params") != std::string::npos)
-        atol += 2 * moves * max_move(is_g ? cfg.opt_g : cfg.opt_d);
-      if (x.name.find("adam") != std::string::npos || x.name.find("state") != std::string::npos)
-        atol = 1e-4;
-      EXPECT_TRUE(all_close(x.name, y.data, x.data, atol, 1e-3));
-    }
-    EXPECT_EQ(cb.counters, ca.counters);
+    e.config.seed = rng_.bits();
+    e.config.log_every = 1;
+    expect_one_step_matches(e.config, toy_training_set(e.target, e.config.seed));
   }
 }
 
