@@ -87,6 +87,24 @@ TEST(Checkpoint, RoundTripIsBitwise) {
   EXPECT_EQ(read_file(again), read_file(path));
 }
 
+TEST(Checkpoint, InMemoryReaderAndWriterMatchTheFileOnes) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const Checkpoint c = sample_checkpoint(rng);
+  const std::string path = dir.file("a.ckpt");
+  save_checkpoint(path, c);
+  const std::string bytes = serialize_checkpoint(c, "in-memory");
+  EXPECT_EQ(bytes, read_file(path));
+  const Checkpoint r = parse_checkpoint(bytes, "in-memory");
+  EXPECT_EQ(r.meta, c.meta);
+  EXPECT_EQ(r.counters, c.counters);
+  EXPECT_TRUE(same_tensors(r.tensors, c.tensors));
+  // Errors name what the caller calls the bytes.
+  EXPECT_TRUE(throws_with([&] { parse_checkpoint(bytes.substr(0, 12), "blob #3"); },
+                          {"blob #3: truncated"}));
+}
+
 TEST(Checkpoint, EmptyAndZeroSizeTensors) {
   Rng rng;
   SCOPED_TRACE(rng.trace());

@@ -114,6 +114,22 @@ TEST_F(IdxTest, ConcatenatedGzipMembersReadAsOneStream) {
   expect_same_images(read_idx_images(path("two.gz")), set);
 }
 
+TEST_F(IdxTest, InMemoryReadersMatchTheFileOnes) {
+  SCOPED_TRACE(rng_.trace());
+  const ImageSet set = random_images();
+  const std::vector<uint8_t> labels = random_labels();
+  for (bool gz : {false, true}) {
+    write_idx_images(path("images"), set, gz);
+    write_idx_labels(path("labels"), labels, gz);
+    expect_same_images(parse_idx_images(read_file(path("images")), "in-memory"), set);
+    EXPECT_EQ(parse_idx_labels(read_file(path("labels")), "in-memory"), labels);
+    // Errors name what the caller calls the bytes.
+    EXPECT_TRUE(throws_with([&] { parse_idx_images(read_file(path("labels")), "blob #3"); },
+                            {"blob #3: not an IDX image file"}));
+  }
+  EXPECT_TRUE(throws_with([&] { parse_idx_labels("", "blob #4"); }, {"blob #4: truncated"}));
+}
+
 TEST_F(IdxTest, LabelsRoundTripRawAndGzip) {
   SCOPED_TRACE(rng_.trace());
   const std::vector<uint8_t> labels = random_labels();

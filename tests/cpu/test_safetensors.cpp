@@ -70,6 +70,24 @@ TEST(Safetensors, MetadataRoundTrip) {
   EXPECT_TRUE(same_tensors(read_safetensors(path), tensors));  // metadata may be ignored
 }
 
+TEST(Safetensors, InMemoryReaderAndWriterMatchTheFileOnes) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const std::map<std::string, std::string> meta = {{"format", "pt"}};
+  const std::vector<NamedTensor> tensors = {random_tensor(rng, "w", {3, 2}),
+                                            random_tensor(rng, "b", {3})};
+  const std::string path = dir.file("m.safetensors");
+  write_safetensors(path, tensors, meta);
+  const std::string bytes = serialize_safetensors(tensors, meta, "in-memory");
+  EXPECT_EQ(bytes, read_file(path));
+  std::map<std::string, std::string> got;
+  EXPECT_TRUE(same_tensors(parse_safetensors(bytes, "in-memory", &got), tensors));
+  EXPECT_EQ(got, meta);
+  EXPECT_TRUE(throws_with([&] { parse_safetensors(bytes.substr(0, 5), "blob #3"); },
+                          {"blob #3: truncated"}));
+}
+
 TEST(Safetensors, ExactByteLayout) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
