@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "atomic_file.h"
+#include "memory_limits.h"
 
 namespace gan {
 
@@ -224,6 +225,8 @@ IdxData parse_idx(std::string_view file, const std::string& path, const IdxKind&
                    std::to_string(header_bytes) + "-byte header");
   }
 
+  // The deflate bound still lets a small gzip file claim 1032 times its size.
+  require_host_memory(size, path + ": " + claim_bytes);
   data.bytes.resize(size);
   got = in.read(data.bytes.data(), data.bytes.size());
   if (got < size)
@@ -249,6 +252,7 @@ std::string read_idx_file(const std::string& path) {
     fail(path, "absurd size: a file of " + std::to_string(size) +
                    " bytes, more than any IDX file within the limit of " +
                    std::to_string(kMaxDataBytes) + " data bytes, raw or gzip");
+  require_host_memory(size, path + ": reading the file");
   std::string bytes(size, '\0');
   size_t done = 0;
   while (done < bytes.size()) {

@@ -19,9 +19,10 @@ struct ImageSet {
 // An IDX image file: magic 0x00000803, big-endian count, rows, cols, then count*rows*cols bytes.
 // Gzip or raw is detected from the content (gzip magic 1f 8b), not the name. Throws
 // std::runtime_error naming the file on any mismatch: missing file, wrong magic, zero or absurd
-// dimensions (over 2^34 bytes), truncated data or gzip stream, trailing bytes, corrupt gzip.
-// Allocates the file's size, then the header's claim once it is checked against what the file can
-// hold (raw: exactly; gzip: at most 1032 times the file).
+// dimensions (over 2^34 bytes), truncated data or gzip stream, trailing bytes, corrupt gzip, or
+// data that needs more host memory than available_host_memory() (memory_limits.h). Allocates
+// the file's size, then the header's claim once it is checked against what the file can hold
+// (raw: exactly; gzip: at most 1032 times the file) and against the host memory.
 ImageSet read_idx_images(const std::string& path);
 
 // An IDX label file: magic 0x00000801, big-endian count, then count bytes. Same checks.

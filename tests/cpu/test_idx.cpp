@@ -276,6 +276,21 @@ TEST_F(IdxTest, HugeHeaderOnTinyFileIsRejectedWithoutAllocating) {
                           {path("labels"), "truncated: header says 4294967295 labels"}));
 }
 
+TEST_F(IdxTest, GzipClaimBeyondTheHostMemoryLimitIsRefusedBeforeAllocating) {
+  // 2 MiB of zeros deflate to about 2 KiB, so the deflate bound lets the header's claim through;
+  // the host memory check (capped at 1 MiB here) is what refuses it.
+  const std::string raw = image_file(2048, 32, 32, std::string(2048 * 32 * 32, '\0'));
+  write_bytes(path("zeros.gz"), gzip(raw));
+  ::setenv("GAN_HOST_MEMORY_LIMIT", "1M", 1);
+  const ::testing::AssertionResult refused =
+      throws_with([&] { read_idx_images(path("zeros.gz")); },
+                  {path("zeros.gz"), "2048 images of 32x32 (2097152 bytes)",
+                   "needs 2.0 MiB of host memory, 1.0 MiB available"});
+  ::unsetenv("GAN_HOST_MEMORY_LIMIT");
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(read_idx_images(path("zeros.gz")).pixels.size(), 2048u * 32 * 32);
+}
+
 TEST_F(IdxTest, WriterRejectsInconsistentSets) {
   ImageSet set;
   set.count = 2, set.rows = 3, set.cols = 4;
