@@ -175,9 +175,18 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path) {
     fail(path, crc_ok ? what : "corrupt: checksum mismatch");
   };
 
+  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start ||
+         event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonHeaderDepth)
+      bad("malformed header: nested deeper than " + std::to_string(kMaxJsonHeaderDepth) +
+          " levels");
+    return true;
+  };
   json header;
   try {
-    header = json::parse(bytes.begin() + kPrefix, bytes.begin() + kPrefix + header_len);
+    header =
+        json::parse(bytes.begin() + kPrefix, bytes.begin() + kPrefix + header_len, limit_depth);
   } catch (const json::exception& e) {
     bad(std::string("malformed header: ") + e.what());
   }

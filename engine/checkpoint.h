@@ -45,6 +45,10 @@ struct Checkpoint {
 bool json_as_u64(const nlohmann::json& j, uint64_t* out);
 // The product of the dims; false on a negative dim or overflow.
 bool shape_element_count(const std::vector<int64_t>& shape, uint64_t* out);
+// JSON headers nest at most this deep (a trainer's checkpoint about 6 levels, safetensors 3):
+// deeper ones are refused while parsing, because copying, comparing or printing a JSON value
+// recurses once per level and a header of a few hundred KB of '[' would overflow the stack.
+inline constexpr int kMaxJsonHeaderDepth = 64;
 
 // Writes `ckpt` to `path` atomically (temp file, fsync, rename): a reader sees the old file or the
 // new one, never a mix. Throws std::runtime_error naming the file and tensor on a shape that does
@@ -55,7 +59,8 @@ std::string serialize_checkpoint(const Checkpoint& ckpt, const std::string& name
 
 // Reads a checkpoint written by save_checkpoint. Throws std::runtime_error with one line naming the
 // file and the problem: unreadable, not a gan checkpoint, truncated, corrupt (checksum mismatch),
-// malformed header, or a tensor table inconsistent with the data. Never allocates more than the
+// malformed header (nested deeper than kMaxJsonHeaderDepth included), or a tensor table
+// inconsistent with the data. Never allocates more than the
 // file holds.
 Checkpoint load_checkpoint(const std::string& path);
 

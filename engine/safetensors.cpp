@@ -124,9 +124,16 @@ std::vector<NamedTensor> parse_safetensors(std::string_view bytes, const std::st
                    std::to_string(size) + "-byte file");
 
   // nlohmann keeps the last of duplicate keys; a safetensors reader must not guess, so record them.
+  // Deep nesting is refused as it is met (see kMaxJsonHeaderDepth).
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
-  const json::parser_callback_t track_keys = [&](int, json::parse_event_t event, json& parsed) {
+  const json::parser_callback_t track_keys = [&](int depth, json::parse_event_t event,
+                                                 json& parsed) {
+    if ((event == json::parse_event_t::object_start ||
+         event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonHeaderDepth)
+      fail(path, "malformed header: nested deeper than " + std::to_string(kMaxJsonHeaderDepth) +
+                     " levels");
     if (event == json::parse_event_t::object_start) open_objects.emplace_back();
     if (event == json::parse_event_t::object_end) open_objects.pop_back();
     if (event == json::parse_event_t::key &&

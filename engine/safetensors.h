@@ -31,8 +31,9 @@ std::string serialize_safetensors(const std::vector<NamedTensor>& tensors,
 
 // Reads every tensor of an F32 safetensors file, in the order of their data in the file, and its
 // metadata into `metadata` when not null. Throws std::runtime_error with one line naming the file
-// and the problem: unreadable, truncated, header over 100 MB, malformed JSON, a dtype other than
-// F32, data_offsets that disagree with the shape, overlap, leave gaps or do not cover the data.
+// and the problem: unreadable, truncated, header over 100 MB, malformed JSON (nested deeper than
+// kMaxJsonHeaderDepth included), a dtype other than F32, data_offsets that disagree with the
+// shape, overlap, leave gaps or do not cover the data.
 std::vector<NamedTensor> read_safetensors(const std::string& path,
                                           std::map<std::string, std::string>* metadata = nullptr);
 

@@ -236,6 +236,27 @@ TEST(Checkpoint, RejectsBadHeaders) {
   EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, {path, "corrupt: checksum mismatch"}));
 }
 
+// Found by fuzzing (fuzz/regressions/fuzz_checkpoint/deep-meta-stack-overflow): 300,000 nested
+// arrays in meta crashed the reader (a stack overflow copying the JSON value, one frame a level).
+TEST(Checkpoint, RejectsDeeplyNestedHeadersWithoutRecursing) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const std::string path = dir.file("deep.ckpt");
+  const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  const auto header = [](const std::string& meta) {
+    return R"({"meta":)" + meta + R"(,"counters":{},"tensors":[]})";
+  };
+  write_file_atomic(path, forge(header(nested(300000)), ""));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint(path); },
+                          {path, "malformed header: nested deeper than 64 levels"}));
+  // 63 levels of meta inside the header object: the deepest allowed.
+  write_file_atomic(path, forge(header(nested(kMaxJsonHeaderDepth - 1)), ""));
+  EXPECT_EQ(load_checkpoint(path).meta.dump(), nested(kMaxJsonHeaderDepth - 1));
+  write_file_atomic(path, forge(header(nested(kMaxJsonHeaderDepth)), ""));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, {path, "nested deeper than 64"}));
+}
+
 TEST(Checkpoint, RejectsHeaderLengthBeyondFile) {
   // Lengths that would need exabytes are refused from the file size, before any allocation.
   Rng rng;

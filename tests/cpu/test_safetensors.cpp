@@ -188,6 +188,24 @@ TEST(Safetensors, RejectsBadFiles) {
   }
 }
 
+// Found by fuzzing (fuzz/regressions/fuzz_safetensors/deep-shape-stack-overflow): a shape entry
+// of 300,000 nested arrays crashed the reader (a stack overflow printing it in the error message).
+TEST(Safetensors, RejectsDeeplyNestedHeadersWithoutRecursing) {
+  const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  const auto header = [](const std::string& shape) {
+    return R"({"a":{"dtype":"F32","shape":[)" + shape + R"(],"data_offsets":[0,0]}})";
+  };
+  EXPECT_TRUE(throws_with([&] { parse_safetensors(forge(header(nested(300000)), ""), "deep"); },
+                          {"deep: malformed header: nested deeper than 64 levels"}));
+  // Root, entry, shape: 3 levels before the nested value; 64 in all is the deepest allowed.
+  EXPECT_TRUE(throws_with(
+      [&] { parse_safetensors(forge(header(nested(kMaxJsonHeaderDepth - 3)), ""), "deep"); },
+      {"deep: malformed header: tensor 'a' has an invalid shape entry"}));
+  EXPECT_TRUE(throws_with(
+      [&] { parse_safetensors(forge(header(nested(kMaxJsonHeaderDepth - 2)), ""), "deep"); },
+      {"deep: malformed header: nested deeper than 64 levels"}));
+}
+
 TEST(Safetensors, RejectsTruncationAndHugeHeaders) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
