@@ -8,6 +8,7 @@
 #   FUZZ_SECONDS=120 bash scripts/fuzz.sh
 #   FUZZ_RUNS=10000000 bash scripts/fuzz.sh       # N executions per target instead of a time
 #   FUZZ_TARGETS="fuzz_idx fuzz_config" bash scripts/fuzz.sh
+#   FUZZ_MAX_LEN=65536 bash scripts/fuzz.sh       # longest input libFuzzer makes (default 16384)
 # Limits: -timeout=10 s per input (a hang), -rss_limit_mb=2048, -malloc_limit_mb=1024 (one
 # allocation), and GAN_HOST_MEMORY_LIMIT=512M so the readers' own memory check refuses a lying
 # size field before libFuzzer's limit would call it a finding. The corpus grows in
@@ -21,6 +22,9 @@ jobs=${JOBS:-2}
 targets=${FUZZ_TARGETS:-fuzz_idx fuzz_checkpoint fuzz_safetensors fuzz_config}
 seconds=${FUZZ_SECONDS:-60}
 runs=${FUZZ_RUNS:-}
+# Above every seed (the largest is about 7 KB); without it libFuzzer takes the largest input it is
+# given, and a 140 KB regression input would slow every execution.
+max_len=${FUZZ_MAX_LEN:-16384}
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DGAN_CUDA=OFF -DGAN_FUZZ=ON \
   -DGAN_BUILD_TESTS=OFF ${CMAKE_ARGS:-}
@@ -40,7 +44,7 @@ for t in $targets; do
   start=$(date +%s.%N)
   rc=0
   # The first directory is the growing corpus; the seeds and regressions are read only.
-  "$out/$t" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+  "$out/$t" "${budget[@]}" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
     -dict="fuzz/${dict[$t]}.dict" -print_final_stats=1 -artifact_prefix="$out/findings/$t/" \
     "$out/corpus/$t" "$out/seeds/$t" "fuzz/regressions/$t" >"$log" 2>&1 || rc=$?
   elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
