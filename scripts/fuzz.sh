@@ -34,6 +34,8 @@ cmake --build "$build" -j "$jobs" --target fuzz_seed_corpus $targets
 declare -A dict=([fuzz_idx]=idx [fuzz_checkpoint]=checkpoint [fuzz_safetensors]=safetensors
                  [fuzz_config]=config)
 export GAN_HOST_MEMORY_LIMIT=${GAN_HOST_MEMORY_LIMIT:-512M}
+# A UBSan report with the stack that led to it.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 if [ -n "$runs" ]; then budget=(-runs="$runs"); else budget=(-max_total_time="$seconds"); fi
 out="$build/fuzz"
 failed=""
@@ -60,7 +62,8 @@ for t in $targets; do
   printf '%-17s %12s %8.0f %9s %7s %7s %7s  %s\n' "$t" "$execs" "$elapsed" "$rate" "$corpus" \
     "${cov:-?}" "${ft:-?}" "$result"
   if [ "$rc" -ne 0 ]; then
-    grep -E 'ERROR|SUMMARY|invariant broken|terminate|what\(\)' "$log" | head -5 | sed 's/^/    /'
+    grep -E 'ERROR|SUMMARY|runtime error|invariant broken|terminate|what\(\)' "$log" | head -5 |
+      sed 's/^/    /'
     sed -n 's/.*Test unit written to \(.*\)/    input kept: \1/p' "$log"
     echo "    log: $log"
   fi
