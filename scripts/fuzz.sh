@@ -3,7 +3,8 @@
 # clang and libFuzzer's runtime, builds the fuzz targets with libFuzzer + ASan + UBSan in
 # build-fuzz/, writes the seed corpus, and runs each target in turn, one process each (no -jobs:
 # the machine's cores are shared). Prints per target the executions, time, corpus and coverage;
-# exits non-zero on any finding and prints where its input was kept.
+# exits non-zero on any finding and prints where its input was kept. corpus, cov and ft are from
+# libFuzzer's last status line: inputs/bytes in its corpus, coverage edges, features.
 #   bash scripts/fuzz.sh                          # FUZZ_SECONDS=60 per target
 #   FUZZ_SECONDS=120 bash scripts/fuzz.sh
 #   FUZZ_RUNS=10000000 bash scripts/fuzz.sh       # N executions per target instead of a time
@@ -39,7 +40,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 if [ -n "$runs" ]; then budget=(-runs="$runs"); else budget=(-max_total_time="$seconds"); fi
 out="$build/fuzz"
 failed=""
-printf '%-17s %12s %8s %9s %7s %7s %7s  %s\n' target executions seconds exec/s corpus cov ft result
+printf '%-17s %12s %8s %9s %12s %6s %6s  %s\n' target executions seconds exec/s corpus cov ft \
+  result
 for t in $targets; do
   mkdir -p "$out/corpus/$t" "$out/findings/$t" "$out/logs"
   log="$out/logs/$t.log"
@@ -55,12 +57,12 @@ for t in $targets; do
   status=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$status")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$status")
-  corpus=$(find "$out/corpus/$t" -type f | wc -l)
+  corpus=$(sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$status")
   execs=${execs:-0}
   rate=$(awk -v n="$execs" -v s="$elapsed" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
   if [ "$rc" -eq 0 ]; then result=ok; else result="FINDING (exit $rc)"; failed="$failed $t"; fi
-  printf '%-17s %12s %8.0f %9s %7s %7s %7s  %s\n' "$t" "$execs" "$elapsed" "$rate" "$corpus" \
-    "${cov:-?}" "${ft:-?}" "$result"
+  printf '%-17s %12s %8.0f %9s %12s %6s %6s  %s\n' "$t" "$execs" "$elapsed" "$rate" \
+    "${corpus:-?}" "${cov:-?}" "${ft:-?}" "$result"
   if [ "$rc" -ne 0 ]; then
     grep -E 'ERROR|SUMMARY|runtime error|invariant broken|terminate|what\(\)' "$log" | head -5 |
       sed 's/^/    /'
