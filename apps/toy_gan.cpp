@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
 
   CLI::App* list = app.add_subcommand("list", "list the experiments and their settings");
 
-  CLI11_PARSE(app, argc, argv);
+  if (const int status = app::parse_command_line(app, argc, argv, "toy_gan"); status >= 0)
+    return status;
 
   try {
     if (list->parsed()) {
@@ -100,8 +101,6 @@ int main(int argc, char** argv) {
           req.run_dir.c_str());
     });
   } catch (const std::exception& ex) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "toy_gan: error: %s\n", ex.what());
-    return 1;
+    return app::report_error("toy_gan", ex);
   }
 }
