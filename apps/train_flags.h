@@ -68,6 +68,20 @@ inline CLI::Validator finite_number() {
 // a parse error, said in one line `<program>: error: ...` on stderr (CLI11's own codes, 104-109,
 // and its multi-line messages are not what the README promises).
 inline int parse_command_line(CLI::App& app, int argc, char** argv, const char* program) {
+  // CLI11 says only "A subcommand is required" for a mistyped one: name it and the known ones.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || sub->get_name() == argv[1];
+    }
+    if (!found) {
+      std::fprintf(stderr, "%s: error: unknown command '%s' (expected one of: %s)\n", program,
+                   argv[1], known.c_str());
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
     return -1;
