@@ -241,13 +241,13 @@ void GanTrainer::d_step(int k, float* stats) {
   D_.backward(ctx, dlogits_.data(), GradMode::Overwrite, false);
   if (separate) {
     ops::counter_add(ctx, opt_t, 1);
-    D_.optimizer_step(ctx, opt_d_, opt_t);
+    D_.optimizer_step(ctx, opt_d_, opt_t, nullptr);
   }
   logits = D_.forward(ctx, fake_in, B, true, seed, draw_d_fake(k), step);
   d_loss(logits, t_fake_.data(), 1.0f, stats + 3);
   D_.backward(ctx, dlogits_.data(), separate ? GradMode::Overwrite : GradMode::Accumulate, false);
   ops::counter_add(ctx, opt_t, 1);
-  D_.optimizer_step(ctx, opt_d_, opt_t);
+  D_.optimizer_step(ctx, opt_d_, opt_t, nullptr);
 }
 
 // Non-saturating: minimise BCE(D(G(z)), 1) = -log D(G(z)). Minimax: minimise log(1 - D(G(z))) =
@@ -275,7 +275,7 @@ void GanTrainer::g_step(float* stats) {
   float* dfake = D_.backward(ctx, dlogits_.data(), GradMode::Ignore, true);
   G_.backward(ctx, dfake, GradMode::Overwrite, false);
   ops::counter_add(ctx, opt_t, 1);
-  G_.optimizer_step(ctx, cfg_.opt_g, opt_t);
+  G_.optimizer_step(ctx, cfg_.opt_g, opt_t, nullptr);
 }
 
 void GanTrainer::request_stats() {
