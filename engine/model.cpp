@@ -444,23 +444,29 @@ float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool 
   return need_dx ? g : nullptr;
 }
 
-void Model::adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t) {
+void Model::adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t,
+                      float* nonfinite) {
   ops::adam_step(ctx, cfg, params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(),
-                 params_.size(), t);
+                 params_.size(), t, nonfinite);
 }
 
-void Model::optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t) {
+void Model::optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t,
+                           float* nonfinite) {
   const size_t n = params_.size();
   switch (cfg.kind) {
-    case OptimizerKind::Adam: adam_step(ctx, cfg.adam, t); break;
+    case OptimizerKind::Adam: adam_step(ctx, cfg.adam, t, nonfinite); break;
     case OptimizerKind::Sgd:
-      ops::sgd_step(ctx, cfg.sgd, params_.data(), grads_.data(), adam_m_.data(), n, t);
+      ops::sgd_step(ctx, cfg.sgd, params_.data(), grads_.data(), adam_m_.data(), n, t, nonfinite);
       break;
     case OptimizerKind::Rmsprop:
-      ops::rmsprop_step(ctx, cfg.rmsprop, params_.data(), grads_.data(), adam_v_.data(), n);
+      ops::rmsprop_step(ctx, cfg.rmsprop, params_.data(), grads_.data(), adam_v_.data(), n,
+                        nonfinite);
       break;
   }
-  if (cfg.clip > 0.0f) ops::clip_values(ctx, params_.data(), n, cfg.clip);
+  // An update that wrote +-inf has flagged it already; clipping (which maps +-inf to +-c) can
+  // only add a NaN it passed through, flagged above as well. Its own check keeps the op's
+  // contract whole at the cost of one predicate per element.
+  if (cfg.clip > 0.0f) ops::clip_values(ctx, params_.data(), n, cfg.clip, nonfinite);
 }
 
 const char* optimizer_name(OptimizerKind k) {

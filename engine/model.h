@@ -140,9 +140,14 @@ class Model {
   // gradients are written as `mode` says; returns dL/dx: (B, input) when need_dx, else nullptr.
   float* backward(const ExecContext& ctx, float* dout, GradMode mode, bool need_dx);
   // One Adam launch over the whole flat parameter block; t: the 1-based step in memory.
-  void adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t);
-  // The configured optimizer's update over the whole block (and clipping when cfg.clip > 0).
-  void optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t);
+  // nonfinite: null, or the kNonfiniteFlags divergence flags in the model's memory (common.h),
+  // set to 1 when a parameter / optimizer-state value the update writes is not finite.
+  void adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t,
+                 float* nonfinite);
+  // The configured optimizer's update over the whole block (and clipping when cfg.clip > 0), with
+  // the same divergence flags: the check runs inside the update's own pass over the block.
+  void optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t,
+                      float* nonfinite);
 
   Array<float>& params() { return params_; }
   Array<float>& grads() { return grads_; }

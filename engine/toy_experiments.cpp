@@ -440,7 +440,7 @@ double pretrain_discriminator_on_pdf(GanTrainer& trainer, const ToyTarget& t) {
     ops::sigmoid_mse(ctx, logits, target.data(), size_t(M), dlogits.data(), loss.data());
     D.backward(ctx, dlogits.data(), GradMode::Overwrite, false);
     ops::counter_add(ctx, counters.data() + 1, 1);
-    D.optimizer_step(ctx, c.opt_d, counters.data() + 1);
+    D.optimizer_step(ctx, c.opt_d, counters.data() + 1, nullptr);
   }
   ctx.synchronize();
   const double last_mse = double(loss.download()[0]);

@@ -249,8 +249,8 @@ void Run::handle_stats(const StepStats& s) {
   if (s.first_nonfinite_step != 0) {
     if (progress_shown_) std::fputc('\n', req_.out);
     throw NonFiniteError(
-        fmt::format("non-finite loss at step {}: training stopped; last good checkpoint: {}",
-                    s.first_nonfinite_step,
+        fmt::format("non-finite {} at step {}: training stopped; last good checkpoint: {}",
+                    s.nonfinite_what, s.first_nonfinite_step,
                     result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
   }
   result_.last_stats = s;
