@@ -271,6 +271,13 @@ int run_stoppable(RunRequest& req, Done done) {
   req.stop = &g_stop_signal;
   install_signal_handlers();
   const RunResult r = run_training(req);
+  if (r.stopped_by_signal && !r.abandoned.empty()) {
+    std::printf("stopped by signal %d: %s; nothing saved since %s\n", r.stopped_by_signal,
+                r.abandoned.c_str(),
+                r.last_checkpoint.empty() ? "the start (no checkpoint yet)"
+                                          : r.last_checkpoint.c_str());
+    return 128 + r.stopped_by_signal;
+  }
   if (r.stopped_by_signal) {
     std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,
                 (unsigned long long)r.step, r.last_checkpoint.c_str());

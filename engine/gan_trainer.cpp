@@ -163,7 +163,20 @@ void GanTrainer::enqueue_step() {
   float* stats = step_stats_.data();
   // The optimizers only ever set their flags: clear both models' on the device, in the step.
   ops::stats_zero(ctx_, stats + kFlagsD, 2 * kNonfiniteFlags);
-  for (int k = 0; k < cfg_.d_steps; ++k) d_step(k, stats);
+  const double started = now_seconds();
+  for (int k = 0; k < cfg_.d_steps; ++k) {
+    d_step(k, stats);
+    // CPU: a stop request between D steps abandons a step that would outlast the patience (up to
+    // 1,000 D steps of a large model can take minutes). The GPU only enqueues here.
+    if (stop_requested() && !ctx_.is_cuda() && k + 1 < cfg_.d_steps) {
+      const double per_d_step = (now_seconds() - started) / (k + 1);
+      const double left = per_d_step * (cfg_.d_steps - k);  // the rest and about one G step
+      if (left > stop_patience_)
+        throw StepAbandoned(fmt::format(
+            "step {} abandoned after D step {} of {} (about {:.0f} s of it were left)",
+            step_ + 1, k + 1, cfg_.d_steps, left));
+    }
+  }
   g_step(stats + 6);
   ops::stats_to_slot(ctx_, stats, kSlotFloats, slots_.data(), uint32_t(cfg_.log_every),
                      counters_.data() + kStep);

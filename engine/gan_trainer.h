@@ -17,6 +17,7 @@
 // can stop at the first bad step (diverged()).
 // Real data is either uint8 images (scaled to [-1, 1]) or float points (the toy experiments).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -33,6 +34,13 @@ namespace gan {
 
 // Training diverged: a non-finite loss or parameter. The message names the step.
 struct NonFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A stop was requested (a signal) in the middle of a long step or of D's pre-training, and the
+// work was abandoned there: the models are between two steps, so nothing may be saved from them.
+// The message says where it stopped.
+struct StepAbandoned : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -108,6 +116,15 @@ class GanTrainer {
   bool diverged() const { return diverged_at_ != 0; }
   // CUDA only: run each step as one captured graph launch. Call before the first train_step.
   void use_cuda_graph(bool on);
+  // A stop request (non-zero: a signal number) that long loops look at: on the CPU, a step whose
+  // D steps would go on for more than `patience` seconds after the request throws StepAbandoned
+  // between two D steps (a short step finishes, so the run can checkpoint it), and D's
+  // pre-training stops at its next step. On a GPU a step is enqueued at once and always finishes.
+  void set_stop_request(const std::atomic<int>* stop, double patience = 2.0) {
+    stop_ = stop;
+    stop_patience_ = patience;
+  }
+  int stop_requested() const { return stop_ ? stop_->load() : 0; }
   // Kernel nodes in the captured step (0 until captured, or without a graph).
   size_t graph_nodes() const { return graph_nodes_; }
 
@@ -204,6 +221,8 @@ class GanTrainer {
   float* watch_pinned_ = nullptr;
   void* watch_event_ = nullptr;  // cudaEvent_t
   bool graph_on_ = false;
+  const std::atomic<int>* stop_ = nullptr;
+  double stop_patience_ = 2.0;
   void* graph_ = nullptr;       // cudaGraph_t
   void* graph_exec_ = nullptr;  // cudaGraphExec_t
   size_t graph_nodes_ = 0;

@@ -426,6 +426,9 @@ double pretrain_discriminator_on_pdf(GanTrainer& trainer, const ToyTarget& t) {
   counters.zero();
   std::vector<float> hx(static_cast<size_t>(M)), ht(static_cast<size_t>(M));
   for (int step = 0; step < t.pretrain_steps; ++step) {
+    if (trainer.stop_requested())
+      throw StepAbandoned(fmt::format("D's pre-training abandoned at its step {} of {}", step,
+                                      t.pretrain_steps));
     // Host draws and an upload: this runs once, before training, outside the step.
     const uint64_t counter = uint64_t(step);
     cpu::random_fill<float>(hx.data(), hx.size(), Distribution::Uniform01, c.seed,

@@ -124,6 +124,7 @@ class Run {
   void check_memory(DeviceKind kind) const;
   void lock_run_directory();
   void finish_outputs();
+  RunResult abandon(const StepAbandoned& e);
 
   const RunRequest& req_;
   TrainConfig cfg_;
@@ -310,6 +311,19 @@ void Run::lock_run_directory() {
       std::fprintf(req_.out, "removed %s (a save interrupted by a kill)\n", f.c_str());
 }
 
+// A stop in the middle of a long step or of D's pre-training: the models are between two states,
+// so nothing is saved from them; metrics.csv keeps the steps completed before.
+RunResult Run::abandon(const StepAbandoned& e) {
+  if (progress_shown_) std::fputc('\n', req_.out);
+  if (metrics_.is_open()) metrics_.flush();
+  result_.stopped_by_signal = trainer_->stop_requested();
+  result_.abandoned = e.what();
+  result_.step = trainer_->step();
+  result_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return result_;
+}
+
 // What a finished run leaves besides its checkpoints: the last grid, the generator, the curves
 // and (toy runs) the final pictures and numbers.
 void Run::finish_outputs() {
@@ -380,8 +394,14 @@ RunResult Run::go() {
       std::fprintf(req_.out, "%s has no checkpoint yet: starting it from step 0\n",
                    req_.run_dir.c_str());
   }
-  if (req_.points && req_.points->start)
-    req_.points->start(*trainer_, req_.run_dir, resume_from_ != nullptr);
+  trainer_->set_stop_request(req_.stop);
+  if (req_.points && req_.points->start) {
+    try {
+      req_.points->start(*trainer_, req_.run_dir, resume_from_ != nullptr);
+    } catch (const StepAbandoned& e) {
+      return abandon(e);
+    }
+  }
   total_ = cfg_.steps;
   write_config();
   const std::string metrics_path = req_.run_dir + "/metrics.csv";
@@ -410,7 +430,11 @@ RunResult Run::go() {
                  (unsigned long long)total_);
   if (trainer_->step() == 0) write_samples();  // the untrained generator, for comparison
   while (trainer_->step() < total_) {
-    trainer_->train_step();
+    try {
+      trainer_->train_step();
+    } catch (const StepAbandoned& e) {
+      return abandon(e);
+    }
     const uint64_t step = trainer_->step();
     const bool last = step == total_;
     const int signal = req_.stop ? req_.stop->load() : 0;
