@@ -55,7 +55,7 @@ void append_raw(std::string& out, const T& v) {
 }
 
 template <class T>
-T read_raw(const std::string& bytes, size_t at) {
+T read_raw(std::string_view bytes, size_t at) {
   T v;
   std::memcpy(&v, bytes.data() + at, sizeof(T));
   return v;
@@ -115,6 +115,10 @@ bool shape_element_count(const std::vector<int64_t>& shape, uint64_t* out) {
 }
 
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
+  write_file_atomic(path, serialize_checkpoint(ckpt, path));
+}
+
+std::string serialize_checkpoint(const Checkpoint& ckpt, const std::string& path) {
   json table = json::array();
   std::set<std::string> names;
   uint64_t total = 0;
@@ -147,11 +151,12 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   for (const auto& t : ckpt.tensors)
     bytes.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
   append_raw(bytes, crc32_of(bytes.data(), bytes.size()));
-  write_file_atomic(path, bytes);
+  return bytes;
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  const std::string bytes = read_file(path);
+Checkpoint load_checkpoint(const std::string& path) { return parse_checkpoint(read_file(path), path); }
+
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path) {
   const size_t size = bytes.size();
   if (bytes.compare(0, kMagic.size(), kMagic, 0, std::min(size, kMagic.size())) != 0)
     fail(path, "not a gan checkpoint (bad magic)");
@@ -170,9 +175,18 @@ Checkpoint load_checkpoint(const std::string& path) {
     fail(path, crc_ok ? what : "corrupt: checksum mismatch");
   };
 
+  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start ||
+         event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonHeaderDepth)
+      bad("malformed header: nested deeper than " + std::to_string(kMaxJsonHeaderDepth) +
+          " levels");
+    return true;
+  };
   json header;
   try {
-    header = json::parse(bytes.begin() + kPrefix, bytes.begin() + kPrefix + header_len);
+    header =
+        json::parse(bytes.begin() + kPrefix, bytes.begin() + kPrefix + header_len, limit_depth);
   } catch (const json::exception& e) {
     bad(std::string("malformed header: ") + e.what());
   }

@@ -20,6 +20,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,22 +40,33 @@ struct Checkpoint {
   const NamedTensor* find(const std::string& name) const;  // nullptr when absent
 };
 
-// Writes `ckpt` to `path` atomically (temp file, fsync, rename): a reader sees the old file or the
-// new one, never a mix. Throws std::runtime_error naming the file and tensor on a shape that does
-// not match its data or a duplicate name, before anything is written.
 // Shared by the checkpoint and safetensors readers.
 // A JSON integer >= 0 as uint64 (nlohmann stores non-negative literals as unsigned).
 bool json_as_u64(const nlohmann::json& j, uint64_t* out);
 // The product of the dims; false on a negative dim or overflow.
 bool shape_element_count(const std::vector<int64_t>& shape, uint64_t* out);
+// JSON headers nest at most this deep (a trainer's checkpoint about 6 levels, safetensors 3):
+// deeper ones are refused while parsing, because copying, comparing or printing a JSON value
+// recurses once per level and a header of a few hundred KB of '[' would overflow the stack.
+inline constexpr int kMaxJsonHeaderDepth = 64;
 
+// Writes `ckpt` to `path` atomically (temp file, fsync, rename): a reader sees the old file or the
+// new one, never a mix. Throws std::runtime_error naming the file and tensor on a shape that does
+// not match its data or a duplicate name, before anything is written.
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
+// The bytes save_checkpoint writes, in memory (`name` stands for the file in error messages).
+std::string serialize_checkpoint(const Checkpoint& ckpt, const std::string& name);
 
 // Reads a checkpoint written by save_checkpoint. Throws std::runtime_error with one line naming the
 // file and the problem: unreadable, not a gan checkpoint, truncated, corrupt (checksum mismatch),
-// malformed header, or a tensor table inconsistent with the data. Never allocates more than the
+// malformed header (nested deeper than kMaxJsonHeaderDepth included), or a tensor table
+// inconsistent with the data. Never allocates more than the
 // file holds.
 Checkpoint load_checkpoint(const std::string& path);
+
+// The same reader on a whole file already in memory (tests, fuzzers); `name` stands for the file
+// in error messages. load_checkpoint(path) is parse_checkpoint(read_file(path), path).
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name);
 
 // <run_dir>/checkpoints/step_00001234.ckpt (step zero-padded to at least 8 digits).
 std::string checkpoint_path(const std::string& run_dir, uint64_t step);

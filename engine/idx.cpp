@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
+#include <string_view>
 
 #include "atomic_file.h"
+#include "memory_limits.h"
 
 namespace gan {
 
@@ -69,39 +71,15 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
-// The data bytes of an IDX file, whether stored raw (read straight from the file) or
-// gzip-compressed (the whole compressed file in memory, inflated on demand; concatenated gzip
-// members are one stream, as gzip itself treats them).
+// The data bytes of an IDX file held in memory, whether stored raw or gzip-compressed (inflated
+// on demand straight into the caller's buffer, so memory is bounded by what the header claims;
+// concatenated gzip members are one stream, as gzip itself treats them).
 class IdxBytes {
  public:
-  explicit IdxBytes(const std::string& path) : path_(path) {
-    file_.reset(std::fopen(path.c_str(), "rb"));
-    if (!file_) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
-    struct stat st {};
-    if (::fstat(::fileno(file_.get()), &st) != 0)
-      fail(path, std::string("cannot stat (") + std::strerror(errno) + ")");
-    if (S_ISDIR(st.st_mode)) fail(path, "is a directory, expected an IDX file");
-    if (!S_ISREG(st.st_mode)) fail(path, "not a regular file, expected an IDX file");
-    file_size_ = uint64_t(st.st_size);
-
-    uint8_t magic[2] = {0, 0};
-    const size_t got = std::fread(magic, 1, 2, file_.get());
-    gzip_ = got == 2 && is_gzip_magic(magic);
-    if (!gzip_) {
-      std::rewind(file_.get());
-      return;
-    }
-    // Stored deflate blocks add 5 bytes per 64 KiB: no gzip of the largest allowed data is bigger.
-    if (file_size_ > kMaxDataBytes + kMaxDataBytes / 1024 + 4096)
-      fail(path, "absurd size: a gzip file of " + std::to_string(file_size_) +
-                     " bytes, more than any IDX file within the limit of " +
-                     std::to_string(kMaxDataBytes) + " bytes compresses to");
-    compressed_.resize(file_size_);
-    std::rewind(file_.get());
-    if (read_fully(compressed_.data(), compressed_.size()) != compressed_.size())
-      fail(path, "file shrank while being read");
-    file_.reset();
-    if (inflateInit2(&z_, 15 + 16) != Z_OK) fail(path, "cannot initialise zlib");
+  IdxBytes(std::string_view file, const std::string& name) : name_(name), file_(file) {
+    gzip_ = file.size() >= 2 && is_gzip_magic(reinterpret_cast<const uint8_t*>(file.data()));
+    if (!gzip_) return;
+    if (inflateInit2(&z_, 15 + 16) != Z_OK) fail(name, "cannot initialise zlib");
     z_ready_ = true;
   }
   ~IdxBytes() {
@@ -115,16 +93,15 @@ class IdxBytes {
   // What the data can still hold, known without reading it: exact when raw, the deflate bound
   // when gzip.
   uint64_t max_remaining() const {
-    if (!gzip_) return file_size_ - raw_pos_;
-    const uint64_t bound = kMaxDeflateRatio * uint64_t(compressed_.size());
+    if (!gzip_) return file_.size() - in_pos_;
+    const uint64_t bound = kMaxDeflateRatio * uint64_t(file_.size());
     return bound > data_pos_ ? bound - data_pos_ : 0;
   }
-  uint64_t file_size() const { return file_size_; }
+  uint64_t file_size() const { return file_.size(); }
 
   // Fills `out` with n bytes, or returns how many it got before the data ended.
   size_t read(uint8_t* out, size_t n) {
-    const size_t got = gzip_ ? inflate_into(out, n) : read_fully(out, n);
-    raw_pos_ += gzip_ ? 0 : got;
+    const size_t got = gzip_ ? inflate_into(out, n) : copy_raw(out, n);
     data_pos_ += got;
     return got;
   }
@@ -132,43 +109,38 @@ class IdxBytes {
   // Counts the data bytes left after what has been read. For gzip this inflates to the end of
   // the stream, so the checksum is verified and a stream cut short is reported.
   uint64_t count_rest() {
-    if (!gzip_) return file_size_ - raw_pos_;
+    if (!gzip_) return file_.size() - in_pos_;
     std::vector<uint8_t> scratch(size_t(1) << 16);
     uint64_t rest = 0;
     size_t got;
     while ((got = inflate_into(scratch.data(), scratch.size())) > 0) rest += got;
     if (ended_early_)
-      fail(path_, "truncated gzip stream (it ends before its end-of-stream marker)");
+      fail(name_, "truncated gzip stream (it ends before its end-of-stream marker)");
     return rest;
   }
 
  private:
-  size_t read_fully(uint8_t* out, size_t n) {
-    size_t done = 0;
-    while (done < n) {
-      const size_t got = std::fread(out + done, 1, n - done, file_.get());
-      if (got == 0) {
-        if (std::ferror(file_.get()))
-          fail(path_, std::string("read failed (") + std::strerror(errno) + ")");
-        break;
-      }
-      done += got;
-    }
-    return done;
+  size_t copy_raw(uint8_t* out, size_t n) {
+    const size_t got = std::min(n, file_.size() - in_pos_);
+    if (got > 0) std::memcpy(out, file_.data() + in_pos_, got);
+    in_pos_ += got;
+    return got;
   }
 
   size_t inflate_into(uint8_t* out, size_t n) {
+    const auto* in = reinterpret_cast<const uint8_t*>(file_.data());
     size_t got = 0;
     while (got < n) {
-      const size_t left = compressed_.size() - in_pos_;
+      const size_t left = file_.size() - in_pos_;
       if (member_done_) {
         if (left == 0) break;
-        if (left < 2 || !is_gzip_magic(compressed_.data() + in_pos_))
-          fail(path_, std::to_string(left) + " bytes of trailing garbage after the gzip stream");
+        if (left < 2 || !is_gzip_magic(in + in_pos_))
+          fail(name_, std::to_string(left) + " bytes of trailing garbage after the gzip stream");
         inflateReset(&z_);
         member_done_ = false;
       }
-      z_.next_in = compressed_.data() + in_pos_;
+      // zlib never writes through next_in; its API just predates const.
+      z_.next_in = const_cast<uint8_t*>(in + in_pos_);
       z_.avail_in = uInt(std::min(left, kZlibChunk));
       z_.next_out = out + got;
       z_.avail_out = uInt(std::min(n - got, kZlibChunk));
@@ -183,20 +155,19 @@ class IdxBytes {
         ended_early_ = true;
         break;
       } else if (rc == Z_MEM_ERROR) {
-        fail(path_, "out of memory while inflating the gzip stream");
+        fail(name_, "out of memory while inflating the gzip stream");
       } else if (rc != Z_OK) {
-        fail(path_, std::string("corrupt gzip stream (") + (z_.msg ? z_.msg : "zlib error") + ")");
+        fail(name_, std::string("corrupt gzip stream (") + (z_.msg ? z_.msg : "zlib error") + ")");
       }
     }
     return got;
   }
 
-  std::string path_;
-  FilePtr file_;
-  uint64_t file_size_ = 0, raw_pos_ = 0, data_pos_ = 0;
-  bool gzip_ = false;
-  std::vector<uint8_t> compressed_;
+  std::string name_;
+  std::string_view file_;
+  uint64_t data_pos_ = 0;
   size_t in_pos_ = 0;
+  bool gzip_ = false;
   z_stream z_{};
   bool z_ready_ = false, member_done_ = false, ended_early_ = false;
 };
@@ -206,8 +177,15 @@ struct IdxData {
   std::vector<uint8_t> bytes;
 };
 
-IdxData read_idx(const std::string& path, const IdxKind& kind) {
-  IdxBytes in(path);
+// Stored deflate blocks add 5 bytes per 64 KiB: no gzip of the largest allowed data is bigger.
+constexpr uint64_t kMaxGzipFileBytes = kMaxDataBytes + kMaxDataBytes / 1024 + 4096;
+
+IdxData parse_idx(std::string_view file, const std::string& path, const IdxKind& kind) {
+  IdxBytes in(file, path);
+  if (in.gzip() && file.size() > kMaxGzipFileBytes)
+    fail(path, "absurd size: a gzip file of " + std::to_string(file.size()) +
+                   " bytes, more than any IDX file within the limit of " +
+                   std::to_string(kMaxDataBytes) + " bytes compresses to");
   const std::string where = in.gzip() ? "the gzip stream" : "the file";
   const size_t header_bytes = 4 + 4 * size_t(kind.ndims);
   uint8_t header[16];
@@ -247,6 +225,8 @@ IdxData read_idx(const std::string& path, const IdxKind& kind) {
                    std::to_string(header_bytes) + "-byte header");
   }
 
+  // The deflate bound still lets a small gzip file claim 1032 times its size.
+  require_host_memory(size, path + ": " + claim_bytes);
   data.bytes.resize(size);
   got = in.read(data.bytes.data(), data.bytes.size());
   if (got < size)
@@ -256,6 +236,35 @@ IdxData read_idx(const std::string& path, const IdxKind& kind) {
   if (const uint64_t extra = in.count_rest(); extra > 0)
     fail(path, std::to_string(extra) + " bytes after the last " + kind.noun);
   return data;
+}
+
+// The whole file, refused before reading when no IDX file within the limits can be that big.
+std::string read_idx_file(const std::string& path) {
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
+  struct stat st {};
+  if (::fstat(::fileno(file.get()), &st) != 0)
+    fail(path, std::string("cannot stat (") + std::strerror(errno) + ")");
+  if (S_ISDIR(st.st_mode)) fail(path, "is a directory, expected an IDX file");
+  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file, expected an IDX file");
+  const uint64_t size = uint64_t(st.st_size);
+  if (size > kMaxGzipFileBytes)
+    fail(path, "absurd size: a file of " + std::to_string(size) +
+                   " bytes, more than any IDX file within the limit of " +
+                   std::to_string(kMaxDataBytes) + " data bytes, raw or gzip");
+  require_host_memory(size, path + ": reading the file");
+  std::string bytes(size, '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const size_t got = std::fread(bytes.data() + done, 1, bytes.size() - done, file.get());
+    if (got == 0) {
+      if (std::ferror(file.get()))
+        fail(path, std::string("read failed (") + std::strerror(errno) + ")");
+      fail(path, "file shrank while being read");
+    }
+    done += got;
+  }
+  return bytes;
 }
 
 std::string gzip_bytes(const std::string& path, const std::string& raw) {
@@ -309,8 +318,8 @@ void write_idx(const std::string& path, const IdxKind& kind, const std::array<ui
 
 }  // namespace
 
-ImageSet read_idx_images(const std::string& path) {
-  IdxData data = read_idx(path, kImages);
+ImageSet parse_idx_images(std::string_view bytes, const std::string& name) {
+  IdxData data = parse_idx(bytes, name, kImages);
   ImageSet set;
   set.count = data.dims[0];
   set.rows = data.dims[1];
@@ -319,8 +328,16 @@ ImageSet read_idx_images(const std::string& path) {
   return set;
 }
 
+std::vector<uint8_t> parse_idx_labels(std::string_view bytes, const std::string& name) {
+  return parse_idx(bytes, name, kLabels).bytes;
+}
+
+ImageSet read_idx_images(const std::string& path) {
+  return parse_idx_images(read_idx_file(path), path);
+}
+
 std::vector<uint8_t> read_idx_labels(const std::string& path) {
-  return read_idx(path, kLabels).bytes;
+  return parse_idx_labels(read_idx_file(path), path);
 }
 
 void write_idx_images(const std::string& path, const ImageSet& set, bool gzip) {

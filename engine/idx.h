@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gan {
@@ -18,11 +19,19 @@ struct ImageSet {
 // An IDX image file: magic 0x00000803, big-endian count, rows, cols, then count*rows*cols bytes.
 // Gzip or raw is detected from the content (gzip magic 1f 8b), not the name. Throws
 // std::runtime_error naming the file on any mismatch: missing file, wrong magic, zero or absurd
-// dimensions (over 2^34 bytes), truncated data or gzip stream, trailing bytes, corrupt gzip.
+// dimensions (over 2^34 bytes), truncated data or gzip stream, trailing bytes, corrupt gzip, or
+// data that needs more host memory than available_host_memory() (memory_limits.h). Allocates
+// the file's size, then the header's claim once it is checked against what the file can hold
+// (raw: exactly; gzip: at most 1032 times the file) and against the host memory.
 ImageSet read_idx_images(const std::string& path);
 
 // An IDX label file: magic 0x00000801, big-endian count, then count bytes. Same checks.
 std::vector<uint8_t> read_idx_labels(const std::string& path);
+
+// The same readers on a whole file already in memory (tests, fuzzers); `name` stands for the file
+// in error messages. read_idx_images(path) is parse_idx_images(<the file's bytes>, path).
+ImageSet parse_idx_images(std::string_view bytes, const std::string& name);
+std::vector<uint8_t> parse_idx_labels(std::string_view bytes, const std::string& name);
 
 // For tests and tools: writes raw or gzip IDX files atomically. Throws std::runtime_error naming
 // the file if the set is inconsistent (pixel count vs dimensions, zero dimensions) or the write

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 
 #include "atomic_file.h"
 
@@ -66,6 +67,12 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
 
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, serialize_safetensors(tensors, metadata, path));
+}
+
+std::string serialize_safetensors(const std::vector<NamedTensor>& tensors,
+                                  const std::map<std::string, std::string>& metadata,
+                                  const std::string& path) {
   json header = json::object();
   uint64_t offset = 0;
   for (const auto& t : tensors) {
@@ -96,12 +103,16 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   bytes += text;
   for (const auto& t : tensors)
     bytes.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
-  write_file_atomic(path, bytes);
+  return bytes;
 }
 
 std::vector<NamedTensor> read_safetensors(const std::string& path,
                                           std::map<std::string, std::string>* metadata) {
-  const std::string bytes = read_file(path);
+  return parse_safetensors(read_file(path), path, metadata);
+}
+
+std::vector<NamedTensor> parse_safetensors(std::string_view bytes, const std::string& path,
+                                           std::map<std::string, std::string>* metadata) {
   const uint64_t size = bytes.size();
   if (size < 8) fail(path, "truncated: " + std::to_string(size) + " bytes, no header length");
   uint64_t header_len = 0;
@@ -113,9 +124,16 @@ std::vector<NamedTensor> read_safetensors(const std::string& path,
                    std::to_string(size) + "-byte file");
 
   // nlohmann keeps the last of duplicate keys; a safetensors reader must not guess, so record them.
+  // Deep nesting is refused as it is met (see kMaxJsonHeaderDepth).
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
-  const json::parser_callback_t track_keys = [&](int, json::parse_event_t event, json& parsed) {
+  const json::parser_callback_t track_keys = [&](int depth, json::parse_event_t event,
+                                                 json& parsed) {
+    if ((event == json::parse_event_t::object_start ||
+         event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonHeaderDepth)
+      fail(path, "malformed header: nested deeper than " + std::to_string(kMaxJsonHeaderDepth) +
+                     " levels");
     if (event == json::parse_event_t::object_start) open_objects.emplace_back();
     if (event == json::parse_event_t::object_end) open_objects.pop_back();
     if (event == json::parse_event_t::key &&

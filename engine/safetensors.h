@@ -12,6 +12,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "checkpoint.h"
@@ -23,12 +24,22 @@ namespace gan {
 // its data, a duplicate name or the reserved name "__metadata__", before anything is written.
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+// The bytes write_safetensors writes, in memory (`name` stands for the file in error messages).
+std::string serialize_safetensors(const std::vector<NamedTensor>& tensors,
+                                  const std::map<std::string, std::string>& metadata,
+                                  const std::string& name);
 
 // Reads every tensor of an F32 safetensors file, in the order of their data in the file, and its
 // metadata into `metadata` when not null. Throws std::runtime_error with one line naming the file
-// and the problem: unreadable, truncated, header over 100 MB, malformed JSON, a dtype other than
-// F32, data_offsets that disagree with the shape, overlap, leave gaps or do not cover the data.
+// and the problem: unreadable, truncated, header over 100 MB, malformed JSON (nested deeper than
+// kMaxJsonHeaderDepth included), a dtype other than F32, data_offsets that disagree with the
+// shape, overlap, leave gaps or do not cover the data.
 std::vector<NamedTensor> read_safetensors(const std::string& path,
                                           std::map<std::string, std::string>* metadata = nullptr);
+
+// The same reader on a whole file already in memory (tests, fuzzers); `name` stands for the file
+// in error messages. read_safetensors(path, m) is parse_safetensors(read_file(path), path, m).
+std::vector<NamedTensor> parse_safetensors(std::string_view bytes, const std::string& name,
+                                           std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace gan

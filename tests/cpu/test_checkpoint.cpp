@@ -87,6 +87,24 @@ TEST(Checkpoint, RoundTripIsBitwise) {
   EXPECT_EQ(read_file(again), read_file(path));
 }
 
+TEST(Checkpoint, InMemoryReaderAndWriterMatchTheFileOnes) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const Checkpoint c = sample_checkpoint(rng);
+  const std::string path = dir.file("a.ckpt");
+  save_checkpoint(path, c);
+  const std::string bytes = serialize_checkpoint(c, "in-memory");
+  EXPECT_EQ(bytes, read_file(path));
+  const Checkpoint r = parse_checkpoint(bytes, "in-memory");
+  EXPECT_EQ(r.meta, c.meta);
+  EXPECT_EQ(r.counters, c.counters);
+  EXPECT_TRUE(same_tensors(r.tensors, c.tensors));
+  // Errors name what the caller calls the bytes.
+  EXPECT_TRUE(throws_with([&] { parse_checkpoint(bytes.substr(0, 12), "blob #3"); },
+                          {"blob #3: truncated"}));
+}
+
 TEST(Checkpoint, EmptyAndZeroSizeTensors) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
@@ -216,6 +234,27 @@ TEST(Checkpoint, RejectsBadHeaders) {
   broken.back() = char(broken.back() ^ 1);
   write_file_atomic(path, broken);
   EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, {path, "corrupt: checksum mismatch"}));
+}
+
+// Found by fuzzing (fuzz/regressions/fuzz_checkpoint/deep-meta-stack-overflow): 300,000 nested
+// arrays in meta crashed the reader (a stack overflow copying the JSON value, one frame a level).
+TEST(Checkpoint, RejectsDeeplyNestedHeadersWithoutRecursing) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const std::string path = dir.file("deep.ckpt");
+  const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  const auto header = [](const std::string& meta) {
+    return R"({"meta":)" + meta + R"(,"counters":{},"tensors":[]})";
+  };
+  write_file_atomic(path, forge(header(nested(300000)), ""));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint(path); },
+                          {path, "malformed header: nested deeper than 64 levels"}));
+  // 63 levels of meta inside the header object: the deepest allowed.
+  write_file_atomic(path, forge(header(nested(kMaxJsonHeaderDepth - 1)), ""));
+  EXPECT_EQ(load_checkpoint(path).meta.dump(), nested(kMaxJsonHeaderDepth - 1));
+  write_file_atomic(path, forge(header(nested(kMaxJsonHeaderDepth)), ""));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, {path, "nested deeper than 64"}));
 }
 
 TEST(Checkpoint, RejectsHeaderLengthBeyondFile) {

@@ -114,6 +114,22 @@ TEST_F(IdxTest, ConcatenatedGzipMembersReadAsOneStream) {
   expect_same_images(read_idx_images(path("two.gz")), set);
 }
 
+TEST_F(IdxTest, InMemoryReadersMatchTheFileOnes) {
+  SCOPED_TRACE(rng_.trace());
+  const ImageSet set = random_images();
+  const std::vector<uint8_t> labels = random_labels();
+  for (bool gz : {false, true}) {
+    write_idx_images(path("images"), set, gz);
+    write_idx_labels(path("labels"), labels, gz);
+    expect_same_images(parse_idx_images(read_file(path("images")), "in-memory"), set);
+    EXPECT_EQ(parse_idx_labels(read_file(path("labels")), "in-memory"), labels);
+    // Errors name what the caller calls the bytes.
+    EXPECT_TRUE(throws_with([&] { parse_idx_images(read_file(path("labels")), "blob #3"); },
+                            {"blob #3: not an IDX image file"}));
+  }
+  EXPECT_TRUE(throws_with([&] { parse_idx_labels("", "blob #4"); }, {"blob #4: truncated"}));
+}
+
 TEST_F(IdxTest, LabelsRoundTripRawAndGzip) {
   SCOPED_TRACE(rng_.trace());
   const std::vector<uint8_t> labels = random_labels();
@@ -258,6 +274,21 @@ TEST_F(IdxTest, HugeHeaderOnTinyFileIsRejectedWithoutAllocating) {
   write_bytes(path("labels"), be32(0x801) + be32(0xffffffffu) + "x");
   EXPECT_TRUE(throws_with([&] { read_idx_labels(path("labels")); },
                           {path("labels"), "truncated: header says 4294967295 labels"}));
+}
+
+TEST_F(IdxTest, GzipClaimBeyondTheHostMemoryLimitIsRefusedBeforeAllocating) {
+  // 2 MiB of zeros deflate to about 2 KiB, so the deflate bound lets the header's claim through;
+  // the host memory check (capped at 1 MiB here) is what refuses it.
+  const std::string raw = image_file(2048, 32, 32, std::string(2048 * 32 * 32, '\0'));
+  write_bytes(path("zeros.gz"), gzip(raw));
+  ::setenv("GAN_HOST_MEMORY_LIMIT", "1M", 1);
+  const ::testing::AssertionResult refused =
+      throws_with([&] { read_idx_images(path("zeros.gz")); },
+                  {path("zeros.gz"), "2048 images of 32x32 (2097152 bytes)",
+                   "needs 2.0 MiB of host memory, 1.0 MiB available"});
+  ::unsetenv("GAN_HOST_MEMORY_LIMIT");
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(read_idx_images(path("zeros.gz")).pixels.size(), 2048u * 32 * 32);
 }
 
 TEST_F(IdxTest, WriterRejectsInconsistentSets) {

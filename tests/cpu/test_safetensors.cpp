@@ -70,6 +70,24 @@ TEST(Safetensors, MetadataRoundTrip) {
   EXPECT_TRUE(same_tensors(read_safetensors(path), tensors));  // metadata may be ignored
 }
 
+TEST(Safetensors, InMemoryReaderAndWriterMatchTheFileOnes) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  TempDir dir(rng);
+  const std::map<std::string, std::string> meta = {{"format", "pt"}};
+  const std::vector<NamedTensor> tensors = {random_tensor(rng, "w", {3, 2}),
+                                            random_tensor(rng, "b", {3})};
+  const std::string path = dir.file("m.safetensors");
+  write_safetensors(path, tensors, meta);
+  const std::string bytes = serialize_safetensors(tensors, meta, "in-memory");
+  EXPECT_EQ(bytes, read_file(path));
+  std::map<std::string, std::string> got;
+  EXPECT_TRUE(same_tensors(parse_safetensors(bytes, "in-memory", &got), tensors));
+  EXPECT_EQ(got, meta);
+  EXPECT_TRUE(throws_with([&] { parse_safetensors(bytes.substr(0, 5), "blob #3"); },
+                          {"blob #3: truncated"}));
+}
+
 TEST(Safetensors, ExactByteLayout) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
@@ -168,6 +186,24 @@ TEST(Safetensors, RejectsBadFiles) {
     write_file_atomic(path, c.bytes);
     EXPECT_TRUE(throws_with([&] { read_safetensors(path); }, {path, c.problem}));
   }
+}
+
+// Found by fuzzing (fuzz/regressions/fuzz_safetensors/deep-shape-stack-overflow): a shape entry
+// of 300,000 nested arrays crashed the reader (a stack overflow printing it in the error message).
+TEST(Safetensors, RejectsDeeplyNestedHeadersWithoutRecursing) {
+  const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  const auto header = [](const std::string& shape) {
+    return R"({"a":{"dtype":"F32","shape":[)" + shape + R"(],"data_offsets":[0,0]}})";
+  };
+  EXPECT_TRUE(throws_with([&] { parse_safetensors(forge(header(nested(300000)), ""), "deep"); },
+                          {"deep: malformed header: nested deeper than 64 levels"}));
+  // Root, entry, shape: 3 levels before the nested value; 64 in all is the deepest allowed.
+  EXPECT_TRUE(throws_with(
+      [&] { parse_safetensors(forge(header(nested(kMaxJsonHeaderDepth - 3)), ""), "deep"); },
+      {"deep: malformed header: tensor 'a' has an invalid shape entry"}));
+  EXPECT_TRUE(throws_with(
+      [&] { parse_safetensors(forge(header(nested(kMaxJsonHeaderDepth - 2)), ""), "deep"); },
+      {"deep: malformed header: nested deeper than 64 levels"}));
 }
 
 TEST(Safetensors, RejectsTruncationAndHugeHeaders) {
