@@ -31,6 +31,8 @@ std::vector<NamedTensor> snapshot(GanTrainer& t) { return t.checkpoint({}).tenso
 
 }  // namespace
 
+// Statistical: the generator moving by more than 1e-3 in 20 steps held in 20,000 of 20,000 fresh
+// seeds (measured 2026-11-27), so a chance failure has P < 1.5e-4 (95% bound from the count).
 TEST(Trainer, ShortRunStaysFiniteAndMovesTheGenerator) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
@@ -137,6 +139,8 @@ TEST(Trainer, RestoreRejectsAMismatchedCheckpointAndChangesNothing) {
   EXPECT_TRUE(throws_with([&] { small.restore(no_counter); }, {"no counter 'adam_t_d'"}));
 }
 
+// Statistical: lr 1e30 diverged within 25 steps in 20,000 of 20,000 fresh seeds (measured
+// 2026-11-27): P(chance failure) < 1.5e-4 (95% bound from the count).
 TEST(Trainer, DivergenceIsReportedWithItsStepAndNeverCheckpointed) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
