@@ -131,7 +131,7 @@ struct Mlp {
     cpu::activation_backward<float>(kLeaky, a1.data(), da1.data(), da1.data(), da1.size());
     cpu::dense_backward<float>(batch.x.data(), P + at.W1, da1.data(), nullptr, G + at.W1, G + at.b1,
                                B, kIn, kHidden, GradMode::Overwrite);
-    cpu::adam_step<float>(adam, p.data(), g.data(), m.data(), v.data(), at.total, step);
+    cpu::adam_step<float>(adam, p.data(), g.data(), m.data(), v.data(), at.total, step, nullptr);
     return st;
   }
 };

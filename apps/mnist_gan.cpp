@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 
 #include "engine/checkpoint.h"
 #include "engine/gan_trainer.h"
 #include "engine/image_grid.h"
+#include "engine/json_fields.h"
 #include "engine/safetensors.h"
 #include "engine/training_run.h"
 #include "train_flags.h"
@@ -24,45 +26,80 @@ GemmBackend gemm_from_name(const std::string& s) {
   throw std::invalid_argument("--gemm: expected cublas or tiled, got '" + s + "'");
 }
 
-int run_generate(const std::string& ckpt_path, int n, const std::string& out, uint64_t seed,
-                 const std::string& device, int columns) {
-  const Checkpoint ck = load_checkpoint(ckpt_path);
+// A checkpoint's generator, everything in it checked against everything else before any of it is
+// used or anything is allocated for it: the config valid (its bounds), the image size recorded
+// beside it equal to G's output, the tensors' sizes those of the generator the config describes
+// (computed, not allocated), every weight finite, and the model within memory.
+struct GeneratorCheckpoint {
+  Checkpoint ck;
   TrainConfig cfg;
   int rows = 0, cols = 0;
+};
+
+GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
+  GeneratorCheckpoint g{load_checkpoint(path), {}, 0, 0};
+  const auto bad = [&](const std::string& what) {
+    throw std::runtime_error(path + ": checkpoint metadata: " + what);
+  };
   try {
-    cfg = train_config_from_json(ck.meta.at("config"));
-    rows = ck.meta.at("image_rows").get<int>();
-    cols = ck.meta.at("image_cols").get<int>();
-  } catch (const std::exception& e) {
-    throw std::runtime_error(ckpt_path + ": checkpoint metadata: " + e.what());
+    g.cfg = train_config_from_json(json_member(g.ck.meta, "config"));
+    if (json_string(g.ck.meta, "data") == "toy")
+      bad("a toy_gan run (points, not images): mnist_gan draws images only");
+    g.rows = int(json_int(g.ck.meta, "image_rows", 1, kMaxLayerWidth));
+    g.cols = int(json_int(g.ck.meta, "image_cols", 1, kMaxLayerWidth));
+  } catch (const std::invalid_argument& e) {
+    bad(e.what());
   }
+  if (int64_t(g.rows) * g.cols > kMaxRowWidth)
+    bad(fmt::format("images of {}x{} are larger than any model's rows", g.rows, g.cols));
+  try {
+    validate_train_config(g.cfg, g.rows * g.cols, path + ": config");
+  } catch (const std::invalid_argument& e) {
+    // The image size is the one fact beside the config: name both when they disagree.
+    throw std::runtime_error(fmt::format("{} (the checkpoint records images of {}x{})", e.what(),
+                                         g.rows, g.cols));
+  }
+  const ModelFootprint f = model_footprint(g.cfg.generator, 1);
+  for (const auto& [name, need] : {std::pair<std::string, uint64_t>{"g.params", f.params},
+                                   {"g.state", f.state}}) {
+    const NamedTensor* t = g.ck.find(name);
+    if (!t) throw std::runtime_error(path + ": checkpoint has no tensor '" + name + "'");
+    if (t->data.size() != need)
+      throw std::runtime_error(fmt::format(
+          "{}: tensor '{}' has {} values, the generator its config describes ({}) needs {}", path,
+          name, t->data.size(), describe_model_spec(g.cfg.generator), need));
+    for (size_t i = 0; i < t->data.size(); ++i)
+      if (!std::isfinite(t->data[i]))
+        throw std::runtime_error(fmt::format(
+            "{}: tensor '{}' holds a non-finite value (at {}): the weights diverged", path, name, i));
+  }
+  return g;
+}
+
+int run_generate(const std::string& ckpt_path, int n, const std::string& out, uint64_t seed,
+                 const std::string& device, int columns) {
+  const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
   ExecResources exec(resolve_device(device_choice_from_name(device)));
-  Model G("generator", cfg.generator, std::min(n, 1024), exec.context().kind);
-  load_model_weights(G, ck, "g");
-  const std::vector<float> images = generate_images(exec.context(), G, cfg.noise, n, seed);
+  Model G("generator", g.cfg.generator, std::min(n, 1024), exec.context().kind);
+  load_model_weights(G, g.ck, "g");
+  const std::vector<float> images = generate_images(exec.context(), G, g.cfg.noise, n, seed);
   if (columns <= 0) {
     columns = 1;
     while (columns * columns < n) ++columns;
   }
-  write_png(out, tile_images(images.data(), n, rows, cols, columns), 2);
+  write_png(out, tile_images(images, n, g.rows, g.cols, columns), 2);
   std::printf("wrote %d samples (%s, seed %llu) to %s\n", n, exec.description().c_str(),
               (unsigned long long)seed, out.c_str());
   return 0;
 }
 
 int run_export(const std::string& ckpt_path, const std::string& out) {
-  const Checkpoint ck = load_checkpoint(ckpt_path);
-  TrainConfig cfg;
-  try {
-    cfg = train_config_from_json(ck.meta.at("config"));
-  } catch (const std::exception& e) {
-    throw std::runtime_error(ckpt_path + ": checkpoint metadata: " + e.what());
-  }
-  Model G("generator", cfg.generator, 1, DeviceKind::Cpu);
-  load_model_weights(G, ck, "g");
+  const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
+  Model G("generator", g.cfg.generator, 1, DeviceKind::Cpu);
+  load_model_weights(G, g.ck, "g");
   write_safetensors(out, model_named_tensors(G),
-                    {{"format", "pt"}, {"model", describe_model_spec(cfg.generator)}});
-  std::printf("wrote the generator (%s) to %s\n", describe_model_spec(cfg.generator).c_str(),
+                    {{"format", "pt"}, {"model", describe_model_spec(g.cfg.generator)}});
+  std::printf("wrote the generator (%s) to %s\n", describe_model_spec(g.cfg.generator).c_str(),
               out.c_str());
   return 0;
 }
@@ -94,7 +131,8 @@ int main(int argc, char** argv) {
   train->add_option("--device", device, "auto (GPU when one exists), cuda or cpu")
       ->capture_default_str();
   ov.add_to(train);
-  train->add_option("--sample-grid", ov.grid, "sample grids hold N x N images");
+  train->add_option("--sample-grid", ov.grid, "sample grids hold N x N images")
+      ->check(app::whole_number(1, kMaxSampleGrid));
   train->add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   train->add_flag("--tf32", tf32, "allow TF32 tensor cores in cuBLAS GEMMs");
   bool cuda_graph = false;
@@ -110,11 +148,12 @@ int main(int argc, char** argv) {
       ->required();
   generate->add_option("--out", gen_out, "PNG file to write")->required();
   generate->add_option("--n", gen_n, "number of samples")
-      ->check(CLI::Range(1, 4096))
+      ->check(app::whole_number(1, 4096))
       ->capture_default_str();
-  generate->add_option("--columns", gen_cols, "grid columns (default: square)");
+  generate->add_option("--columns", gen_cols, "grid columns (default: square)")
+      ->check(app::whole_number(1, 4096));
   generate->add_option("--seed", gen_seed, "noise seed")
-      ->check(CLI::NonNegativeNumber)
+      ->check(app::whole_number(0, UINT64_MAX))
       ->capture_default_str();
   generate->add_option("--device", gen_device, "auto, cuda or cpu")->capture_default_str();
 
@@ -127,7 +166,8 @@ int main(int argc, char** argv) {
   // ---- devices ----
   CLI::App* devices = app.add_subcommand("devices", "list the compute devices this build can use");
 
-  CLI11_PARSE(app, argc, argv);
+  if (const int status = app::parse_command_line(app, argc, argv, "mnist_gan"); status >= 0)
+    return status;
 
   try {
     if (generate->parsed())
@@ -164,8 +204,6 @@ int main(int argc, char** argv) {
           r.last_checkpoint.c_str());
     });
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "mnist_gan: error: %s\n", e.what());
-    return 1;
+    return app::report_error("mnist_gan", e);
   }
 }

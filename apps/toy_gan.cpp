@@ -5,8 +5,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "engine/atomic_file.h"
+#include "engine/json_fields.h"
 #include "engine/toy_experiments.h"
 #include "engine/training_run.h"
 #include "train_flags.h"
@@ -18,17 +20,25 @@ namespace {
 // A resumed run rebuilds its experiment from config.json: the experiment's name and target.
 ToyExperiment experiment_of_run(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
+  if (!std::filesystem::is_directory(run_dir))
+    throw std::runtime_error("--resume " + run_dir + ": no such run directory");
+  nlohmann::json j;
   try {
-    const nlohmann::json j = nlohmann::json::parse(read_file(path));
-    const nlohmann::json& toy = j.at("toy");
-    ToyExperiment e = make_toy_experiment(toy.at("experiment").get<std::string>());
-    e.target = toy_target_from_json(toy.at("target"));
-    e.eval_samples = toy.at("eval_samples").get<int>();
-    e.config = train_config_from_json(j.at("config"));
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path + ": not valid JSON (" + e.what() + ")");
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--resume " + run_dir + ": " + e.what() + " (not a run directory?)");
+  }
+  try {
+    const nlohmann::json& toy = json_member(j, "toy");
+    ToyExperiment e = make_toy_experiment(json_string(toy, "experiment"));
+    e.target = toy_target_from_json(json_member(toy, "target"));
+    e.eval_samples = int(json_int(toy, "eval_samples", 1, kMaxEvalSamples));
+    e.config = train_config_from_json(json_member(j, "config"));
     return e;
   } catch (const std::exception& e) {
-    throw std::runtime_error("--resume " + run_dir + ": " + path + ": " + e.what() +
-                             " (not a toy_gan run directory?)");
+    throw std::runtime_error(path + ": " + e.what() + " (not a toy_gan run directory?)");
   }
 }
 
@@ -69,7 +79,8 @@ int main(int argc, char** argv) {
 
   CLI::App* list = app.add_subcommand("list", "list the experiments and their settings");
 
-  CLI11_PARSE(app, argc, argv);
+  if (const int status = app::parse_command_line(app, argc, argv, "toy_gan"); status >= 0)
+    return status;
 
   try {
     if (list->parsed()) {
@@ -100,8 +111,6 @@ int main(int argc, char** argv) {
           req.run_dir.c_str());
     });
   } catch (const std::exception& ex) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "toy_gan: error: %s\n", ex.what());
-    return 1;
+    return app::report_error("toy_gan", ex);
   }
 }

@@ -3,10 +3,15 @@
 #pragma once
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -23,6 +28,84 @@ inline void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+// ---- strict numbers: CLI11 alone saturates 2^64 to 2^64 - 1, ignores an empty value and takes
+// "nan"; these validators see the text first and refuse all of that, naming the bound. ----
+
+// A whole decimal number in [lo, hi]: digits only (no sign, no fraction, no exponent).
+inline CLI::Validator whole_number(uint64_t lo, uint64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [p, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || ec == std::errc::invalid_argument || p != end)
+          return fmt::format("expected a whole number in [{}, {}], got '{}'", lo, hi, text);
+        if (ec == std::errc::result_out_of_range || v < lo || v > hi)
+          return fmt::format("must be in [{}, {}], got {}", lo, hi, text);
+        return "";
+      },
+      fmt::format("INT in [{}, {}]", lo, hi));
+}
+
+// A finite decimal number (ranges are checked with the rest of the config).
+inline CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) ||
+            std::fabs(v) > 3.0e38)
+          return fmt::format("expected a finite number, got '{}'", text);
+        return "";
+      },
+      "NUMBER");
+}
+
+// Parses the command line. Returns -1 to go on; otherwise the exit status: 0 after --help, 1 after
+// a parse error, said in one line `<program>: error: ...` on stderr (CLI11's own codes, 104-109,
+// and its multi-line messages are not what the README promises).
+inline int parse_command_line(CLI::App& app, int argc, char** argv, const char* program) {
+  // CLI11 says only "A subcommand is required" for a mistyped one: name it and the known ones.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || sub->get_name() == argv[1];
+    }
+    if (!found) {
+      std::fprintf(stderr, "%s: error: unknown command '%s' (expected one of: %s)\n", program,
+                   argv[1], known.c_str());
+      return 1;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::string what = e.what();
+    for (char& c : what)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "%s: error: %s (see %s --help)\n", program, what.c_str(), program);
+    return 1;
+  }
+}
+
+// The one line `<program>: error: ...` on stderr for an exception that ends the program; exit 1.
+// Memory exhaustion gets a message a user can act on, not a bare "std::bad_alloc".
+inline int report_error(const char* program, const std::exception& e) {
+  std::fflush(stdout);
+  if (dynamic_cast<const std::bad_alloc*>(&e))
+    std::fprintf(stderr,
+                 "%s: error: out of host memory (%s): reduce --batch or the model's size\n",
+                 program, e.what());
+  else
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+  return 1;
 }
 
 inline void set_lr(OptimizerConfig& o, float lr) {
@@ -107,24 +190,32 @@ struct Overrides {
   }
 
   void add_to(CLI::App* cmd) {
-    // Counts are unsigned: CLI11 would wrap "-1" to 2^64 - 1, so the text must be a number >= 0.
-    cmd->add_option("--steps", steps, "total training iterations")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--batch", batch, "batch size");
-    cmd->add_option("--seed", seed, "seed of every random draw (init, data, noise, dropout)")
-        ->check(CLI::NonNegativeNumber);
+    // Every number is checked as text first (whole_number, finite_number): no wrap-around, no
+    // saturation, no empty or non-finite value slips through; the bounds are the config's.
+    const auto count = [&](const char* flag, auto& value, uint64_t lo, uint64_t hi,
+                           const std::string& help) {
+      cmd->add_option(flag, value, help)->check(whole_number(lo, hi));
+    };
+    const auto number = [&](const char* flag, std::optional<float>& value,
+                            const std::string& help) {
+      cmd->add_option(flag, value, help)->check(finite_number());
+    };
+    count("--steps", steps, 1, kMaxSteps, "total training iterations");
+    count("--batch", batch, 1, kMaxBatch, "batch size");
+    count("--seed", seed, 0, UINT64_MAX, "seed of every random draw (init, data, noise, dropout)");
     cmd->add_option("--optimizer", optimizer, "adam, sgd (with momentum) or rmsprop, for G and D");
-    cmd->add_option("--lr", lr, "learning rate of both G and D (of their optimizer)");
-    cmd->add_option("--lr-g", lr_g, "learning rate of G");
-    cmd->add_option("--lr-d", lr_d, "learning rate of D");
-    cmd->add_option("--beta1", beta1, "Adam beta1 of both");
-    cmd->add_option("--beta2", beta2, "Adam beta2 of both");
-    cmd->add_option("--momentum", momentum, "SGD momentum of both");
-    cmd->add_option("--lr-decay", lr_decay,
-                    "staircase decay (Adam and SGD): the rate is multiplied by this every "
-                    "--lr-decay-every updates");
-    cmd->add_option("--lr-decay-every", lr_decay_every, "training steps between decays (0: none)")
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--z-dim", z_dim, "noise size (G's input)");
+    number("--lr", lr, "learning rate of both G and D (of their optimizer)");
+    number("--lr-g", lr_g, "learning rate of G");
+    number("--lr-d", lr_d, "learning rate of D");
+    number("--beta1", beta1, "Adam beta1 of both");
+    number("--beta2", beta2, "Adam beta2 of both");
+    number("--momentum", momentum, "SGD momentum of both");
+    number("--lr-decay", lr_decay,
+           "staircase decay (Adam and SGD): the rate is multiplied by this every --lr-decay-every "
+           "updates");
+    count("--lr-decay-every", lr_decay_every, 0, kMaxSteps,
+          "training steps between decays (0: none)");
+    count("--z-dim", z_dim, 1, kMaxLayerWidth, "noise size (G's input)");
     cmd->add_option("--noise", noise,
                     "noise distribution: normal, uniform (-1, 1), uniform01 or stratified01");
     cmd->add_option("--loss", loss,
@@ -132,27 +223,25 @@ struct Overrides {
     cmd->add_flag("--wgan", wgan,
                   "the WGAN paper's settings: --loss wasserstein, RMSprop 5e-5, --clip 0.01, "
                   "--d-steps 5 (each may be overridden)");
-    cmd->add_option("--clip", clip, "clip every D weight into [-value, value] after each step");
-    cmd->add_option("--d-steps", d_steps, "D steps per G step");
+    number("--clip", clip, "clip every D weight into [-value, value] after each step");
+    count("--d-steps", d_steps, 1, kMaxDSteps, "D steps per G step");
     cmd->add_option("--d-update", d_update,
                     "separate (a D update after the real and after the fake batch, as Keras' two "
                     "train_on_batch calls) or joint (one update on the summed gradient)");
     cmd->add_option("--g-loss", g_loss,
                     "nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z)))), with bce");
-    cmd->add_option("--label-smoothing", label_smoothing,
-                    "one-sided: real targets become 1 - value");
-    cmd->add_option("--instance-noise", instance_noise,
-                    "std of Gaussian noise added to every input D sees");
-    cmd->add_option("--instance-noise-steps", instance_noise_steps,
-                    "anneal the instance noise linearly to 0 over this many steps (0: constant)")
-        ->check(CLI::NonNegativeNumber);
+    number("--label-smoothing", label_smoothing, "one-sided: real targets become 1 - value");
+    number("--instance-noise", instance_noise, "std of Gaussian noise added to every input D sees");
+    count("--instance-noise-steps", instance_noise_steps, 0, kMaxSteps,
+          "anneal the instance noise linearly to 0 over this many steps (0: constant)");
     cmd->add_flag("--minibatch-stddev", minibatch_stddev,
                   "add ProGAN's minibatch-stddev feature before D's last dense layer");
     cmd->add_option("--init", init, "glorot_uniform (Keras) or torch_default (PyTorch)");
-    cmd->add_option("--log-every", log_every, "steps between metrics rows / progress updates");
-    cmd->add_option("--sample-every", sample_every, "steps between sample pictures");
-    cmd->add_option("--checkpoint-every", checkpoint_every, "steps between checkpoints");
-    cmd->add_option("--keep-checkpoints", keep, "checkpoints kept (oldest deleted)");
+    count("--log-every", log_every, 1, kMaxLogEvery,
+          "steps between metrics rows / progress updates");
+    count("--sample-every", sample_every, 1, INT32_MAX, "steps between sample pictures");
+    count("--checkpoint-every", checkpoint_every, 1, INT32_MAX, "steps between checkpoints");
+    count("--keep-checkpoints", keep, 1, kMaxKeepCheckpoints, "checkpoints kept (oldest deleted)");
   }
 };
 
@@ -182,6 +271,13 @@ int run_stoppable(RunRequest& req, Done done) {
   req.stop = &g_stop_signal;
   install_signal_handlers();
   const RunResult r = run_training(req);
+  if (r.stopped_by_signal && !r.abandoned.empty()) {
+    std::printf("stopped by signal %d: %s; nothing saved since %s\n", r.stopped_by_signal,
+                r.abandoned.c_str(),
+                r.last_checkpoint.empty() ? "the start (no checkpoint yet)"
+                                          : r.last_checkpoint.c_str());
+    return 128 + r.stopped_by_signal;
+  }
   if (r.stopped_by_signal) {
     std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,
                 (unsigned long long)r.step, r.last_checkpoint.c_str());

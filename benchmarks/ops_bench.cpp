@@ -168,6 +168,8 @@ void bench_adam(Bench& b, HostRng& rng, const std::vector<size_t>& sizes) {
   cfg.eps = 1e-7f;
   const uint64_t t = 10;
   DeviceBuffer<uint64_t> step(std::vector<uint64_t>{t});
+  // With the divergence check on, as the trainer runs it (its flags: 8 bytes, not counted).
+  DeviceBuffer<float> flags(kNonfiniteFlags);
   for (size_t N : sizes) {
     // adam_step: reads p, g, m, v and writes p, m, v: 28 N bytes (the step's 8 aside).
     // v away from 0 keeps the update O(lr). In place: an element left unwritten keeps its old p,
@@ -180,12 +182,12 @@ void bench_adam(Bench& b, HostRng& rng, const std::vector<size_t>& sizes) {
     auto launch = [&](int k) {
       const size_t o = size_t(k) * N;
       cuda::adam_step(cfg, p.data() + o, g.data() + o, m.data() + o, v.data() + o, N, step.data(),
-                      b.stream_);
+                      flags.data(), b.stream_);
     };
     launch(0);
     auto p_ref = to_double(p0), m_ref = to_double(m0), v_ref = to_double(v0);
     cpu::adam_step<double>(cfg, p_ref.data(), to_double(g0).data(), m_ref.data(), v_ref.data(), N,
-                           &t);
+                           &t, nullptr);
     const double err = std::max({b.error(p, p_ref), b.error(m, m_ref), b.error(v, v_ref)});
     b.row("adam_step", size_label(N), 28.0 * N, S, S * 16.0 * N, err, kElemTol, launch);
   }

@@ -41,4 +41,17 @@ std::string cuda_device_description(int index) {
 #endif
 }
 
+uint64_t cuda_free_memory() {
+#if GAN_WITH_CUDA
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return UINT64_MAX;
+  }
+  return free_b;
+#else
+  return UINT64_MAX;
+#endif
+}
+
 }  // namespace gan

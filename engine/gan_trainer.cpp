@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 #include "engine/ops.h"
 
@@ -116,6 +118,11 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
     CUDA_CHECK(cudaEventRecord(e0, ctx_.stream));
     last_event_ = e0;
     pending_.event = e1;
+    CUDA_CHECK(
+        cudaMallocHost(reinterpret_cast<void**>(&watch_pinned_), kSlotFloats * sizeof(float)));
+    cudaEvent_t watch;
+    CUDA_CHECK(cudaEventCreateWithFlags(&watch, cudaEventDisableTiming));
+    watch_event_ = watch;
   }
 #endif
   last_host_seconds_ = now_seconds();
@@ -128,6 +135,8 @@ GanTrainer::~GanTrainer() {
   if (stats_pinned_) cudaFreeHost(stats_pinned_);
   if (last_event_) cudaEventDestroy(static_cast<cudaEvent_t>(last_event_));
   if (pending_.event) cudaEventDestroy(static_cast<cudaEvent_t>(pending_.event));
+  if (watch_pinned_) cudaFreeHost(watch_pinned_);
+  if (watch_event_) cudaEventDestroy(static_cast<cudaEvent_t>(watch_event_));
 #endif
 }
 
@@ -137,6 +146,8 @@ void GanTrainer::init() {
   counters_.zero();
   step_ = 0;
   stats_from_ = 1;
+  diverged_at_ = 0;
+  watch_pending_ = false;  // a copy still in flight is of the old parameters: never read
 }
 
 void GanTrainer::use_cuda_graph(bool on) {
@@ -150,13 +161,29 @@ void GanTrainer::use_cuda_graph(bool on) {
 void GanTrainer::enqueue_step() {
   ops::counter_add(ctx_, counters_.data() + kStep, 1);
   float* stats = step_stats_.data();
-  for (int k = 0; k < cfg_.d_steps; ++k) d_step(k, stats);
+  // The optimizers only ever set their flags: clear both models' on the device, in the step.
+  ops::stats_zero(ctx_, stats + kFlagsD, 2 * kNonfiniteFlags);
+  const double started = now_seconds();
+  for (int k = 0; k < cfg_.d_steps; ++k) {
+    d_step(k, stats);
+    // CPU: a stop request between D steps abandons a step that would outlast the patience (up to
+    // 1,000 D steps of a large model can take minutes). The GPU only enqueues here.
+    if (stop_requested() && !ctx_.is_cuda() && k + 1 < cfg_.d_steps) {
+      const double per_d_step = (now_seconds() - started) / (k + 1);
+      const double left = per_d_step * (cfg_.d_steps - k);  // the rest and about one G step
+      if (left > stop_patience_)
+        throw StepAbandoned(fmt::format(
+            "step {} abandoned after D step {} of {} (about {:.0f} s of it were left)",
+            step_ + 1, k + 1, cfg_.d_steps, left));
+    }
+  }
   g_step(stats + 6);
   ops::stats_to_slot(ctx_, stats, kSlotFloats, slots_.data(), uint32_t(cfg_.log_every),
                      counters_.data() + kStep);
 }
 
 void GanTrainer::train_step() {
+  poll_watch();
 #if GAN_WITH_CUDA
   if (graph_on_) {
     if (!graph_exec_) {
@@ -172,11 +199,66 @@ void GanTrainer::train_step() {
     }
     CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph_exec_), ctx_.stream));
     ++step_;
+    watch_step();
     return;
   }
 #endif
   enqueue_step();
   ++step_;
+  watch_step();
+}
+
+void GanTrainer::poll_watch() {
+#if GAN_WITH_CUDA
+  if (!watch_pending_) return;
+  const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(watch_event_));
+  if (status == cudaErrorNotReady) return;  // the GPU is behind: a later step gets looked at
+  CUDA_CHECK(status);
+  watch_pending_ = false;
+  if (diverged_at_ == 0) note_divergence(watch_pinned_, watch_step_);
+#endif
+}
+
+// The copy is enqueued after the step (after the graph launch, outside any capture), so a
+// captured step stays the same graph; one copy is outstanding at a time, so the host never reads
+// the pinned floats while a copy may be writing them.
+void GanTrainer::watch_step() {
+#if GAN_WITH_CUDA
+  if (ctx_.is_cuda()) {
+    if (watch_pending_) return;
+    CUDA_CHECK(cudaMemcpyAsync(watch_pinned_, step_stats_.data(), kSlotFloats * sizeof(float),
+                               cudaMemcpyDeviceToHost, ctx_.stream));
+    CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(watch_event_), ctx_.stream));
+    watch_pending_ = true;
+    watch_step_ = step_;
+    return;
+  }
+#endif
+  // The CPU step has run: its statistics are host memory already.
+  if (diverged_at_ == 0) note_divergence(step_stats_.data(), step_);
+}
+
+void GanTrainer::note_divergence(const float* v, uint64_t step) {
+  diverged_what_ = nonfinite_in(v);
+  if (!diverged_what_.empty()) diverged_at_ = step;
+}
+
+std::string GanTrainer::nonfinite_in(const float* v) const {
+  // v: real {loss, prob, acc}, fake {loss, prob, acc}, G {loss, prob, acc}, D's flags, G's flags.
+  const bool wgan = cfg_.loss == GanLoss::Wasserstein;
+  const double d_loss = wgan ? double(v[0]) + v[3] : 0.5 * (double(v[0]) + v[3]);
+  if (!(std::isfinite(d_loss) && std::isfinite(double(v[6])))) return "loss";
+  for (const auto& [who, flags, opt] :
+       {std::tuple{"D", v + kFlagsD, &cfg_.opt_d}, std::tuple{"G", v + kFlagsG, &cfg_.opt_g}}) {
+    const bool params = flags[kNonfiniteParams] != 0.0f, state = flags[kNonfiniteState] != 0.0f;
+    if (!params && !state) continue;
+    const char* state_name = opt->kind == OptimizerKind::Adam  ? "Adam state"
+                             : opt->kind == OptimizerKind::Sgd ? "SGD momentum"
+                                                               : "RMSprop state";
+    if (!state) return fmt::format("{} parameters", who);
+    return fmt::format("{} parameters ({}{})", who, params ? "and " : "", state_name);
+  }
+  return "";
 }
 
 void GanTrainer::sample_real(int k, const uint64_t* counter, float* out) {
@@ -239,15 +321,16 @@ void GanTrainer::d_step(int k, float* stats) {
   const float* logits = D_.forward(ctx, real_in, B, true, seed, draw_d_real(k), step);
   d_loss(logits, t_real_.data(), -1.0f, stats);
   D_.backward(ctx, dlogits_.data(), GradMode::Overwrite, false);
+  float* flags = step_stats_.data() + kFlagsD;
   if (separate) {
     ops::counter_add(ctx, opt_t, 1);
-    D_.optimizer_step(ctx, opt_d_, opt_t);
+    D_.optimizer_step(ctx, opt_d_, opt_t, flags);
   }
   logits = D_.forward(ctx, fake_in, B, true, seed, draw_d_fake(k), step);
   d_loss(logits, t_fake_.data(), 1.0f, stats + 3);
   D_.backward(ctx, dlogits_.data(), separate ? GradMode::Overwrite : GradMode::Accumulate, false);
   ops::counter_add(ctx, opt_t, 1);
-  D_.optimizer_step(ctx, opt_d_, opt_t);
+  D_.optimizer_step(ctx, opt_d_, opt_t, flags);
 }
 
 // Non-saturating: minimise BCE(D(G(z)), 1) = -log D(G(z)). Minimax: minimise log(1 - D(G(z))) =
@@ -275,7 +358,7 @@ void GanTrainer::g_step(float* stats) {
   float* dfake = D_.backward(ctx, dlogits_.data(), GradMode::Ignore, true);
   G_.backward(ctx, dfake, GradMode::Overwrite, false);
   ops::counter_add(ctx, opt_t, 1);
-  G_.optimizer_step(ctx, cfg_.opt_g, opt_t);
+  G_.optimizer_step(ctx, cfg_.opt_g, opt_t, step_stats_.data() + kFlagsG);
 }
 
 void GanTrainer::request_stats() {
@@ -301,7 +384,7 @@ void GanTrainer::request_stats() {
 }
 
 bool GanTrainer::stats_ready() const {
-  if (!pending_.active) return false;
+  if (!pending_.active) return diverged() && step_ >= stats_from_;
 #if GAN_WITH_CUDA
   if (ctx_.is_cuda()) {
     const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(pending_.event));
@@ -313,6 +396,7 @@ bool GanTrainer::stats_ready() const {
 }
 
 StepStats GanTrainer::collect_stats() {
+  if (!pending_.active && diverged() && step_ >= stats_from_) request_stats();
   if (!pending_.active) throw std::logic_error("collect_stats: nothing requested");
   pending_.active = false;
   StepStats s;
@@ -342,8 +426,10 @@ StepStats GanTrainer::collect_stats() {
     // v: real {loss, prob, acc}, fake {loss, prob, acc}, G {loss, prob, acc}
     const double d_loss = wgan ? double(v[0]) + v[3] : 0.5 * (double(v[0]) + v[3]);
     const double g_loss = minimax ? -double(v[6]) : double(v[6]);
-    if (s.first_nonfinite_step == 0 && !(std::isfinite(d_loss) && std::isfinite(g_loss)))
-      s.first_nonfinite_step = step;
+    if (s.first_nonfinite_step == 0) {
+      s.nonfinite_what = nonfinite_in(v);
+      if (!s.nonfinite_what.empty()) s.first_nonfinite_step = step;
+    }
     s.d_loss += d_loss / n;
     s.d_loss_real += v[0] / n;
     s.d_loss_fake += v[3] / n;
@@ -435,6 +521,26 @@ bool GanTrainer::parameters_finite() {
 
 Checkpoint GanTrainer::checkpoint(const nlohmann::json& meta) {
   ctx_.synchronize();
+  poll_watch();  // the stream is idle: the outstanding watch copy (if any) has landed
+  if (diverged()) {
+    // The watch may have skipped steps on CUDA: name the first bad one from the slots, which
+    // hold the last log_every steps (every step not yet collected among them).
+    const std::vector<float> slots = slots_.download();
+    const uint64_t n_slots = uint64_t(cfg_.log_every);
+    const uint64_t oldest = step_ >= n_slots ? step_ - n_slots + 1 : 1;
+    uint64_t bad = diverged_at_;
+    std::string what = diverged_what_;
+    for (uint64_t s = std::max(oldest, pending_.active ? pending_.first : stats_from_);
+         s < diverged_at_; ++s) {
+      const std::string w = nonfinite_in(slots.data() + size_t((s - 1) % n_slots) * kSlotFloats);
+      if (w.empty()) continue;
+      bad = s;
+      what = w;
+      break;
+    }
+    throw NonFiniteError(
+        fmt::format("non-finite {} at step {}: not writing a checkpoint", what, bad));
+  }
   Checkpoint ck;
   ck.meta = meta;
   for (auto [prefix, model] : {std::pair<const char*, Model*>{"g", &G_}, {"d", &D_}})
@@ -480,6 +586,8 @@ void GanTrainer::restore(const Checkpoint& ck) {
   step_ = c[kStep];
   stats_from_ = step_ + 1;
   pending_.active = false;
+  diverged_at_ = 0;
+  watch_pending_ = false;  // the stream is idle: a copy of the old state is never read
 }
 
 }  // namespace gan

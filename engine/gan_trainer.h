@@ -9,9 +9,15 @@
 //     clipping) on D's flat block (after each half, or once on the summed gradient)
 //   G step: fresh noise, D(G(z)) with D's parameter gradients ignored, G backward, G's optimizer
 //   the step's losses and D outputs land in a slot of a small device array, read back by the host
-//   every log_every steps (read_stats), not inside a step.
+//   every log_every steps (read_stats), not inside a step; so do two divergence flags per model
+//   (a parameter, an optimizer-state value went non-finite), zeroed at the start of the step and
+//   set by the optimizer ops inside their own pass over the parameters (kernels/common.h).
+// A divergence watch looks at every step's statistics as soon as they reach the host (at once on
+// the CPU; on CUDA through a small asynchronous copy and a non-blocking event query), so a run
+// can stop at the first bad step (diverged()).
 // Real data is either uint8 images (scaled to [-1, 1]) or float points (the toy experiments).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -28,6 +34,13 @@ namespace gan {
 
 // Training diverged: a non-finite loss or parameter. The message names the step.
 struct NonFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A stop was requested (a signal) in the middle of a long step or of D's pre-training, and the
+// work was abandoned there: the models are between two steps, so nothing may be saved from them.
+// The message says where it stopped.
+struct StepAbandoned : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -51,8 +64,11 @@ struct StepStats {
   double d_real = 0;  // mean D(x) (Wasserstein: the mean critic score)
   double d_fake = 0;  // mean D(G(z)) in D's step
   double d_accuracy = 0;  // mean of the real and the fake accuracy (0 for a critic)
-  // First step in the interval whose statistics are not finite, or 0.
+  // First step in the interval whose loss, parameters or optimizer state went non-finite, or 0;
+  // and what did, for the message: "loss" (D's or G's), "D parameters", "G parameters (Adam
+  // state)" (Adam's m or v; "SGD momentum", "RMSprop state"), "D parameters (and Adam state)".
   uint64_t first_nonfinite_step = 0;
+  std::string nonfinite_what;
   // Time per step over the interval: CUDA events around it on the GPU, wall clock on the CPU
   // (0 for the first interval on the GPU, which has no earlier event).
   double ms_per_step = 0;
@@ -84,10 +100,31 @@ class GanTrainer {
   // Fresh parameters from the config's seed and scheme.
   void init();
   // Enqueues one full training step (no host synchronisation). With a CUDA graph enabled, the
-  // first call captures the step and every call launches the graph.
+  // first call captures the step and every call launches the graph. Also runs the divergence
+  // watch (diverged()).
   void train_step();
+  // True once the watch has seen a step whose loss, parameters or optimizer state are not finite.
+  // The CPU sees every step right after it runs. CUDA sees the newest step whose statistics have
+  // reached the host: each train_step first queries (never waits on) the copy it enqueued after
+  // an earlier step, and enqueues a copy of the new step's statistics when none is outstanding;
+  // a GPU that keeps pace with the host is thus seen within a step or two. (A GPU running far
+  // behind is sampled more sparsely; a bad step the watch skips is still found when its interval
+  // is collected.) Never blocks. Once diverged, stats_ready() is true and collect_stats() covers
+  // the steps since the last request (requesting them itself), naming the exact first bad step
+  // (a request already outstanding is collected first, as usual: on CUDA its interval may end
+  // before the bad step); checkpoint() refuses to write, naming the first bad step.
+  bool diverged() const { return diverged_at_ != 0; }
   // CUDA only: run each step as one captured graph launch. Call before the first train_step.
   void use_cuda_graph(bool on);
+  // A stop request (non-zero: a signal number) that long loops look at: on the CPU, a step whose
+  // D steps would go on for more than `patience` seconds after the request throws StepAbandoned
+  // between two D steps (a short step finishes, so the run can checkpoint it), and D's
+  // pre-training stops at its next step. On a GPU a step is enqueued at once and always finishes.
+  void set_stop_request(const std::atomic<int>* stop, double patience = 2.0) {
+    stop_ = stop;
+    stop_patience_ = patience;
+  }
+  int stop_requested() const { return stop_ ? stop_->load() : 0; }
   // Kernel nodes in the captured step (0 until captured, or without a graph).
   size_t graph_nodes() const { return graph_nodes_; }
 
@@ -101,15 +138,19 @@ class GanTrainer {
   // host (asynchronous on CUDA), collect_stats waits for it. One request may be outstanding.
   void request_stats();
   bool stats_requested() const { return pending_.active; }
-  // The requested copy has arrived (never blocks; always true on the CPU, where it is immediate).
+  // The requested copy has arrived (never blocks; always true on the CPU, where it is immediate),
+  // or, with nothing requested, the run has diverged and steps since the last request are unread.
   bool stats_ready() const;
+  // Waits for the requested copy; diverged with nothing requested: requests the steps since the
+  // last request first.
   StepStats collect_stats();
   // G in inference mode on the fixed sample noise: sample_grid^2 samples of sample_size floats.
   std::vector<float> samples();
   int sample_size() const { return sample_size_; }
 
   // Everything a resumed run needs: both models' parameters, Adam state, running statistics, the
-  // step and Adam counters. Throws if any parameter is not finite (the last good checkpoint stays).
+  // step and Adam counters. Throws NonFiniteError if any value is not finite or the run has
+  // diverged (the last good checkpoint stays).
   Checkpoint checkpoint(const nlohmann::json& meta);
   // Throws naming what does not match (tensor missing, wrong size) without changing anything.
   void restore(const Checkpoint& ckpt);
@@ -118,12 +159,23 @@ class GanTrainer {
 
  private:
   enum Counter { kStep = 0, kAdamG = 1, kAdamD = 2, kNumCounters = 3 };
-  // Per step: real BCE stats, fake BCE stats, G BCE stats.
-  static constexpr int kSlotFloats = 9;
+  // Per step: real BCE stats, fake BCE stats, G BCE stats (3 floats each), then D's and G's
+  // divergence flags (kNonfiniteFlags each: parameters, optimizer state; kernels/common.h).
+  static constexpr int kFlagsD = 9, kFlagsG = kFlagsD + kNonfiniteFlags;
+  static constexpr int kSlotFloats = kFlagsG + kNonfiniteFlags;
 
   // Buffers for n_samples samples of sample_size values; the public constructors upload the data.
   GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples, const ExecContext& ctx);
   void enqueue_step();
+  // The divergence watch around a step: poll_watch before it is enqueued (CUDA: a non-blocking
+  // look at an earlier step's copy), watch_step after (CPU: checks the step; CUDA: enqueues the
+  // copy when none is outstanding).
+  void poll_watch();
+  void watch_step();
+  // What went non-finite in one step's statistics (a slot: kSlotFloats floats), or "".
+  std::string nonfinite_in(const float* v) const;
+  // Records `step` as diverged when its statistics v show a non-finite value.
+  void note_divergence(const float* v, uint64_t step);
   void d_step(int k, float* stats);
   void g_step(float* stats);
   // A real batch for D step k of the step in *counter, into `out` (B, sample_size).
@@ -160,7 +212,17 @@ class GanTrainer {
   float* stats_pinned_ = nullptr;
   void* last_event_ = nullptr;  // the previous request's event, for GPU time per interval
   double last_host_seconds_ = 0;
+  // The divergence watch: the step it saw go bad (0: none); CUDA: the step whose statistics are
+  // being copied to watch_pinned_ (kSlotFloats pinned floats) ahead of watch_event_.
+  uint64_t diverged_at_ = 0;
+  std::string diverged_what_;
+  uint64_t watch_step_ = 0;
+  bool watch_pending_ = false;
+  float* watch_pinned_ = nullptr;
+  void* watch_event_ = nullptr;  // cudaEvent_t
   bool graph_on_ = false;
+  const std::atomic<int>* stop_ = nullptr;
+  double stop_patience_ = 2.0;
   void* graph_ = nullptr;       // cudaGraph_t
   void* graph_exec_ = nullptr;  // cudaGraphExec_t
   size_t graph_nodes_ = 0;

@@ -240,11 +240,10 @@ IdxData parse_idx(std::string_view file, const std::string& path, const IdxKind&
 
 // The whole file, refused before reading when no IDX file within the limits can be that big.
 std::string read_idx_file(const std::string& path) {
-  FilePtr file(std::fopen(path.c_str(), "rb"));
-  if (!file) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
+  // stat, not open: opening a FIFO would block until a writer comes.
   struct stat st {};
-  if (::fstat(::fileno(file.get()), &st) != 0)
-    fail(path, std::string("cannot stat (") + std::strerror(errno) + ")");
+  if (::stat(path.c_str(), &st) != 0)
+    fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
   if (S_ISDIR(st.st_mode)) fail(path, "is a directory, expected an IDX file");
   if (!S_ISREG(st.st_mode)) fail(path, "not a regular file, expected an IDX file");
   const uint64_t size = uint64_t(st.st_size);
@@ -252,19 +251,7 @@ std::string read_idx_file(const std::string& path) {
     fail(path, "absurd size: a file of " + std::to_string(size) +
                    " bytes, more than any IDX file within the limit of " +
                    std::to_string(kMaxDataBytes) + " data bytes, raw or gzip");
-  require_host_memory(size, path + ": reading the file");
-  std::string bytes(size, '\0');
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const size_t got = std::fread(bytes.data() + done, 1, bytes.size() - done, file.get());
-    if (got == 0) {
-      if (std::ferror(file.get()))
-        fail(path, std::string("read failed (") + std::strerror(errno) + ")");
-      fail(path, "file shrank while being read");
-    }
-    done += got;
-  }
-  return bytes;
+  return read_file(path);  // regular files only, checked against memory
 }
 
 std::string gzip_bytes(const std::string& path, const std::string& raw) {

@@ -24,13 +24,17 @@ uint8_t to_grey(float v) {
 
 }  // namespace
 
-GreyImage tile_images(const float* images, int n, int rows, int cols, int grid_cols, int padding,
-                      uint8_t pad_value) {
+GreyImage tile_images(std::span<const float> images, int n, int rows, int cols, int grid_cols,
+                      int padding, uint8_t pad_value) {
   if (n <= 0 || rows <= 0 || cols <= 0 || grid_cols <= 0 || padding < 0)
     throw std::invalid_argument(
         "tile_images: need n, rows, cols, grid_cols > 0 and padding >= 0, got n=" +
         std::to_string(n) + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
         " grid_cols=" + std::to_string(grid_cols) + " padding=" + std::to_string(padding));
+  if (images.size() != uint64_t(n) * uint64_t(rows) * uint64_t(cols))
+    throw std::invalid_argument("tile_images: " + std::to_string(images.size()) +
+                                " values are not " + std::to_string(n) + " images of " +
+                                std::to_string(rows) + "x" + std::to_string(cols));
   const int grid_rows = (n + grid_cols - 1) / grid_cols;
   const int64_t width = int64_t(grid_cols) * cols + int64_t(grid_cols + 1) * padding;
   const int64_t height = int64_t(grid_rows) * rows + int64_t(grid_rows + 1) * padding;
@@ -42,7 +46,7 @@ GreyImage tile_images(const float* images, int n, int rows, int cols, int grid_c
   grid.height = int(height);
   grid.pixels.assign(size_t(width * height), pad_value);
   for (int i = 0; i < n; ++i) {
-    const float* image = images + size_t(i) * rows * cols;
+    const float* image = images.data() + size_t(i) * rows * cols;
     // Top-left corner of tile i: row-major over the grid, each tile preceded by one padding.
     const int64_t x0 = int64_t(i % grid_cols) * (cols + padding) + padding;
     const int64_t y0 = int64_t(i / grid_cols) * (rows + padding) + padding;

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/json_fields.h"
+#include "engine/memory_limits.h"
 #include "engine/ops.h"
 #include "kernels/random.h"
 
@@ -48,23 +50,45 @@ std::string describe_activation(Activation a) {
 }  // namespace
 
 void validate_model_spec(const ModelSpec& spec, const std::string& what) {
-  if (spec.input < 1) throw std::invalid_argument(what + ": input size must be >= 1");
+  if (spec.input < 1 || spec.input > kMaxLayerWidth)
+    throw std::invalid_argument(fmt::format("{}: input size must be in [1, {}] (got {})", what,
+                                            kMaxLayerWidth, spec.input));
   if (spec.layers.empty()) throw std::invalid_argument(what + ": no layers");
+  if (spec.layers.size() > size_t(kMaxLayers))
+    throw std::invalid_argument(fmt::format("{}: {} layers, at most {} are supported", what,
+                                            spec.layers.size(), kMaxLayers));
+  // Widths and the packing product stay small enough for int sizes and 64-bit byte counts.
+  int64_t width = spec.input, pack = 1;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const std::string at = fmt::format("{}: layer {} ({})", what, i, kind_name(l.kind));
+    if (l.kind == LayerKind::Dense) width = l.units;
+    if (l.kind == LayerKind::MinibatchStddev || l.kind == LayerKind::MinibatchDistance) ++width;
+    if (l.kind == LayerKind::Pack && l.units >= 1 && l.units <= kMaxPackRows) {
+      width *= l.units;
+      pack *= l.units;
+      if (pack > kMaxPackRows)
+        throw std::invalid_argument(fmt::format("{}: the pack layers group more than {} rows", at,
+                                                kMaxPackRows));
+    }
+    if (width > kMaxRowWidth)
+      throw std::invalid_argument(
+          fmt::format("{}: rows of {} values, at most {} are supported", at, width, kMaxRowWidth));
     switch (l.kind) {
       case LayerKind::Dense:
-        if (l.units < 1) throw std::invalid_argument(at + ": units must be >= 1");
+        if (l.units < 1 || l.units > kMaxLayerWidth)
+          throw std::invalid_argument(
+              fmt::format("{}: units must be in [1, {}] (got {})", at, kMaxLayerWidth, l.units));
         break;
       case LayerKind::Act:
-        if (l.act.kind == ActKind::LeakyReLU && !(l.act.param >= 0.0f))
-          throw std::invalid_argument(at + ": leaky_relu slope must be >= 0");
-        if (l.act.kind == ActKind::ELU && !(l.act.param > 0.0f))
-          throw std::invalid_argument(at + ": elu alpha must be > 0");
+        if (l.act.kind == ActKind::LeakyReLU && !(l.act.param >= 0.0f && std::isfinite(l.act.param)))
+          throw std::invalid_argument(at + ": leaky_relu slope must be finite and >= 0");
+        if (l.act.kind == ActKind::ELU && !(l.act.param > 0.0f && std::isfinite(l.act.param)))
+          throw std::invalid_argument(at + ": elu alpha must be finite and > 0");
         break;
       case LayerKind::BatchNorm:
-        if (!(l.bn.eps > 0.0f)) throw std::invalid_argument(at + ": eps must be > 0");
+        if (!(l.bn.eps > 0.0f && std::isfinite(l.bn.eps)))
+          throw std::invalid_argument(at + ": eps must be finite and > 0");
         if (!(l.bn.running_keep >= 0.0f && l.bn.running_keep <= 1.0f))
           throw std::invalid_argument(at + ": running_keep must be in [0, 1]");
         break;
@@ -75,7 +99,9 @@ void validate_model_spec(const ModelSpec& spec, const std::string& what) {
       case LayerKind::MinibatchStddev:
       case LayerKind::MinibatchDistance: break;
       case LayerKind::Pack:
-        if (l.units < 1) throw std::invalid_argument(at + ": rows per group must be >= 1");
+        if (l.units < 1 || l.units > kMaxPackRows)
+          throw std::invalid_argument(fmt::format("{}: rows per group must be in [1, {}] (got {})",
+                                                  at, kMaxPackRows, l.units));
         break;
     }
   }
@@ -125,30 +151,41 @@ nlohmann::json model_spec_to_json(const ModelSpec& spec) {
 }
 
 ModelSpec model_spec_from_json(const nlohmann::json& j) {
+  // Strict fields: a hand-edited 0.5 or -1 is refused, not truncated or wrapped.
   try {
     ModelSpec spec;
-    spec.input = j.at("input").get<int>();
-    for (const auto& lj : j.at("layers")) {
-      LayerSpec l;
-      l.kind = kind_from_name(lj.at("kind").get<std::string>());
-      switch (l.kind) {
-        case LayerKind::Dense:
-          l.units = lj.at("units").get<int>(), l.bias = lj.at("bias").get<bool>();
-          break;
-        case LayerKind::Act:
-          l.act = {act_kind_from_name(lj.at("activation").get<std::string>()),
-                   lj.at("param").get<float>()};
-          break;
-        case LayerKind::BatchNorm:
-          l.bn = {lj.at("eps").get<float>(), lj.at("running_keep").get<float>(),
-                  lj.at("unbiased_running_var").get<bool>()};
-          break;
-        case LayerKind::Dropout: l.rate = lj.at("rate").get<float>(); break;
-        case LayerKind::MinibatchStddev:
-        case LayerKind::MinibatchDistance: break;
-        case LayerKind::Pack: l.units = lj.at("units").get<int>(); break;
+    spec.input = int(json_int(j, "input", 1, kMaxLayerWidth));
+    const nlohmann::json& layers = json_member(j, "layers");
+    if (!layers.is_array()) throw std::invalid_argument("layers: expected an array");
+    if (layers.size() > size_t(kMaxLayers))
+      throw std::invalid_argument(fmt::format("layers: at most {}", kMaxLayers));
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const nlohmann::json& lj = layers[i];
+      const std::string at = fmt::format("layers[{}].", i);
+      try {
+        LayerSpec l;
+        l.kind = kind_from_name(json_string(lj, "kind"));
+        switch (l.kind) {
+          case LayerKind::Dense:
+            l.units = int(json_int(lj, "units", 1, kMaxLayerWidth));
+            l.bias = json_bool(lj, "bias");
+            break;
+          case LayerKind::Act:
+            l.act = {act_kind_from_name(json_string(lj, "activation")), json_float(lj, "param")};
+            break;
+          case LayerKind::BatchNorm:
+            l.bn = {json_float(lj, "eps"), json_float(lj, "running_keep"),
+                    json_bool(lj, "unbiased_running_var")};
+            break;
+          case LayerKind::Dropout: l.rate = json_float(lj, "rate"); break;
+          case LayerKind::MinibatchStddev:
+          case LayerKind::MinibatchDistance: break;
+          case LayerKind::Pack: l.units = int(json_int(lj, "units", 1, kMaxPackRows)); break;
+        }
+        spec.layers.push_back(l);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(at + e.what());
       }
-      spec.layers.push_back(l);
     }
     return spec;
   } catch (const nlohmann::json::exception& e) {
@@ -167,10 +204,51 @@ InitScheme init_scheme_from_name(const std::string& name) {
                               "' (expected glorot_uniform or torch_default)");
 }
 
+// Mirrors the constructor's layout below (the constructor checks that the two agree).
+ModelFootprint model_footprint(const ModelSpec& spec, int max_batch) {
+  ModelFootprint f;
+  uint64_t width = uint64_t(spec.input), rows = uint64_t(std::max(max_batch, 1));
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& s = spec.layers[i];
+    uint64_t out = width;
+    switch (s.kind) {
+      case LayerKind::Dense:
+        out = uint64_t(s.units);
+        f.params += out * width + (s.bias ? out : 0);
+        f.activations += rows * width;  // dx
+        if (i + 1 < spec.layers.size() && spec.layers[i + 1].kind == LayerKind::Act) ++i;
+        break;
+      case LayerKind::MinibatchStddev:
+      case LayerKind::MinibatchDistance:
+        out = width + 1;
+        f.activations += rows * width;
+        break;
+      case LayerKind::Pack:
+        out = width * uint64_t(s.units);
+        rows /= uint64_t(s.units);
+        break;
+      case LayerKind::BatchNorm:
+        f.params += 2 * width;
+        f.state += 2 * width;
+        f.activations += 2 * width;
+        break;
+      default: break;
+    }
+    if (s.kind != LayerKind::Pack) f.activations += rows * out;  // y
+    if (s.kind == LayerKind::Pack) f.pack *= s.units;
+    width = out;
+  }
+  f.output = int(std::min<uint64_t>(width, INT32_MAX));
+  return f;
+}
+
 Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind device)
     : name_(std::move(name)), spec_(spec), max_batch_(max_batch) {
   validate_model_spec(spec, name_);
   if (max_batch < 1) throw std::invalid_argument(name_ + ": batch size must be >= 1");
+  const ModelFootprint planned = model_footprint(spec, max_batch);
+  if (device == DeviceKind::Cpu)
+    require_host_memory(planned.bytes(), fmt::format("{} ({})", name_, describe_model_spec(spec)));
   size_t n_params = 0, n_state = 0;
   int width = spec.input, rows_div = 1;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
@@ -230,6 +308,8 @@ Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind 
   }
   output_ = width;
   pack_factor_ = rows_div;
+  if (planned.params != n_params || planned.state != n_state)
+    throw std::logic_error(name_ + ": model_footprint disagrees with the model's layout");
   params_ = Array<float>(device, n_params);
   grads_ = Array<float>(device, n_params);
   adam_m_ = Array<float>(device, n_params);
@@ -364,23 +444,29 @@ float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool 
   return need_dx ? g : nullptr;
 }
 
-void Model::adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t) {
+void Model::adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t,
+                      float* nonfinite) {
   ops::adam_step(ctx, cfg, params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(),
-                 params_.size(), t);
+                 params_.size(), t, nonfinite);
 }
 
-void Model::optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t) {
+void Model::optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t,
+                           float* nonfinite) {
   const size_t n = params_.size();
   switch (cfg.kind) {
-    case OptimizerKind::Adam: adam_step(ctx, cfg.adam, t); break;
+    case OptimizerKind::Adam: adam_step(ctx, cfg.adam, t, nonfinite); break;
     case OptimizerKind::Sgd:
-      ops::sgd_step(ctx, cfg.sgd, params_.data(), grads_.data(), adam_m_.data(), n, t);
+      ops::sgd_step(ctx, cfg.sgd, params_.data(), grads_.data(), adam_m_.data(), n, t, nonfinite);
       break;
     case OptimizerKind::Rmsprop:
-      ops::rmsprop_step(ctx, cfg.rmsprop, params_.data(), grads_.data(), adam_v_.data(), n);
+      ops::rmsprop_step(ctx, cfg.rmsprop, params_.data(), grads_.data(), adam_v_.data(), n,
+                        nonfinite);
       break;
   }
-  if (cfg.clip > 0.0f) ops::clip_values(ctx, params_.data(), n, cfg.clip);
+  // An update that wrote +-inf has flagged it already; clipping (which maps +-inf to +-c) can
+  // only add a NaN it passed through, flagged above as well. Its own check keeps the op's
+  // contract whole at the cost of one predicate per element.
+  if (cfg.clip > 0.0f) ops::clip_values(ctx, params_.data(), n, cfg.clip, nonfinite);
 }
 
 const char* optimizer_name(OptimizerKind k) {

@@ -55,7 +55,15 @@ struct ModelSpec {
   std::vector<LayerSpec> layers;
 };
 
-// Throws std::invalid_argument naming `what` (e.g. "generator") and the offending layer.
+// Bounds that keep every size a model derives in range and every step finite in time: 65,536 is
+// over 60 times the seeds' widest layer (1,024), 256 layers ten times their deepest model.
+inline constexpr int kMaxLayerWidth = 1 << 16;  // noise size, inputs, dense units
+inline constexpr int kMaxLayers = 256;
+inline constexpr int kMaxPackRows = 1 << 20;    // rows grouped by the pack layers (<= the batch)
+inline constexpr int64_t kMaxRowWidth = 1 << 24; // values in one row between layers
+
+// Throws std::invalid_argument naming `what` (e.g. "generator") and the offending layer, or the
+// bound a size exceeds.
 void validate_model_spec(const ModelSpec& spec, const std::string& what);
 // "100 -> dense 256 -> leaky_relu(0.2) -> batchnorm -> ..."
 std::string describe_model_spec(const ModelSpec& spec);
@@ -93,6 +101,17 @@ struct TensorSlot {
   size_t offset, count;
 };
 
+// What a Model of `spec` for batches of up to max_batch rows holds, computed without allocating
+// anything (so a size from a flag or a file can be checked against memory first). Valid specs only.
+struct ModelFootprint {
+  uint64_t params = 0, state = 0;  // floats in params() (and grads, Adam m and v) and state()
+  uint64_t activations = 0;        // floats of the per-layer batch buffers
+  int output = 0;                  // values per output row
+  int pack = 1;                    // input rows per output row (product of Pack sizes)
+  uint64_t bytes() const { return 4 * (4 * params + state + activations); }
+};
+ModelFootprint model_footprint(const ModelSpec& spec, int max_batch);
+
 class Model {
  public:
   // Buffers sized for batches of up to max_batch rows, allocated once on `device`.
@@ -121,9 +140,14 @@ class Model {
   // gradients are written as `mode` says; returns dL/dx: (B, input) when need_dx, else nullptr.
   float* backward(const ExecContext& ctx, float* dout, GradMode mode, bool need_dx);
   // One Adam launch over the whole flat parameter block; t: the 1-based step in memory.
-  void adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t);
-  // The configured optimizer's update over the whole block (and clipping when cfg.clip > 0).
-  void optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t);
+  // nonfinite: null, or the kNonfiniteFlags divergence flags in the model's memory (common.h),
+  // set to 1 when a parameter / optimizer-state value the update writes is not finite.
+  void adam_step(const ExecContext& ctx, const AdamConfig& cfg, const uint64_t* t,
+                 float* nonfinite);
+  // The configured optimizer's update over the whole block (and clipping when cfg.clip > 0), with
+  // the same divergence flags: the check runs inside the update's own pass over the block.
+  void optimizer_step(const ExecContext& ctx, const OptimizerConfig& cfg, const uint64_t* t,
+                      float* nonfinite);
 
   Array<float>& params() { return params_; }
   Array<float>& grads() { return grads_; }

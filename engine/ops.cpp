@@ -98,9 +98,9 @@ void bce_with_logits(const ExecContext& ctx, const float* logits, const float* t
 }
 
 void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const float* g, float* m,
-               float* v, size_t N, const uint64_t* step) {
-  GAN_DISPATCH(cuda::adam_step(cfg, p, g, m, v, N, step, ctx.stream),
-               cpu::adam_step<float>(cfg, p, g, m, v, N, step));
+               float* v, size_t N, const uint64_t* step, float* nonfinite) {
+  GAN_DISPATCH(cuda::adam_step(cfg, p, g, m, v, N, step, nonfinite, ctx.stream),
+               cpu::adam_step<float>(cfg, p, g, m, v, N, step, nonfinite));
 }
 
 void random_fill(const ExecContext& ctx, float* out, size_t N, Distribution dist, uint64_t seed,
@@ -139,19 +139,20 @@ void add_noise(const ExecContext& ctx, const float* x, float* y, size_t N, float
 }
 
 void sgd_step(const ExecContext& ctx, const SgdConfig& cfg, float* p, const float* g, float* buf,
-              size_t N, const uint64_t* t) {
-  GAN_DISPATCH(cuda::sgd_step(cfg, p, g, buf, N, t, ctx.stream),
-               cpu::sgd_step<float>(cfg, p, g, buf, N, t));
+              size_t N, const uint64_t* t, float* nonfinite) {
+  GAN_DISPATCH(cuda::sgd_step(cfg, p, g, buf, N, t, nonfinite, ctx.stream),
+               cpu::sgd_step<float>(cfg, p, g, buf, N, t, nonfinite));
 }
 
 void rmsprop_step(const ExecContext& ctx, const RmspropConfig& cfg, float* p, const float* g,
-                  float* v, size_t N) {
-  GAN_DISPATCH(cuda::rmsprop_step(cfg, p, g, v, N, ctx.stream),
-               cpu::rmsprop_step<float>(cfg, p, g, v, N));
+                  float* v, size_t N, float* nonfinite) {
+  GAN_DISPATCH(cuda::rmsprop_step(cfg, p, g, v, N, nonfinite, ctx.stream),
+               cpu::rmsprop_step<float>(cfg, p, g, v, N, nonfinite));
 }
 
-void clip_values(const ExecContext& ctx, float* p, size_t N, float c) {
-  GAN_DISPATCH(cuda::clip_values(p, N, c, ctx.stream), cpu::clip_values<float>(p, N, c));
+void clip_values(const ExecContext& ctx, float* p, size_t N, float c, float* nonfinite) {
+  GAN_DISPATCH(cuda::clip_values(p, N, c, nonfinite, ctx.stream),
+               cpu::clip_values<float>(p, N, c, nonfinite));
 }
 
 void minibatch_stddev_forward(const ExecContext& ctx, const float* x, float* y, int B, int F) {
@@ -192,6 +193,10 @@ void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots
                    const uint64_t* step) {
   GAN_DISPATCH(cuda::stats_to_slot(src, n, slots, n_slots, step, ctx.stream),
                cpu::stats_to_slot(src, n, slots, n_slots, step));
+}
+
+void stats_zero(const ExecContext& ctx, float* x, int n) {
+  GAN_DISPATCH(cuda::stats_zero(x, n, ctx.stream), cpu::stats_zero(x, n));
 }
 
 }  // namespace gan::ops

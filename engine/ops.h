@@ -38,12 +38,13 @@ void dropout_backward(const ExecContext& ctx, const float* dy, float* dx, size_t
 void bce_with_logits(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
                      float grad_scale, float* dlogits, BceStats<float>* stats);
 void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const float* g, float* m,
-               float* v, size_t N, const uint64_t* step);
+               float* v, size_t N, const uint64_t* step, float* nonfinite);
 void random_fill(const ExecContext& ctx, float* out, size_t N, Distribution dist, uint64_t seed,
                  uint32_t stream, const uint64_t* counter);
 void counter_add(const ExecContext& ctx, uint64_t* counter, uint64_t by);
 void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots, uint32_t n_slots,
                    const uint64_t* step);
+void stats_zero(const ExecContext& ctx, float* x, int n);
 void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
                   uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
 void sample_rows(const ExecContext& ctx, const float* rows, uint32_t n_rows, size_t D, int B,
@@ -52,10 +53,10 @@ void sort_values(const ExecContext& ctx, const float* x, float* y, size_t N);
 void add_noise(const ExecContext& ctx, const float* x, float* y, size_t N, float sigma0,
                uint64_t anneal_steps, uint64_t seed, uint32_t stream, const uint64_t* counter);
 void sgd_step(const ExecContext& ctx, const SgdConfig& cfg, float* p, const float* g, float* buf,
-              size_t N, const uint64_t* t);
+              size_t N, const uint64_t* t, float* nonfinite);
 void rmsprop_step(const ExecContext& ctx, const RmspropConfig& cfg, float* p, const float* g,
-                  float* v, size_t N);
-void clip_values(const ExecContext& ctx, float* p, size_t N, float c);
+                  float* v, size_t N, float* nonfinite);
+void clip_values(const ExecContext& ctx, float* p, size_t N, float c, float* nonfinite);
 void minibatch_stddev_forward(const ExecContext& ctx, const float* x, float* y, int B, int F);
 void minibatch_stddev_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx,
                                int B, int F);

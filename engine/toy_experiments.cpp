@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "engine/atomic_file.h"
+#include "engine/json_fields.h"
 #include "engine/ops.h"
 #include "engine/plot.h"
 #include "kernels/random.h"
@@ -266,38 +267,82 @@ nlohmann::json toy_target_to_json(const ToyTarget& t) {
   return j;
 }
 
+void validate_toy_target(const ToyTarget& t) {
+  const auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("toy target: " + what);
+  };
+  require(t.n_points >= 1 && t.n_points <= kMaxToyPoints,
+          fmt::format("n_points must be in [1, {}] (got {})", kMaxToyPoints, t.n_points));
+  require(t.pretrain_steps >= 0 && t.pretrain_steps <= kMaxPretrainSteps,
+          fmt::format("pretrain_steps must be in [0, {}] (got {})", kMaxPretrainSteps,
+                      t.pretrain_steps));
+  require(std::isfinite(t.pretrain_range) && t.pretrain_range > 0,
+          fmt::format("pretrain_range must be finite and > 0 (got {:g})", t.pretrain_range));
+  require(std::isfinite(t.x_min) && std::isfinite(t.x_max) && t.x_min < t.x_max &&
+              std::isfinite(t.y_min) && std::isfinite(t.y_max) && t.y_min <= t.y_max,
+          "x_range and y_range must be finite and increasing");
+  switch (t.kind) {
+    case ToyTargetKind::Gaussian1D:
+      require(std::isfinite(t.mean) && std::isfinite(t.std) && t.std > 0,
+              fmt::format("mean must be finite and std finite and > 0 (got {:g}, {:g})", t.mean,
+                          t.std));
+      break;
+    case ToyTargetKind::Parabola: break;
+    case ToyTargetKind::Mixture:
+      require(t.modes.centers.size() % 2 == 0 && t.modes.k() >= 1 && t.modes.k() <= kMaxToyModes,
+              fmt::format("centers must hold 1 to {} (x, y) pairs (got {} values)", kMaxToyModes,
+                          t.modes.centers.size()));
+      for (float c : t.modes.centers) require(std::isfinite(c), "centers must be finite");
+      require(std::isfinite(t.modes.sigma) && t.modes.sigma > 0,
+              fmt::format("sigma must be finite and > 0 (got {:g})", t.modes.sigma));
+      break;
+  }
+}
+
 ToyTarget toy_target_from_json(const nlohmann::json& j) {
+  // Strict fields (json_fields.h): a hand-edited config.json gets a message naming the key.
   try {
     ToyTarget t;
-    const std::string kind = j.at("kind").get<std::string>();
+    const std::string kind = json_string(j, "kind");
     if (kind == "gaussian1d") {
       t.kind = ToyTargetKind::Gaussian1D;
-      t.mean = j.at("mean").get<double>();
-      t.std = j.at("std").get<double>();
+      t.mean = json_double(j, "mean");
+      t.std = json_double(j, "std");
     } else if (kind == "parabola") {
       t.kind = ToyTargetKind::Parabola;
     } else if (kind == "mixture") {
       t.kind = ToyTargetKind::Mixture;
-      t.modes.centers = j.at("centers").get<std::vector<float>>();
-      t.modes.sigma = j.at("sigma").get<float>();
+      const nlohmann::json& centers = json_member(j, "centers");
+      if (!centers.is_array() || centers.size() > size_t(2 * kMaxToyModes))
+        throw std::invalid_argument(
+            fmt::format("centers: expected an array of at most {} numbers", 2 * kMaxToyModes));
+      for (size_t i = 0; i < centers.size(); ++i)
+        t.modes.centers.push_back(json_value_float(centers[i], fmt::format("centers[{}]", i)));
+      t.modes.sigma = json_float(j, "sigma");
     } else {
-      throw std::invalid_argument("unknown target kind '" + kind + "'");
+      throw std::invalid_argument("kind: unknown target kind '" + kind + "'");
     }
-    t.n_points = j.at("n_points").get<int>();
-    t.pretrain_steps = j.at("pretrain_steps").get<int>();
-    t.pretrain_range = j.at("pretrain_range").get<double>();
-    t.x_min = j.at("x_range").at(0).get<double>();
-    t.x_max = j.at("x_range").at(1).get<double>();
-    t.y_min = j.at("y_range").at(0).get<double>();
-    t.y_max = j.at("y_range").at(1).get<double>();
+    t.n_points = int(json_int(j, "n_points", 1, kMaxToyPoints));
+    t.pretrain_steps = int(json_int(j, "pretrain_steps", 0, kMaxPretrainSteps));
+    t.pretrain_range = json_double(j, "pretrain_range");
+    const auto range = [&](const char* key, double* lo, double* hi) {
+      const nlohmann::json& r = json_member(j, key);
+      if (!r.is_array() || r.size() != 2)
+        throw std::invalid_argument(std::string(key) + ": expected [min, max]");
+      *lo = json_value_double(r[0], key);
+      *hi = json_value_double(r[1], key);
+    };
+    range("x_range", &t.x_min, &t.x_max);
+    range("y_range", &t.y_min, &t.y_max);
+    validate_toy_target(t);
     return t;
-  } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(std::string("malformed toy target: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("toy target: ") + e.what());
   }
 }
 
 PointSet toy_training_set(const ToyTarget& t, uint64_t seed) {
-  if (t.n_points < 1) throw std::invalid_argument("toy target: n_points must be >= 1");
+  validate_toy_target(t);
   switch (t.kind) {
     case ToyTargetKind::Gaussian1D:
       if (!(t.std > 0)) throw std::invalid_argument("toy target: std must be > 0");
@@ -381,6 +426,9 @@ double pretrain_discriminator_on_pdf(GanTrainer& trainer, const ToyTarget& t) {
   counters.zero();
   std::vector<float> hx(static_cast<size_t>(M)), ht(static_cast<size_t>(M));
   for (int step = 0; step < t.pretrain_steps; ++step) {
+    if (trainer.stop_requested())
+      throw StepAbandoned(fmt::format("D's pre-training abandoned at its step {} of {}", step,
+                                      t.pretrain_steps));
     // Host draws and an upload: this runs once, before training, outside the step.
     const uint64_t counter = uint64_t(step);
     cpu::random_fill<float>(hx.data(), hx.size(), Distribution::Uniform01, c.seed,
@@ -395,7 +443,7 @@ double pretrain_discriminator_on_pdf(GanTrainer& trainer, const ToyTarget& t) {
     ops::sigmoid_mse(ctx, logits, target.data(), size_t(M), dlogits.data(), loss.data());
     D.backward(ctx, dlogits.data(), GradMode::Overwrite, false);
     ops::counter_add(ctx, counters.data() + 1, 1);
-    D.optimizer_step(ctx, c.opt_d, counters.data() + 1);
+    D.optimizer_step(ctx, c.opt_d, counters.data() + 1, nullptr);
   }
   ctx.synchronize();
   const double last_mse = double(loss.download()[0]);

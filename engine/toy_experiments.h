@@ -46,8 +46,19 @@ std::vector<std::string> toy_experiment_names();
 // Throws std::invalid_argument naming the experiment and listing the known ones.
 ToyExperiment make_toy_experiment(const std::string& name);
 
+// Bounds on a target read back from config.json: the training set and D's pre-training must fit
+// in memory and end in bounded time (the experiments use at most 100,000 points, 1,000 steps and
+// 25 modes).
+inline constexpr int kMaxToyPoints = 1 << 24;
+inline constexpr int kMaxPretrainSteps = 1'000'000;
+inline constexpr int kMaxToyModes = 1024;
+inline constexpr int kMaxEvalSamples = 1'000'000;
+
 nlohmann::json toy_target_to_json(const ToyTarget& t);
-ToyTarget toy_target_from_json(const nlohmann::json& j);  // throws on a malformed block
+// Throws std::invalid_argument naming the key on a malformed or out-of-range block.
+ToyTarget toy_target_from_json(const nlohmann::json& j);
+// Throws std::invalid_argument naming the field that is out of range (validate_toy_target bounds).
+void validate_toy_target(const ToyTarget& t);
 
 // The training set: n_points draws from the target, deterministic by seed.
 PointSet toy_training_set(const ToyTarget& t, uint64_t seed);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/json_fields.h"
+
 namespace gan {
 
 namespace {
@@ -114,15 +116,26 @@ nlohmann::json adam_to_json(const AdamConfig& a) {
 
 AdamConfig adam_from_json(const nlohmann::json& j) {
   AdamConfig a;
-  a.lr = j.at("lr").get<float>();
-  a.beta1 = j.at("beta1").get<float>();
-  a.beta2 = j.at("beta2").get<float>();
-  a.eps = j.at("eps").get<float>();
-  a.weight_decay = j.at("weight_decay").get<float>();
-  a.decoupled = j.at("decoupled").get<bool>();
-  a.decay = j.value("decay", 1.0f);  // absent from configs written before the decay existed
-  a.decay_every = j.value("decay_every", uint64_t(0));
+  a.lr = json_float(j, "lr");
+  a.beta1 = json_float(j, "beta1");
+  a.beta2 = json_float(j, "beta2");
+  a.eps = json_float(j, "eps");
+  a.weight_decay = json_float(j, "weight_decay");
+  a.decoupled = json_bool(j, "decoupled");
+  // Absent from configs written before the decay existed.
+  if (j.contains("decay")) a.decay = json_float(j, "decay");
+  if (j.contains("decay_every")) a.decay_every = json_u64(j, "decay_every", 0, kMaxSteps);
   return a;
+}
+
+// Parses the block j[key], naming the key path in any error.
+template <class F>
+auto parse_block(const nlohmann::json& j, const std::string& key, F parse) {
+  try {
+    return parse(json_member(j, key));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(key + "." + e.what());
+  }
 }
 
 void require(bool ok, const std::string& what) {
@@ -142,47 +155,72 @@ nlohmann::json optimizer_to_json(const OptimizerConfig& o) {
 
 // Fills the non-Adam part of `o` (Adam has its own key, older configs have nothing else).
 void optimizer_from_json(const nlohmann::json& j, OptimizerConfig& o) {
-  o.kind = optimizer_from_name(j.at("kind").get<std::string>());
-  const auto& sgd = j.at("sgd");
-  o.sgd = {sgd.at("lr").get<float>(), sgd.at("momentum").get<float>(),
-           sgd.at("decay").get<float>(), sgd.at("decay_every").get<uint64_t>()};
-  const auto& rms = j.at("rmsprop");
-  o.rmsprop = {rms.at("lr").get<float>(), rms.at("alpha").get<float>(),
-               rms.at("eps").get<float>()};
-  o.clip = j.at("clip").get<float>();
+  o.kind = optimizer_from_name(json_string(j, "kind"));
+  o.sgd = parse_block(j, "sgd", [](const nlohmann::json& sgd) {
+    return SgdConfig{json_float(sgd, "lr"), json_float(sgd, "momentum"), json_float(sgd, "decay"),
+                     json_u64(sgd, "decay_every", 0, kMaxSteps)};
+  });
+  o.rmsprop = parse_block(j, "rmsprop", [](const nlohmann::json& rms) {
+    return RmspropConfig{json_float(rms, "lr"), json_float(rms, "alpha"), json_float(rms, "eps")};
+  });
+  o.clip = json_float(j, "clip");
 }
 
-void validate_optimizer(const OptimizerConfig& o, const std::string& who) {
-  switch (o.kind) {
-    case OptimizerKind::Adam: break;  // validate_adam
-    case OptimizerKind::Sgd:
-      require(o.sgd.lr > 0.0f, fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, o.sgd.lr));
-      require(o.sgd.momentum >= 0.0f && o.sgd.momentum < 1.0f,
-              fmt::format("--momentum: must be in [0, 1) (got {:g})", o.sgd.momentum));
-      require(o.sgd.decay > 0.0f && o.sgd.decay <= 1.0f,
-              fmt::format("--lr-decay: must be in (0, 1] (got {:g})", o.sgd.decay));
-      break;
-    case OptimizerKind::Rmsprop:
-      require(o.rmsprop.lr > 0.0f,
-              fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, o.rmsprop.lr));
-      require(o.rmsprop.alpha >= 0.0f && o.rmsprop.alpha < 1.0f,
-              fmt::format("--rmsprop-alpha: must be in [0, 1) (got {:g})", o.rmsprop.alpha));
-      require(o.rmsprop.eps > 0.0f, fmt::format("rmsprop eps must be > 0 (got {:g})", o.rmsprop.eps));
-      break;
+// A setting's name where its value came from: its flag, or its config.json key in `source`.
+struct SettingName {
+  std::string source;
+  std::string operator()(const std::string& flag, const std::string& key) const {
+    return source.empty() ? flag : fmt::format("{}: config.{}", source, key);
   }
+};
+
+// Every field of every optimizer is checked, the kind in use or not: config.json records them all,
+// and a NaN momentum beside Adam is as wrong as one beside SGD.
+void validate_optimizer(const OptimizerConfig& o, const std::string& who, const SettingName& n) {
+  const std::string opt = "optimizer_" + who;
+  const std::string lr_flag = "--lr-" + who + " (or --lr)";
+  require(o.sgd.lr > 0.0f && std::isfinite(o.sgd.lr),
+          fmt::format("{}: must be > 0 (got {:g})", n(lr_flag, opt + ".sgd.lr"), o.sgd.lr));
+  require(o.sgd.momentum >= 0.0f && o.sgd.momentum < 1.0f,
+          fmt::format("{}: must be in [0, 1) (got {:g})", n("--momentum", opt + ".sgd.momentum"),
+                      o.sgd.momentum));
+  require(o.sgd.decay > 0.0f && o.sgd.decay <= 1.0f,
+          fmt::format("{}: must be in (0, 1] (got {:g})", n("--lr-decay", opt + ".sgd.decay"),
+                      o.sgd.decay));
+  require(o.sgd.decay_every <= kMaxSteps,
+          fmt::format("{}: must be at most {} (got {})", n("--lr-decay-every", opt + ".sgd.decay_every"),
+                      kMaxSteps, o.sgd.decay_every));
+  require(o.rmsprop.lr > 0.0f && std::isfinite(o.rmsprop.lr),
+          fmt::format("{}: must be > 0 (got {:g})", n(lr_flag, opt + ".rmsprop.lr"), o.rmsprop.lr));
+  require(o.rmsprop.alpha >= 0.0f && o.rmsprop.alpha < 1.0f,
+          fmt::format("{}: must be in [0, 1) (got {:g})", n("RMSprop alpha", opt + ".rmsprop.alpha"),
+                      o.rmsprop.alpha));
+  require(o.rmsprop.eps > 0.0f && std::isfinite(o.rmsprop.eps),
+          fmt::format("{}: must be > 0 (got {:g})", n("RMSprop eps", opt + ".rmsprop.eps"),
+                      o.rmsprop.eps));
   require(o.clip >= 0.0f && std::isfinite(o.clip),
-          fmt::format("--clip: must be >= 0 (got {:g})", o.clip));
+          fmt::format("{}: must be finite and >= 0 (got {:g})", n("--clip", opt + ".clip"), o.clip));
 }
 
-void validate_adam(const AdamConfig& a, const std::string& who) {
-  require(a.lr > 0.0f, fmt::format("--lr-{} (or --lr): must be > 0 (got {:g})", who, a.lr));
+void validate_adam(const AdamConfig& a, const std::string& who, const SettingName& n) {
+  const std::string key = "adam_" + who;
+  require(a.lr > 0.0f && std::isfinite(a.lr),
+          fmt::format("{}: must be > 0 (got {:g})", n("--lr-" + who + " (or --lr)", key + ".lr"),
+                      a.lr));
   require(a.beta1 >= 0.0f && a.beta1 < 1.0f,
-          fmt::format("--beta1: must be in [0, 1) (got {:g})", a.beta1));
+          fmt::format("{}: must be in [0, 1) (got {:g})", n("--beta1", key + ".beta1"), a.beta1));
   require(a.beta2 >= 0.0f && a.beta2 < 1.0f,
-          fmt::format("--beta2: must be in [0, 1) (got {:g})", a.beta2));
-  require(a.eps > 0.0f, fmt::format("adam eps must be > 0 (got {:g})", a.eps));
+          fmt::format("{}: must be in [0, 1) (got {:g})", n("--beta2", key + ".beta2"), a.beta2));
+  require(a.eps > 0.0f && std::isfinite(a.eps),
+          fmt::format("{}: must be > 0 (got {:g})", n("Adam eps", key + ".eps"), a.eps));
+  require(a.weight_decay >= 0.0f && std::isfinite(a.weight_decay),
+          fmt::format("{}: must be finite and >= 0 (got {:g})",
+                      n("Adam weight decay", key + ".weight_decay"), a.weight_decay));
   require(a.decay > 0.0f && a.decay <= 1.0f,
-          fmt::format("--lr-decay: must be in (0, 1] (got {:g})", a.decay));
+          fmt::format("{}: must be in (0, 1] (got {:g})", n("--lr-decay", key + ".decay"), a.decay));
+  require(a.decay_every <= kMaxSteps,
+          fmt::format("{}: must be at most {} (got {})", n("--lr-decay-every", key + ".decay_every"),
+                      kMaxSteps, a.decay_every));
 }
 
 bool has_batchnorm(const ModelSpec& s) {
@@ -204,56 +242,86 @@ TrainConfig make_preset(const std::string& name) {
   throw std::invalid_argument("--preset: unknown preset '" + name + "' (known: " + known + ")");
 }
 
-void validate_train_config(const TrainConfig& c, int sample_size) {
-  require(c.generator.input >= 1, fmt::format("--z-dim: must be >= 1 (got {})", c.generator.input));
-  validate_model_spec(c.generator, "generator");
-  validate_model_spec(c.discriminator, "discriminator");
-  require(c.batch >= 1, fmt::format("--batch: must be >= 1 (got {})", c.batch));
+void validate_train_config(const TrainConfig& c, int sample_size, const std::string& source) {
+  const SettingName n{source};
+  // Model specs first: their messages name the model and layer (and the file, if any).
+  const std::string at = source.empty() ? "" : source + ": ";
+  require(c.generator.input >= 1 && c.generator.input <= kMaxLayerWidth,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--z-dim", "generator.input"),
+                      kMaxLayerWidth, c.generator.input));
+  try {
+    validate_model_spec(c.generator, "generator");
+    validate_model_spec(c.discriminator, "discriminator");
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(at + e.what());
+  }
+  require(c.batch >= 1 && c.batch <= kMaxBatch,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--batch", "batch"), kMaxBatch, c.batch));
   require(c.batch >= 2 || !has_batchnorm(c.generator),
-          "--batch: batch norm needs a batch of at least 2");
-  require(c.steps >= 1, "--steps: must be >= 1");
-  require(c.d_steps >= 1, fmt::format("--d-steps: must be >= 1 (got {})", c.d_steps));
+          fmt::format("{}: batch norm needs a batch of at least 2", n("--batch", "batch")));
+  require(c.steps >= 1 && c.steps <= kMaxSteps,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--steps", "steps"), kMaxSteps, c.steps));
+  require(c.d_steps >= 1 && c.d_steps <= kMaxDSteps,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--d-steps", "d_steps"), kMaxDSteps,
+                      c.d_steps));
   require(c.label_smoothing >= 0.0f && c.label_smoothing < 0.5f,
-          fmt::format("--label-smoothing: must be in [0, 0.5) (got {:g})", c.label_smoothing));
-  // The statistics buffer holds log_every steps.
-  require(c.log_every >= 1 && c.log_every <= 1000000,
-          fmt::format("--log-every: must be in [1, 1000000] (got {})", c.log_every));
-  require(c.sample_every >= 1, "--sample-every: must be >= 1");
-  require(c.checkpoint_every >= 1, "--checkpoint-every: must be >= 1");
-  require(c.keep_checkpoints >= 1, "--keep-checkpoints: must be >= 1");
-  require(c.sample_grid >= 1 && c.sample_grid <= 32, "--sample-grid: must be in [1, 32]");
-  validate_adam(c.opt_g.adam, "g");
-  validate_adam(c.opt_d.adam, "d");
-  validate_optimizer(c.opt_g, "g");
-  validate_optimizer(c.opt_d, "d");
+          fmt::format("{}: must be in [0, 0.5) (got {:g})",
+                      n("--label-smoothing", "label_smoothing"), c.label_smoothing));
+  require(c.log_every >= 1 && c.log_every <= kMaxLogEvery,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--log-every", "log_every"),
+                      kMaxLogEvery, c.log_every));
+  require(c.sample_every >= 1, fmt::format("{}: must be >= 1 (got {})",
+                                           n("--sample-every", "sample_every"), c.sample_every));
+  require(c.checkpoint_every >= 1,
+          fmt::format("{}: must be >= 1 (got {})", n("--checkpoint-every", "checkpoint_every"),
+                      c.checkpoint_every));
+  require(c.keep_checkpoints >= 1 && c.keep_checkpoints <= kMaxKeepCheckpoints,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--keep-checkpoints", "keep_checkpoints"),
+                      kMaxKeepCheckpoints, c.keep_checkpoints));
+  require(c.sample_grid >= 1 && c.sample_grid <= kMaxSampleGrid,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--sample-grid", "sample_grid"),
+                      kMaxSampleGrid, c.sample_grid));
+  validate_adam(c.opt_g.adam, "g", n);
+  validate_adam(c.opt_d.adam, "d", n);
+  validate_optimizer(c.opt_g, "g", n);
+  validate_optimizer(c.opt_d, "d", n);
   require(c.instance_noise >= 0.0f && std::isfinite(c.instance_noise),
-          fmt::format("--instance-noise: must be >= 0 (got {:g})", c.instance_noise));
+          fmt::format("{}: must be finite and >= 0 (got {:g})",
+                      n("--instance-noise", "instance_noise"), c.instance_noise));
+  require(c.instance_noise_steps <= kMaxSteps,
+          fmt::format("{}: must be at most {} (got {})",
+                      n("--instance-noise-steps", "instance_noise_steps"), kMaxSteps,
+                      c.instance_noise_steps));
   require(c.loss == GanLoss::Bce || c.label_smoothing == 0.0f,
-          "--label-smoothing: needs the BCE loss (a WGAN critic has no labels)");
+          fmt::format("{}: needs the BCE loss (a WGAN critic has no labels)",
+                      n("--label-smoothing", "label_smoothing")));
   require(!c.sort_real || sample_size == 1,
-          fmt::format("--sort-real: needs 1D data (samples of 1 value, not {})", sample_size));
+          fmt::format("{}: needs 1D data (samples of 1 value, not {})", n("--sort-real", "sort_real"),
+                      sample_size));
   require(!c.sort_real || c.batch <= 65536,
-          fmt::format("--batch: sorted batches hold at most 65536 samples (got {})", c.batch));
+          fmt::format("{}: sorted batches hold at most 65536 samples (got {})",
+                      n("--batch", "batch"), c.batch));
   // G's output must be a data sample and D's input must take one; D must give one logit a row
   // (after its packing, if any).
   for (const LayerSpec& l : c.generator.layers)
-    require(l.kind != LayerKind::Pack, "generator: a pack layer belongs in the discriminator");
-  Model probe_g("generator", c.generator, 1, DeviceKind::Cpu);
-  require(probe_g.output_dim() == sample_size,
-          fmt::format("generator: outputs {} values, the data's samples have {}",
-                      probe_g.output_dim(), sample_size));
+    require(l.kind != LayerKind::Pack, at + "generator: a pack layer belongs in the discriminator");
+  // Shapes from the specs alone: nothing is allocated for a model that may not fit.
+  const ModelFootprint g = model_footprint(c.generator, 1);
+  require(g.output == sample_size,
+          fmt::format("{}generator: outputs {} values, the data's samples have {}", at, g.output,
+                      sample_size));
   require(c.discriminator.input == sample_size,
-          fmt::format("discriminator: takes {} inputs, the data's samples have {}",
+          fmt::format("{}discriminator: takes {} inputs, the data's samples have {}", at,
                       c.discriminator.input, sample_size));
   int64_t pack = 1;
   for (const LayerSpec& l : c.discriminator.layers)
     if (l.kind == LayerKind::Pack) pack *= l.units;
-  require(c.batch % pack == 0,
-          fmt::format("--batch: {} is not a multiple of the discriminator's packing {}", c.batch,
-                      pack));
-  Model probe_d("discriminator", c.discriminator, int(pack), DeviceKind::Cpu);
-  require(probe_d.output_dim() == 1,
-          fmt::format("discriminator: outputs {} values, expected 1 logit", probe_d.output_dim()));
+  require(pack <= c.batch && c.batch % pack == 0,
+          fmt::format("{}: {} is not a multiple of the discriminator's packing {}",
+                      n("--batch", "batch"), c.batch, pack));
+  const ModelFootprint d = model_footprint(c.discriminator, int(pack));
+  require(d.output == 1,
+          fmt::format("{}discriminator: outputs {} values, expected 1 logit", at, d.output));
 }
 
 const char* gan_loss_name(GanLoss l) { return l == GanLoss::Bce ? "bce" : "wasserstein"; }
@@ -315,35 +383,40 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
+  // Strict fields (json_fields.h): a count of 0.5 or -1 is refused, never truncated or wrapped;
+  // ranges are checked by validate_train_config.
   try {
     TrainConfig c;
-    c.preset = j.at("preset").get<std::string>();
-    c.generator = model_spec_from_json(j.at("generator"));
-    c.discriminator = model_spec_from_json(j.at("discriminator"));
-    c.noise = distribution_from_name(j.at("noise").get<std::string>());
-    c.init = init_scheme_from_name(j.at("init").get<std::string>());
-    c.batch = j.at("batch").get<int>();
-    c.steps = j.at("steps").get<uint64_t>();
-    c.opt_g.adam = adam_from_json(j.at("adam_g"));
-    c.opt_d.adam = adam_from_json(j.at("adam_d"));
+    c.preset = json_string(j, "preset");
+    c.generator = parse_block(j, "generator", model_spec_from_json);
+    c.discriminator = parse_block(j, "discriminator", model_spec_from_json);
+    c.noise = distribution_from_name(json_string(j, "noise"));
+    c.init = init_scheme_from_name(json_string(j, "init"));
+    c.batch = int(json_int(j, "batch", 1, kMaxBatch));
+    c.steps = json_u64(j, "steps", 1, kMaxSteps);
+    c.opt_g.adam = parse_block(j, "adam_g", adam_from_json);
+    c.opt_d.adam = parse_block(j, "adam_d", adam_from_json);
     // Keys added with the toy experiments: a config written before them has the defaults.
-    if (j.contains("optimizer_g")) optimizer_from_json(j.at("optimizer_g"), c.opt_g);
-    if (j.contains("optimizer_d")) optimizer_from_json(j.at("optimizer_d"), c.opt_d);
-    if (j.contains("loss")) c.loss = gan_loss_from_name(j.at("loss").get<std::string>());
-    c.instance_noise = j.value("instance_noise", 0.0f);
-    c.instance_noise_steps = j.value("instance_noise_steps", uint64_t(0));
-    c.sort_real = j.value("sort_real", false);
-    c.d_steps = j.at("d_steps").get<int>();
-    c.g_loss = g_loss_from_name(j.at("g_loss").get<std::string>());
-    c.d_update = d_update_from_name(j.at("d_update").get<std::string>());
-    c.label_smoothing = j.at("label_smoothing").get<float>();
-    c.d_step_generator_eval = j.at("d_step_generator_eval").get<bool>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.log_every = j.at("log_every").get<int>();
-    c.sample_every = j.at("sample_every").get<int>();
-    c.checkpoint_every = j.at("checkpoint_every").get<int>();
-    c.keep_checkpoints = j.at("keep_checkpoints").get<int>();
-    c.sample_grid = j.at("sample_grid").get<int>();
+    if (j.contains("optimizer_g"))
+      parse_block(j, "optimizer_g", [&](const nlohmann::json& o) { optimizer_from_json(o, c.opt_g); return 0; });
+    if (j.contains("optimizer_d"))
+      parse_block(j, "optimizer_d", [&](const nlohmann::json& o) { optimizer_from_json(o, c.opt_d); return 0; });
+    if (j.contains("loss")) c.loss = gan_loss_from_name(json_string(j, "loss"));
+    if (j.contains("instance_noise")) c.instance_noise = json_float(j, "instance_noise");
+    if (j.contains("instance_noise_steps"))
+      c.instance_noise_steps = json_u64(j, "instance_noise_steps", 0, kMaxSteps);
+    if (j.contains("sort_real")) c.sort_real = json_bool(j, "sort_real");
+    c.d_steps = int(json_int(j, "d_steps", 1, kMaxDSteps));
+    c.g_loss = g_loss_from_name(json_string(j, "g_loss"));
+    c.d_update = d_update_from_name(json_string(j, "d_update"));
+    c.label_smoothing = json_float(j, "label_smoothing");
+    c.d_step_generator_eval = json_bool(j, "d_step_generator_eval");
+    c.seed = json_u64(j, "seed");
+    c.log_every = int(json_int(j, "log_every", 1, kMaxLogEvery));
+    c.sample_every = int(json_int(j, "sample_every", 1, INT32_MAX));
+    c.checkpoint_every = int(json_int(j, "checkpoint_every", 1, INT32_MAX));
+    c.keep_checkpoints = int(json_int(j, "keep_checkpoints", 1, kMaxKeepCheckpoints));
+    c.sample_grid = int(json_int(j, "sample_grid", 1, kMaxSampleGrid));
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("malformed training config: ") + e.what());

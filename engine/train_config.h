@@ -56,15 +56,30 @@ struct TrainConfig {
   int z_dim() const { return generator.input; }
 };
 
+// Bounds on the counts and sizes of a run, so that every buffer fits in memory arithmetic and
+// every step (and a stop request waiting for one) ends in bounded time. Checked for flags and for
+// config.json alike.
+inline constexpr int kMaxBatch = 1 << 20;
+inline constexpr int kMaxDSteps = 1000;
+inline constexpr uint64_t kMaxSteps = 1'000'000'000'000ull;  // 10^12: 3 years at 100 us a step
+inline constexpr int kMaxLogEvery = 1'000'000;             // the statistics buffer holds as many
+inline constexpr int kMaxKeepCheckpoints = 1000;
+inline constexpr int kMaxSampleGrid = 32;
+
 std::vector<std::string> preset_names();
 // Throws std::invalid_argument naming the preset and listing the known ones.
 TrainConfig make_preset(const std::string& name);
-// Throws std::invalid_argument naming the setting (as its command-line flag) that is out of range.
-// sample_size: the values in one data sample (pixels of an image, coordinates of a point).
-void validate_train_config(const TrainConfig& cfg, int sample_size);
+// Throws std::invalid_argument naming the setting that is out of range, with its bound: as its
+// command-line flag (`--batch: ...`) when `source` is empty, else as its config.json key prefixed
+// by `source` (`runs/a/config.json: config.batch: ...`), so the message points where the value
+// came from. sample_size: the values in one data sample (pixels of an image, coordinates of a
+// point).
+void validate_train_config(const TrainConfig& cfg, int sample_size, const std::string& source = "");
 
 nlohmann::json train_config_to_json(const TrainConfig& cfg);
-TrainConfig train_config_from_json(const nlohmann::json& j);  // throws on a malformed config
+// Throws std::invalid_argument naming the key on a malformed config: a missing key, a value of
+// the wrong type, a fraction or negative number where a count is expected, a non-finite number.
+TrainConfig train_config_from_json(const nlohmann::json& j);
 
 const char* gan_loss_name(GanLoss l);
 GanLoss gan_loss_from_name(const std::string& s);

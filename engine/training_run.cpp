@@ -11,6 +11,8 @@
 #include "engine/atomic_file.h"
 #include "engine/idx.h"
 #include "engine/image_grid.h"
+#include "engine/json_fields.h"
+#include "engine/memory_limits.h"
 #include "engine/plot.h"
 #include "engine/safetensors.h"
 
@@ -119,8 +121,14 @@ class Run {
   void export_generator();
   nlohmann::json meta() const;
 
+  void check_memory(DeviceKind kind) const;
+  void lock_run_directory();
+  void finish_outputs();
+  RunResult abandon(const StepAbandoned& e);
+
   const RunRequest& req_;
   TrainConfig cfg_;
+  std::string config_path_;  // a resumed run's config.json (names it in errors)
   std::string data_path_;
   ImageSet data_;
   std::unique_ptr<ExecResources> exec_;
@@ -131,14 +139,16 @@ class Run {
   uint64_t total_ = 0;
   std::chrono::steady_clock::time_point start_;
   bool progress_shown_ = false;
+  DirectoryLock lock_;
 };
 
 void Run::prepare_new() {
   cfg_ = req_.config;
   if (fs::exists(fs::path(req_.run_dir) / "config.json"))
     throw std::runtime_error("--out " + req_.run_dir +
-                             ": already holds a run (config.json); use --resume " + req_.run_dir +
-                             " or another --out");
+                             ": already holds a run (config.json); continue it with --resume " +
+                             req_.run_dir + " (from its last checkpoint, or from step 0 if it has "
+                             "none), or choose another --out");
   if (req_.points) return;
   const std::string dir = req_.data_dir.empty() ? kDefaultDataDir : req_.data_dir;
   // Absolute, so a resume from another working directory finds the same file.
@@ -146,26 +156,26 @@ void Run::prepare_new() {
 }
 
 void Run::prepare_resume() {
-  const std::string config_path = req_.run_dir + "/config.json";
-  if (!fs::exists(config_path))
+  config_path_ = req_.run_dir + "/config.json";
+  if (!fs::exists(config_path_))
     throw std::runtime_error("--resume " + req_.run_dir + ": no config.json (not a run directory)");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(config_path));
+    j = nlohmann::json::parse(read_file(config_path_));
   } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(config_path + ": not valid JSON (" + e.what() + ")");
+    throw std::runtime_error(config_path_ + ": not valid JSON (" + e.what() + ")");
   }
   try {
-    cfg_ = train_config_from_json(j.at("config"));
-    if (!req_.points) data_path_ = j.at("data").get<std::string>();
+    cfg_ = train_config_from_json(json_member(j, "config"));
+    if (!req_.points) data_path_ = json_string(j, "data");
   } catch (const std::exception& e) {
-    throw std::runtime_error(config_path + ": " + e.what());
+    throw std::runtime_error(config_path_ + ": config." + e.what());
   }
   if (req_.steps) cfg_.steps = *req_.steps;
   const auto checkpoints = list_checkpoints(req_.run_dir);
-  if (checkpoints.empty())
-    throw std::runtime_error("--resume " + req_.run_dir + ": no checkpoint in " + req_.run_dir +
-                             "/checkpoints");
+  // A run stopped before its first checkpoint starts over: every draw is keyed by the seed and the
+  // step, so that is exactly the run it would have been.
+  if (checkpoints.empty()) return;
   resume_from_ = std::make_unique<Checkpoint>(load_checkpoint(checkpoints.back().second));
   result_.last_checkpoint = checkpoints.back().second;
 }
@@ -224,7 +234,7 @@ void Run::write_samples() {
   const std::vector<float> images = trainer_->samples();
   const int n = cfg_.sample_grid * cfg_.sample_grid;
   write_png(sample_path(req_.run_dir, trainer_->step()),
-            tile_images(images.data(), n, int(data_.rows), int(data_.cols), cfg_.sample_grid), 2);
+            tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid), 2);
 }
 
 void Run::export_generator() {
@@ -240,8 +250,8 @@ void Run::handle_stats(const StepStats& s) {
   if (s.first_nonfinite_step != 0) {
     if (progress_shown_) std::fputc('\n', req_.out);
     throw NonFiniteError(
-        fmt::format("non-finite loss at step {}: training stopped; last good checkpoint: {}",
-                    s.first_nonfinite_step,
+        fmt::format("non-finite {} at step {}: training stopped; last good checkpoint: {}",
+                    s.nonfinite_what, s.first_nonfinite_step,
                     result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
   }
   result_.last_stats = s;
@@ -265,40 +275,133 @@ void Run::handle_stats(const StepStats& s) {
   std::fflush(req_.out);
 }
 
+// Everything the trainer will allocate, estimated from the config before it does: both models at
+// their batch sizes, the resident data set and the per-step buffers.
+void Run::check_memory(DeviceKind kind) const {
+  const TrainConfig& c = cfg_;
+  const uint64_t B = uint64_t(c.batch), grid = uint64_t(c.sample_grid) * uint64_t(c.sample_grid);
+  const uint64_t data_bytes = req_.points ? 4 * uint64_t(req_.points->data.values.size())
+                                          : uint64_t(data_.pixels.size());
+  const uint64_t step_floats = B * (4 * uint64_t(sample_size()) + 2 * uint64_t(c.z_dim()) + 8) +
+                               grid * uint64_t(c.z_dim());
+  const uint64_t bytes =
+      model_footprint(c.generator, int(std::max<uint64_t>(B, grid))).bytes() +
+      model_footprint(c.discriminator, c.batch).bytes() + data_bytes + 4 * step_floats;
+  const std::string what =
+      fmt::format("training G ({}) and D ({}) at --batch {}", describe_model_spec(c.generator),
+                  describe_model_spec(c.discriminator), c.batch);
+  if (kind == DeviceKind::Cpu) {
+    // The host also holds the data set as read (until the trainer has its copy).
+    require_host_memory(bytes + data_bytes, what);
+    return;
+  }
+  const uint64_t free_b = cuda_free_memory();
+  if (bytes > free_b)
+    throw std::runtime_error(fmt::format("{}: needs {} of GPU memory, {} free", what,
+                                         format_bytes(bytes), format_bytes(free_b)));
+}
+
+void Run::lock_run_directory() {
+  const std::string flag = req_.resume ? "--resume " : "--out ";
+  lock_ = DirectoryLock(req_.run_dir, flag + req_.run_dir);
+  // Temp files of saves that a kill interrupted: nothing else can be writing them now.
+  for (const fs::path& dir : {fs::path(req_.run_dir), fs::path(req_.run_dir) / "checkpoints",
+                              fs::path(req_.run_dir) / "samples"})
+    for (const std::string& f : remove_stale_temp_files(dir.string()))
+      std::fprintf(req_.out, "removed %s (a save interrupted by a kill)\n", f.c_str());
+}
+
+// A stop in the middle of a long step or of D's pre-training: the models are between two states,
+// so nothing is saved from them; metrics.csv keeps the steps completed before.
+RunResult Run::abandon(const StepAbandoned& e) {
+  if (progress_shown_) std::fputc('\n', req_.out);
+  if (metrics_.is_open()) metrics_.flush();
+  result_.stopped_by_signal = trainer_->stop_requested();
+  result_.abandoned = e.what();
+  result_.step = trainer_->step();
+  result_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return result_;
+}
+
+// What a finished run leaves besides its checkpoints: the last grid, the generator, the curves
+// and (toy runs) the final pictures and numbers.
+void Run::finish_outputs() {
+  if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+  if (progress_shown_) std::fputc('\n', req_.out);
+  progress_shown_ = false;
+  export_generator();
+  metrics_.flush();
+  write_metric_curves(req_.run_dir, cfg_.loss == GanLoss::Bce);
+  if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);
+}
+
 RunResult Run::go() {
   start_ = std::chrono::steady_clock::now();
   if (req_.run_dir.empty()) throw std::invalid_argument("--out: a run directory is required");
-  req_.resume ? prepare_resume() : prepare_new();
+  if (req_.resume) {
+    if (!fs::is_directory(req_.run_dir))
+      throw std::runtime_error("--resume " + req_.run_dir + ": no such run directory");
+    lock_run_directory();  // before anything in it is read
+    prepare_resume();
+  } else {
+    prepare_new();
+  }
   if (!req_.points) data_ = read_idx_images(data_path_);
   const DeviceKind kind = resolve_device(req_.device);
   if (req_.cuda_graph && kind != DeviceKind::Cuda)
     throw std::invalid_argument("--cuda-graph: needs a CUDA device (running on the CPU)");
+
+  // Everything is checked and allocated before the run directory is created, so a refused or
+  // failed new run leaves nothing behind.
+  validate_train_config(cfg_, sample_size(), config_path_);
   exec_ = std::make_unique<ExecResources>(kind);
   exec_->context().gemm_backend = req_.gemm;
   exec_->context().tf32 = req_.tf32;
-
-  validate_train_config(cfg_, sample_size());  // before anything is created
-  std::error_code ec;
-  fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
-  if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
-  if (ec)
-    throw std::runtime_error(
-        fmt::format("--out {}: cannot create the run directory ({})", req_.run_dir, ec.message()));
-
+  check_memory(kind);
   trainer_ = req_.points
                  ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
                  : std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
+  // The trainer holds the data set now; the host copy is not needed beyond its shape.
+  data_.pixels = std::vector<uint8_t>();
   trainer_->use_cuda_graph(req_.cuda_graph);
+
+  if (!req_.resume) {
+    std::error_code ec;
+    fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
+    if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
+    if (ec)
+      throw std::runtime_error(fmt::format("--out {}: cannot create the run directory ({})",
+                                           req_.run_dir, ec.message()));
+    lock_run_directory();
+    if (fs::exists(fs::path(req_.run_dir) / "config.json"))  // another process got there first
+      throw std::runtime_error("--out " + req_.run_dir + ": already holds a run (config.json)");
+  } else {
+    std::error_code ec;
+    fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
+    fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
+  }
+
   if (resume_from_) {
     trainer_->restore(*resume_from_);
-    if (trainer_->step() >= cfg_.steps)
-      throw std::invalid_argument(fmt::format("--steps: the run is already at step {} of {}",
-                                              trainer_->step(), cfg_.steps));
+    if (trainer_->step() > cfg_.steps)
+      throw std::invalid_argument(fmt::format(
+          "--steps {}: the run is already at step {}; give a larger --steps to continue it",
+          cfg_.steps, trainer_->step()));
   } else {
     trainer_->init();
+    if (req_.resume)
+      std::fprintf(req_.out, "%s has no checkpoint yet: starting it from step 0\n",
+                   req_.run_dir.c_str());
   }
-  if (req_.points && req_.points->start)
-    req_.points->start(*trainer_, req_.run_dir, resume_from_ != nullptr);
+  trainer_->set_stop_request(req_.stop);
+  if (req_.points && req_.points->start) {
+    try {
+      req_.points->start(*trainer_, req_.run_dir, resume_from_ != nullptr);
+    } catch (const StepAbandoned& e) {
+      return abandon(e);
+    }
+  }
   total_ = cfg_.steps;
   write_config();
   const std::string metrics_path = req_.run_dir + "/metrics.csv";
@@ -320,9 +423,18 @@ RunResult Run::go() {
                (unsigned long long)cfg_.seed);
   std::fflush(req_.out);
 
+  // A run stopped (by a signal or a kill) at its last step skips the loop: its last grid was
+  // written before its last checkpoint, and finish_outputs writes the rest.
+  if (trainer_->step() == total_)
+    std::fprintf(req_.out, "the run is already at its last step (%llu): writing its final outputs\n",
+                 (unsigned long long)total_);
   if (trainer_->step() == 0) write_samples();  // the untrained generator, for comparison
   while (trainer_->step() < total_) {
-    trainer_->train_step();
+    try {
+      trainer_->train_step();
+    } catch (const StepAbandoned& e) {
+      return abandon(e);
+    }
     const uint64_t step = trainer_->step();
     const bool last = step == total_;
     const int signal = req_.stop ? req_.stop->load() : 0;
@@ -341,12 +453,7 @@ RunResult Run::go() {
       break;
     }
   }
-  if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
-  if (progress_shown_) std::fputc('\n', req_.out);
-  export_generator();
-  metrics_.flush();
-  write_metric_curves(req_.run_dir, cfg_.loss == GanLoss::Bce);
-  if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);
+  finish_outputs();
   result_.step = trainer_->step();
   result_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

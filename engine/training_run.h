@@ -53,6 +53,9 @@ struct RunRequest {
 struct RunResult {
   uint64_t step = 0;          // steps completed
   int stopped_by_signal = 0;  // the signal number when `stop` ended the run
+  // Set when the stop came in the middle of a long step or of D's pre-training: what was
+  // abandoned. Nothing was saved then; last_checkpoint is the newest one (or empty).
+  std::string abandoned;
   std::string last_checkpoint;
   StepStats last_stats;
   double seconds = 0;

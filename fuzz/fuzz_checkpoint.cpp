@@ -20,19 +20,6 @@ namespace {
 constexpr const char* kTarget = "fuzz_checkpoint";
 constexpr size_t kPrefixBytes = 16, kCrcBytes = 4;  // magic + header length; trailing CRC
 
-bool same_tensors(const std::vector<NamedTensor>& a, const std::vector<NamedTensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].name != b[i].name || a[i].shape != b[i].shape || a[i].data.size() != b[i].data.size())
-      return false;
-    // Bitwise: NaN payloads and -0 must survive too.
-    if (!a[i].data.empty() &&
-        std::memcmp(a[i].data.data(), b[i].data.data(), a[i].data.size() * sizeof(float)) != 0)
-      return false;
-  }
-  return true;
-}
-
 void check_checkpoint(std::string_view bytes) {
   Checkpoint ckpt;
   try {

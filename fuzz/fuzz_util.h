@@ -7,8 +7,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "engine/checkpoint.h"
 
 namespace gan::fuzz {
 
@@ -28,6 +32,19 @@ inline void fuzz_check(bool ok, const char* target, const std::string& invariant
 // shared machine that is whatever happens to be free, so the targets fix it at 512 MiB (unless the
 // caller already set GAN_HOST_MEMORY_LIMIT): the reader's own check, not libFuzzer's
 // -malloc_limit_mb (1024), is then what a lying size field runs into.
+// The same tensors in the same order, bit for bit (NaN payloads and -0 must survive too).
+inline bool same_tensors(const std::vector<NamedTensor>& a, const std::vector<NamedTensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name || a[i].shape != b[i].shape || a[i].data.size() != b[i].data.size())
+      return false;
+    if (!a[i].data.empty() &&
+        std::memcmp(a[i].data.data(), b[i].data.data(), a[i].data.size() * sizeof(float)) != 0)
+      return false;
+  }
+  return true;
+}
+
 inline void set_host_memory_limit() { ::setenv("GAN_HOST_MEMORY_LIMIT", "512M", 0); }
 
 }  // namespace gan::fuzz

@@ -22,14 +22,18 @@ struct AdamConfig {
 // p, g, m, v: (N). step points to the 1-based step number t, in the op's memory (device memory
 // for cuda::), read when the op runs: bias corrections 1 - beta^t come from it, so a captured
 // CUDA graph stays valid as t advances (counter_add in random.h advances it).
+// nonfinite: null, or the kNonfiniteFlags divergence flags (common.h): params when a written p is
+// not finite, state when a written m or v is not. Cost: three predicates per element on values in
+// registers; on CUDA two block-wide votes and at most two stores per block.
 namespace cpu {
 template <class T>
-void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N, const uint64_t* step);
+void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N, const uint64_t* step,
+               float* nonfinite);
 }  // namespace cpu
 
 namespace cuda {
 void adam_step(const AdamConfig& cfg, float* p, const float* g, float* m, float* v, size_t N,
-               const uint64_t* step, cudaStream_t stream);
+               const uint64_t* step, float* nonfinite, cudaStream_t stream);
 }  // namespace cuda
 
 }  // namespace gan

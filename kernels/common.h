@@ -35,4 +35,14 @@ struct Activation {
 
 const char* activation_name(ActKind kind);
 
+// The divergence check fused into the optimizer ops (adam.h, optimizers.h): their `nonfinite`
+// argument is null (no check) or kNonfiniteFlags floats in the op's memory (device memory for
+// cuda::). The op sets [kNonfiniteParams] to 1 when a parameter it writes is not finite and
+// [kNonfiniteState] to 1 when an optimizer-state value it writes is not. Flags are only ever set
+// to 1: never cleared (the caller zeroes them, e.g. once per training step) and never counted, so
+// the result is the same whatever order threads and blocks run in. The check costs no extra pass
+// over memory: it tests the values the update already holds in registers (one predicate per
+// written value) and, on CUDA, takes one block-wide vote and at most one store per flag per block.
+constexpr int kNonfiniteParams = 0, kNonfiniteState = 1, kNonfiniteFlags = 2;
+
 }  // namespace gan

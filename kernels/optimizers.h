@@ -24,24 +24,30 @@ struct RmspropConfig {
   float eps = 1e-8f;
 };
 
-// p, g, buf, v: (N).
-// clip: p = min(max(p, -c), c), c > 0 (WGAN's critic weights).
+// p, g, buf, v: (N). nonfinite: null, or the kNonfiniteFlags divergence flags (common.h): params
+// when a written p is not finite, state when a written buf (SGD, only with momentum: without it
+// buf is not written) or v (RMSprop) is not. Cost: one predicate per written value, in registers;
+// on CUDA two block-wide votes and at most two stores per block.
+// clip: p = min(max(p, -c), c), c > 0 (WGAN's critic weights); nonfinite: null or one float
+// ([kNonfiniteParams]), set to 1 when a written value is not finite: a NaN, since clipping maps
+// +-inf to +-c (the update before it has flagged that inf already).
 namespace cpu {
 template <class T>
-void sgd_step(const SgdConfig& cfg, T* p, const T* g, T* buf, size_t N, const uint64_t* t);
+void sgd_step(const SgdConfig& cfg, T* p, const T* g, T* buf, size_t N, const uint64_t* t,
+              float* nonfinite);
 template <class T>
-void rmsprop_step(const RmspropConfig& cfg, T* p, const T* g, T* v, size_t N);
+void rmsprop_step(const RmspropConfig& cfg, T* p, const T* g, T* v, size_t N, float* nonfinite);
 template <class T>
-void clip_values(T* p, size_t N, T c);
+void clip_values(T* p, size_t N, T c, float* nonfinite);
 }  // namespace cpu
 
 namespace cuda {
 // t: device memory.
 void sgd_step(const SgdConfig& cfg, float* p, const float* g, float* buf, size_t N,
-              const uint64_t* t, cudaStream_t stream);
+              const uint64_t* t, float* nonfinite, cudaStream_t stream);
 void rmsprop_step(const RmspropConfig& cfg, float* p, const float* g, float* v, size_t N,
-                  cudaStream_t stream);
-void clip_values(float* p, size_t N, float c, cudaStream_t stream);
+                  float* nonfinite, cudaStream_t stream);
+void clip_values(float* p, size_t N, float c, float* nonfinite, cudaStream_t stream);
 }  // namespace cuda
 
 }  // namespace gan

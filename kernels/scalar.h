@@ -115,6 +115,14 @@ GAN_HD void rmsprop_update(T& p, T g, T& v, T lr, T alpha, T eps) {
   p -= lr * g / (sqrt(v) + eps);
 }
 
+// True for a finite x (not NaN, not +-inf): x - x is exactly 0 for every finite x and NaN
+// otherwise. The same expression on the host and the device, with no libm or CUDA intrinsic to
+// differ between them (nothing here is built with fast-math, which would fold it).
+template <class T>
+GAN_HD bool finite_value(T x) {
+  return x - x == T(0);
+}
+
 // Clamp to [-c, c]; NaN stays NaN (a diverged weight must not be hidden by clipping).
 template <class T>
 GAN_HD T clip_value(T x, T c) {

@@ -21,4 +21,10 @@ void stats_to_slot(const float* src, int n, float* slots, uint32_t n_slots, cons
   CUDA_CHECK_LAUNCH();
 }
 
+// A memset on the stream: captured as a memset node when the step is a CUDA graph.
+void stats_zero(float* x, int n, cudaStream_t stream) {
+  if (n <= 0) return;
+  CUDA_CHECK(cudaMemsetAsync(x, 0, size_t(n) * sizeof(float), stream));
+}
+
 }  // namespace gan::cuda

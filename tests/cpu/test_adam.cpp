@@ -17,7 +17,7 @@ TEST(CpuAdam, FirstStepIsLrTimesSign) {
   cfg.eps = 0.0f;
   std::vector<double> p = {1.0, -2.0, 0.5}, g = {3.0, -0.25, 1e-3}, m(3, 0.0), v(3, 0.0);
   const uint64_t t = 1;
-  cpu::adam_step<double>(cfg, p.data(), g.data(), m.data(), v.data(), 3, &t);
+  cpu::adam_step<double>(cfg, p.data(), g.data(), m.data(), v.data(), 3, &t, nullptr);
   const double lr = double(cfg.lr);
   EXPECT_NEAR(p[0], 1.0 - lr, 1e-15);
   EXPECT_NEAR(p[1], -2.0 + lr, 1e-15);
@@ -42,7 +42,7 @@ TEST(CpuAdam, HandComputedSequence) {
     const double m_hat = m / (1 - std::pow(b1, double(t)));
     const double v_hat = v / (1 - std::pow(b2, double(t)));
     p -= lr * m_hat / (std::sqrt(v_hat) + eps);
-    cpu::adam_step<double>(cfg, &p_op, &g, &m_op, &v_op, 1, &t);
+    cpu::adam_step<double>(cfg, &p_op, &g, &m_op, &v_op, 1, &t, nullptr);
     EXPECT_NEAR(m_op, m, 1e-15) << "t=" << t;
     EXPECT_NEAR(v_op, v, 1e-15) << "t=" << t;
     EXPECT_NEAR(p_op, p, 1e-15) << "t=" << t;
@@ -63,7 +63,7 @@ TEST(CpuAdam, WeightDecayL2AndDecoupled) {
     cfg.decoupled = decoupled;
     std::vector<double> p(p0), m(N, 0), v(N, 0);
     const uint64_t t = 1;
-    cpu::adam_step<double>(cfg, p.data(), g.data(), m.data(), v.data(), N, &t);
+    cpu::adam_step<double>(cfg, p.data(), g.data(), m.data(), v.data(), N, &t, nullptr);
     const double lr = double(cfg.lr), wd = double(cfg.weight_decay), eps = double(cfg.eps);
     for (size_t i = 0; i < N; ++i) {
       double want;
@@ -90,7 +90,7 @@ TEST(CpuAdam, StepCounterDrivesBiasCorrection) {
                         (std::sqrt(vv / (1 - std::pow(b2, double(t)))) + double(cfg.eps));
     uint64_t step = 0;
     cpu::counter_add(&step, t);
-    cpu::adam_step<double>(cfg, p.data(), g.data(), m.data(), v.data(), 1, &step);
+    cpu::adam_step<double>(cfg, p.data(), g.data(), m.data(), v.data(), 1, &step, nullptr);
     EXPECT_NEAR(p[0], want, 1e-15) << "t=" << t;
   }
 }
@@ -109,7 +109,7 @@ TEST(CpuAdam, StaircaseDecayScalesTheRate) {
     double p = 0, g = 1;
     double m = 1 - std::pow(double(cfg.beta1), double(t - 1));
     double v = 1 - std::pow(double(cfg.beta2), double(t - 1));
-    cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t);
+    cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t, nullptr);
     // 1e-8: 0.1f is not 0.1.
     EXPECT_NEAR(-p, want[t - 1], 1e-8) << "t " << t;
   }
@@ -118,6 +118,6 @@ TEST(CpuAdam, StaircaseDecayScalesTheRate) {
   const uint64_t t = 7;
   m = 1 - std::pow(double(cfg.beta1), 6.0);
   v = 1 - std::pow(double(cfg.beta2), 6.0);
-  cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t);
+  cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t, nullptr);
   EXPECT_NEAR(-p, double(cfg.lr), 1e-12) << "decay_every 0: no decay";
 }

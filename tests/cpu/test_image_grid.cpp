@@ -2,6 +2,8 @@
 // layouts against an independent per-pixel rule, and PNG files decoded back byte for byte by a
 // minimal decoder (zlib + the five PNG row filters) written here.
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -30,7 +32,7 @@ TEST(ImageGrid, KnownTinyCaseExactPixels) {
   const std::vector<float> images = {-1.0f,  1.0f,    0.0f,   0.5f,  // 0, 255, 128 (127.5 up), 191
                                      -0.5f,  0.25f,   -0.25f, 1.0f,  // 64, 159, 96, 255
                                      0.999f, -0.999f, 0.6f,   -0.6f};  // 255, 0, 204, 51
-  const GreyImage grid = tile_images(images.data(), 3, 2, 2, 2, 1, 7);
+  const GreyImage grid = tile_images(images, 3, 2, 2, 2, 1, 7);
   ASSERT_EQ(grid.width, 7);
   ASSERT_EQ(grid.height, 7);
   const std::vector<uint8_t> want = {
@@ -49,7 +51,7 @@ TEST(ImageGrid, ClampsOutOfRangeAndMapsNanToZero) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> values = {2.0f, -2.0f, inf, -inf, nan, -nan, 1e30f, -1e-30f};
-  const GreyImage grid = tile_images(values.data(), 1, 1, 8, 1, 0);
+  const GreyImage grid = tile_images(values, 1, 1, 8, 1, 0);
   ASSERT_EQ(grid.width, 8);
   ASSERT_EQ(grid.height, 1);
   EXPECT_EQ(grid.pixels, (std::vector<uint8_t>{255, 0, 255, 0, 0, 0, 255, 128}));
@@ -64,7 +66,7 @@ TEST(ImageGrid, RandomLayoutsMatchAPerPixelRule) {
               padding = rng.uniform_int(0, 3);
     const uint8_t pad = uint8_t(rng.uniform_int(0, 255));
     const std::vector<float> images = rng.vec<float>(size_t(n) * rows * cols, -1.2, 1.2);
-    const GreyImage grid = tile_images(images.data(), n, rows, cols, grid_cols, padding, pad);
+    const GreyImage grid = tile_images(images, n, rows, cols, grid_cols, padding, pad);
     const int grid_rows = (n + grid_cols - 1) / grid_cols;
     ASSERT_EQ(grid.width, grid_cols * (cols + padding) + padding);
     ASSERT_EQ(grid.height, grid_rows * (rows + padding) + padding);
@@ -88,10 +90,21 @@ TEST(ImageGrid, RandomLayoutsMatchAPerPixelRule) {
 
 TEST(ImageGrid, RejectsBadSizes) {
   const float one = 0.0f;
-  EXPECT_THROW(tile_images(&one, 0, 1, 1, 1), std::invalid_argument);
-  EXPECT_THROW(tile_images(&one, 1, 0, 1, 1), std::invalid_argument);
-  EXPECT_THROW(tile_images(&one, 1, 1, 1, 0), std::invalid_argument);
-  EXPECT_THROW(tile_images(&one, 1, 1, 1, 1, -1), std::invalid_argument);
+  EXPECT_THROW(tile_images(std::span<const float>(&one, 1), 0, 1, 1, 1), std::invalid_argument);
+  EXPECT_THROW(tile_images(std::span<const float>(&one, 1), 1, 0, 1, 1), std::invalid_argument);
+  EXPECT_THROW(tile_images(std::span<const float>(&one, 1), 1, 1, 1, 0), std::invalid_argument);
+  EXPECT_THROW(tile_images(std::span<const float>(&one, 1), 1, 1, 1, 1, -1), std::invalid_argument);
+}
+
+TEST(ImageGrid, RefusesSizesThatDisagreeWithTheBuffer) {
+  // Issue 10, item 1: a checkpoint's image rows x cols that disagree with G's output made the grid
+  // read past the samples. Every size near the buffer's (one image of 28x28) except the true one.
+  const std::vector<float> images(28 * 28, 0.5f);
+  EXPECT_NO_THROW(tile_images(images, 1, 28, 28, 1));
+  for (const auto& [n, rows, cols] : {std::tuple{1, 56, 28}, {1, 28, 100000}, {2, 28, 28},
+                                      {1, 27, 28}, {1, 28, 29}})
+    EXPECT_THROW(tile_images(images, n, rows, cols, 1), std::invalid_argument)
+        << n << " images of " << rows << "x" << cols;
 }
 
 class PngTest : public ::testing::Test {
@@ -109,7 +122,7 @@ TEST_F(PngTest, WritesAGridThatDecodesBackExactly) {
   const int n = rng_.uniform_int(1, 20), rows = rng_.uniform_int(1, 28),
             cols = rng_.uniform_int(1, 28);
   const std::vector<float> images = rng_.vec<float>(size_t(n) * rows * cols);
-  const GreyImage grid = tile_images(images.data(), n, rows, cols, rng_.uniform_int(1, 8));
+  const GreyImage grid = tile_images(images, n, rows, cols, rng_.uniform_int(1, 8));
   for (int scale : {1, 3}) {
     const std::string file = path("grid_x" + std::to_string(scale) + ".png");
     write_png(file, grid, scale);

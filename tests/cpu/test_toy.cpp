@@ -107,6 +107,9 @@ TEST(ToyTrainer, WganClippingKeepsEveryCriticWeightInBounds) {
   GanTrainer t(cfg, data, kCpu);
   t.init();
   // Glorot's initial weights reach far beyond 0.01: clipping has work from the first update.
+  // Chance that none exceeds 0.1: the 16 first-layer weights are U(-0.77, 0.77), the 8 second-layer
+  // ones U(-0.82, 0.82): 0.565^16 * 0.561^8 ~ 1e-6. (This test and the next never failed in
+  // 20,000 fresh seeds.)
   const std::vector<float> initial = t.discriminator().params().download();
   EXPECT_GT(*std::max_element(initial.begin(), initial.end()), 0.1f);
   size_t at_bound = 0;
@@ -214,78 +217,120 @@ TEST(ToyExperiments, AllAreValidAndSurviveJson) {
 
 TEST(ToyExperiments, PretrainingFitsDToTheTargetPdf) {
   // Seed 2: D's probability regressed on the N(-1, 1) pdf over [-5, 5]; its mean squared error on
-  // a grid must fall clearly below the untrained D's (the seed's 1,000 steps of SGD at 0.001 fit
-  // it only roughly: a 20% drop is what every fresh seed reaches).
+  // a grid must fall clearly below the untrained D's: after / before < 0.8 (the seed's 1,000 steps
+  // of SGD at 0.001 fit it only roughly). Over 1,000 fresh seeds the ratio had median 0.33, 99th
+  // percentile 0.56 and maximum 0.59 (mean 0.34, sd 0.09): none failed, so one run fails with
+  // q < 3.0e-3 (95% upper bound from 0 of 1,000; a normal fit puts 0.8 at 5.1 sd, q ~ 1e-7).
+  // Three fresh seeds (0.1 s each) and the median ratio against 0.8: P(fail) <= 3 q^2 < 2.7e-5.
+  // A D that does not learn (no update, wrong gradient sign) keeps the ratio at >= 1 every time.
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  ToyExperiment e = make_toy_experiment("gauss1d");
-  e.config.seed = rng.bits();
-  GanTrainer t(e.config, toy_training_set(e.target, e.config.seed), kCpu);
-  t.init();
-  Model& D = t.discriminator();
-  const uint64_t counter = 0;
-  auto grid_mse = [&] {
-    std::vector<float> x(200);
-    double mse = 0;
-    for (size_t i = 0; i < x.size(); ++i) x[i] = float(-5.0 + 10.0 * i / (x.size() - 1));
-    const float* logits = D.forward(kCpu, x.data(), int(x.size()), false, 0, 0, &counter);
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double d = 1.0 / (1.0 + std::exp(-double(logits[i])));
-      const double u = double(x[i]) + 1.0;
-      const double pdf = std::exp(-0.5 * u * u) / std::sqrt(2.0 * 3.14159265358979);
-      mse += (d - pdf) * (d - pdf) / double(x.size());
-    }
-    return mse;
-  };
-  const double before = grid_mse();
-  const double last = pretrain_discriminator_on_pdf(t, e.target);
-  const double after = grid_mse();
-  EXPECT_TRUE(std::isfinite(last));
-  EXPECT_LT(after, 0.8 * before) << "before " << before << ", after " << after;
-  // The optimizer state starts over, as for a fresh D with copied weights.
-  for (float v : D.adam_m().download()) ASSERT_EQ(v, 0.0f);
+  std::vector<double> ratios;
+  std::string runs;
+  for (int run = 0; run < 3; ++run) {
+    ToyExperiment e = make_toy_experiment("gauss1d");
+    e.config.seed = rng.bits();
+    GanTrainer t(e.config, toy_training_set(e.target, e.config.seed), kCpu);
+    t.init();
+    Model& D = t.discriminator();
+    const uint64_t counter = 0;
+    auto grid_mse = [&] {
+      std::vector<float> x(200);
+      double mse = 0;
+      for (size_t i = 0; i < x.size(); ++i) x[i] = float(-5.0 + 10.0 * i / (x.size() - 1));
+      const float* logits = D.forward(kCpu, x.data(), int(x.size()), false, 0, 0, &counter);
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double d = 1.0 / (1.0 + std::exp(-double(logits[i])));
+        const double u = double(x[i]) + 1.0;
+        const double pdf = std::exp(-0.5 * u * u) / std::sqrt(2.0 * 3.14159265358979);
+        mse += (d - pdf) * (d - pdf) / double(x.size());
+      }
+      return mse;
+    };
+    const double before = grid_mse();
+    const double last = pretrain_discriminator_on_pdf(t, e.target);
+    const double after = grid_mse();
+    EXPECT_TRUE(std::isfinite(last));
+    ratios.push_back(after / before);
+    runs += " (before " + std::to_string(before) + ", after " + std::to_string(after) + ")";
+    // The optimizer state starts over, as for a fresh D with copied weights.
+    for (float v : D.adam_m().download()) ASSERT_EQ(v, 0.0f);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  EXPECT_LT(ratios[1], 0.8) << "median of 3 runs' MSE ratio after / before:" << runs;
 }
 
 TEST(ToyExperiments, Gaussian1DRunReachesTheTarget) {
   // Seed 2's N(-1, 1) from stratified uniform noise, with instance noise, Adam and staircase decay
-  // (the gauss1d-instance-noise experiment, 8,000 steps, a few seconds): G's mean within 0.15 and
-  // std within 25% of the target's, from a fresh seed (24 seeds tried: mean off by <= 0.09, std
-  // 0.91-1.02).
+  // (the gauss1d-instance-noise experiment, 8,000 steps, about 5 s a run): a run reaches the
+  // target when G's mean is within 0.15 and its std within 25% of the target's, and W1 < 0.35.
+  // Over 31 fresh seeds (24 earlier, 7 for this bound) none missed: mean off by <= 0.09, std
+  // 0.91-1.02, W1 0.155-0.200 (the 7: mean -0.985 +- 0.022, std 0.964 +- 0.020, W1 0.171 +-
+  // 0.016), so one run misses with q < 0.1 (95% upper bound from 0 of 31; the fitted spreads put
+  // every bound >= 4 sd away, q ~ 1e-4). Up to 4 runs from fresh seeds, stopping at the first
+  // that reaches the target: P(fail) = q^4 < 1e-4 (~1e-16 fitted); a passing test costs ~1 run.
+  // An untrained or frozen G (mean ~ its bias, std far below 1) misses all 4.
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  ToyExperiment e = make_toy_experiment("gauss1d-instance-noise");
-  e.config.seed = rng.bits();
-  GanTrainer t(e.config, toy_training_set(e.target, e.config.seed), kCpu);
-  t.init();
-  pretrain_discriminator_on_pdf(t, e.target);
-  for (uint64_t s = 0; s < e.config.steps; ++s) t.train_step();
-  const ToyEvaluation ev = evaluate_toy(t, e);
-  EXPECT_NEAR(ev.mean, -1.0, 0.15) << ev.describe(e.target);
-  EXPECT_NEAR(ev.std, 1.0, 0.25) << ev.describe(e.target);
-  EXPECT_LT(ev.wasserstein1, 0.35) << ev.describe(e.target);
+  constexpr int kMaxRuns = 4;
+  std::string runs;
+  bool reached = false;
+  for (int run = 0; run < kMaxRuns && !reached; ++run) {
+    ToyExperiment e = make_toy_experiment("gauss1d-instance-noise");
+    e.config.seed = rng.bits();
+    GanTrainer t(e.config, toy_training_set(e.target, e.config.seed), kCpu);
+    t.init();
+    pretrain_discriminator_on_pdf(t, e.target);
+    for (uint64_t s = 0; s < e.config.steps; ++s) t.train_step();
+    const ToyEvaluation ev = evaluate_toy(t, e);
+    runs += "\n  run " + std::to_string(run + 1) + " (seed " + std::to_string(e.config.seed) +
+            "): " + ev.describe(e.target);
+    reached = std::fabs(ev.mean + 1.0) <= 0.15 && std::fabs(ev.std - 1.0) <= 0.25 &&
+              ev.wasserstein1 < 0.35;
+  }
+  EXPECT_TRUE(reached) << "no run of " << kMaxRuns
+                       << " reached mean -1 +- 0.15, std 1 +- 0.25, W1 < 0.35" << runs;
 }
 
 TEST(ToyExperiments, ParabolaRunLandsOnTheCurve) {
   // Seed 3's parabola with 3 D steps per G step and Adam's rate halved every 20,000 steps, 80,000
-  // steps (about ten seconds): the median |y - x^2 - 5| of G's points falls below 2.5, half the
-  // untrained G's (about 5, its points near the origin), from a fresh seed. The seed's own 10-10
-  // D is weak, so runs differ a lot: over 22 seeds the median residual had a median of 0.32 and a
-  // maximum of 2.0; 0.3 is a G lying on the curve (the seed's 160,000 steps reach 0.32 at seed 1).
+  // steps (about ten seconds a run): G lands on the curve when the median |y - x^2 - 5| of its
+  // points falls below 1.0 (the untrained G's is about 5, its points near the origin; 0.3 is a G
+  // lying on the curve; the seed's 160,000 steps reach 0.32 at seed 1).
+  // The seed's own 10-10 D is weak, so a run can fall off the curve late. Over 41 fresh seeds the
+  // final residual was bimodal: 37 landed (median 0.22, 90th percentile 0.42, max 0.74) and 4 fell
+  // off (3.4, 3.9, 4.5, 4.6); one run misses 1.0 (or the old bound 2.5: the same 4) with
+  // q = 4/41 = 0.10 (95% upper bound 0.23). A single run therefore failed by chance in ~10% of
+  // fresh seeds (an outside tester saw 3 in 13). Now up to 6 runs from fresh seeds, stopping at
+  // the first that lands: P(fail) = q^6 = 9e-7 (1.5e-4 at q's upper bound), and a passing test
+  // costs 1 / (1 - q) ~ 1.1 runs on average. A trainer that cannot land G (G never updated, a
+  // wrong gradient sign) fails all 6 runs.
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  ToyExperiment e = make_toy_experiment("parabola");
-  e.config.seed = rng.bits();
-  e.config.d_steps = 3;
-  e.config.steps = 80000;
-  for (OptimizerConfig* o : {&e.config.opt_g, &e.config.opt_d}) {
-    o->adam.decay = 0.5f;
-    o->adam.decay_every = 20000;
+  constexpr int kMaxRuns = 6;
+  constexpr double kLanded = 1.0;
+  std::string runs;
+  bool landed = false;
+  for (int run = 0; run < kMaxRuns && !landed; ++run) {
+    ToyExperiment e = make_toy_experiment("parabola");
+    e.config.seed = rng.bits();
+    e.config.d_steps = 3;
+    e.config.steps = 80000;
+    for (OptimizerConfig* o : {&e.config.opt_g, &e.config.opt_d}) {
+      o->adam.decay = 0.5f;
+      o->adam.decay_every = 20000;
+    }
+    GanTrainer t(e.config, toy_training_set(e.target, e.config.seed), kCpu);
+    t.init();
+    const double untrained = evaluate_toy(t, e).parabola_residual;
+    EXPECT_GT(untrained, 3.0)
+        << "the untrained G already lies near the curve: the bound says nothing";
+    for (uint64_t s = 0; s < e.config.steps; ++s) t.train_step();
+    const ToyEvaluation ev = evaluate_toy(t, e);
+    runs += "\n  run " + std::to_string(run + 1) + " (seed " + std::to_string(e.config.seed) +
+            "): untrained " + std::to_string(untrained) + ", " + ev.describe(e.target);
+    landed = ev.parabola_residual < kLanded;
   }
-  GanTrainer t(e.config, toy_training_set(e.target, e.config.seed), kCpu);
-  t.init();
-  const double untrained = evaluate_toy(t, e).parabola_residual;
-  for (uint64_t s = 0; s < e.config.steps; ++s) t.train_step();
-  const ToyEvaluation ev = evaluate_toy(t, e);
-  EXPECT_GT(untrained, 3.0) << "the untrained G already lies near the curve: the bound says nothing";
-  EXPECT_LT(ev.parabola_residual, 2.5) << ev.describe(e.target);
+  EXPECT_TRUE(landed) << "no run of " << kMaxRuns << " reached a median residual below " << kLanded
+                      << runs;
 }

@@ -274,7 +274,7 @@ TEST_F(ToyGanCli, ResumeOfADirectoryWithoutConfig) {
                        {"--resume", dir, "config.json"}));
   EXPECT_EQ(names_in(dir), (std::set<std::string>{"checkpoints"}));
   EXPECT_TRUE(is_error(toy_gan({"train", "--resume", tmp / "nowhere"}),
-                       {"--resume", "nowhere", "config.json"}));
+                       {"--resume", "nowhere", "no such run directory"}));
   EXPECT_FALSE(fs::exists(tmp / "nowhere"));
 }
 

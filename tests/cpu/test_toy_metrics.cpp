@@ -124,18 +124,20 @@ TEST(CpuToyData, RingMixtureStatistics) {
   EXPECT_EQ(r.modes_captured, 8);
   // |x - c|^2 / sigma^2 ~ chi^2_2, so P(|x - c| <= 3 sigma) = 1 - exp(-9/2) = 0.98889 (modes are
   // 1.53 = 77 sigma apart: no sample is nearer another center). Binomial standard error.
+  // The exact Binomial(20000, p) tails beyond 5 se hold 9.4e-7.
   const double p = 1.0 - std::exp(-4.5), se = std::sqrt(p * (1.0 - p) / n);
   EXPECT_NEAR(p, 0.98889, 1e-5);
   EXPECT_NEAR(r.high_quality_fraction, p, 5.0 * se);
   // Reverse KL of a multinomial histogram against the true uniform weights: the G statistic
   // 2 N KL is asymptotically chi^2 with k - 1 = 7 degrees of freedom (mean 7, sd 3.7), so
   // E[KL] ~ 7 / (2 N) = 1.8e-4 for N ~ 19,800 HQ samples; 0.01 would need 2 N KL ~ 400 (never).
-  // The tighter bound 2 N KL < 50 fails with probability ~1e-8.
+  // The tighter bound 2 N KL < 50 fails with probability P(chi2_7 > 50) = 1.4e-8.
   EXPECT_LT(r.reverse_kl, 0.01);
   EXPECT_LT(2.0 * r.high_quality_count * r.reverse_kl, 50.0);
 
   // Per mode: count ~ Binomial(n, 1/8), mean ~ center +- sigma / sqrt(n_i), std ~ sigma
-  // +- sigma / sqrt(2 n_i); all within 6 standard errors.
+  // +- sigma / sqrt(2 n_i); all within 6 standard errors: 40 checks at ~2e-9 each (the counts'
+  // exact binomial tails: 2.3e-9). The whole test fails by chance with P < 1.1e-6.
   PerMode pm = per_mode(m, pts);
   for (int i = 0; i < 8; ++i) {
     SCOPED_TRACE("mode " + std::to_string(i));
@@ -157,6 +159,8 @@ TEST(CpuToyData, GridMixtureCapturesAll25Modes) {
   std::vector<float> pts = sample_mixture(m, n, rng.bits());
   ModeMetrics r = mode_metrics(m, pts);
   EXPECT_EQ(r.modes_captured, 25);  // ~2000 per mode; P(a mode gets none) ~ 25 (24/25)^50000 = 0
+  // P(fail by chance) < 7.6e-7 (the exact Binomial(50000, p) tails beyond 5 se) + 3e-11
+  // (P(chi2_24 > 100)).
   const double p = 1.0 - std::exp(-4.5), se = std::sqrt(p * (1.0 - p) / n);
   EXPECT_NEAR(r.high_quality_fraction, p, 5.0 * se);
   EXPECT_LT(2.0 * r.high_quality_count * r.reverse_kl, 100.0);  // chi^2_24: mean 24, sd 6.9
@@ -195,7 +199,8 @@ TEST(CpuToyData, ParabolaPointsAndMoments) {
   }
   EXPECT_LE(parabola_median_residual(pts), tol);
   // x ~ U[-5, 5]: mean 0, var 100/12 = 25/3; SE(mean) = sqrt(25/3 / n),
-  // SE(var) = sqrt((E x^4 - var^2) / n) = sqrt((125 - 625/9) / n).
+  // SE(var) = sqrt((E x^4 - var^2) / n) = sqrt((125 - 625/9) / n). Two checks at 6 se: P(fail by
+  // chance) ~ 4e-9.
   Moments1D mo = moments_1d(xs);
   EXPECT_NEAR(mo.mean, 0.0, 6.0 * std::sqrt(25.0 / 3.0 / n));
   EXPECT_NEAR(mo.std * mo.std, 25.0 / 3.0, 6.0 * std::sqrt((125.0 - 625.0 / 9.0) / n));

@@ -63,12 +63,13 @@ TEST_F(GpuTest, AdamMatchesCpuOverSeveralSteps) {
         SCOPED_TRACE("step " + std::to_string(step_ref));
         const auto grad = rng_.vec<float>(N);
         g.upload(grad);
-        cuda::adam_step(cfg, p.data(), g.data(), m.data(), v.data(), N, step.data(), stream_);
+        cuda::adam_step(cfg, p.data(), g.data(), m.data(), v.data(), N, step.data(), nullptr,
+                        stream_);
         cuda::counter_add(step.data(), 1, stream_);
 
         const auto g_ref = to_double(grad);
         cpu::adam_step<double>(cfg, p_ref.data(), g_ref.data(), m_ref.data(), v_ref.data(), N,
-                               &step_ref);
+                               &step_ref, nullptr);
         cpu::counter_add(&step_ref, 1);
 
         EXPECT_TRUE(all_close("p", fetch(p), p_ref, kParamAtol, 0.0));
@@ -96,13 +97,15 @@ TEST_F(GpuTest, AdamReadsStepFromDevice) {
   for (int k = 0; k < 2; ++k) {
     DeviceBuffer<float> p(p0), m(m0), v(v0);
     if (k == 1) cuda::counter_add(step.data(), 7, stream_);
-    cuda::adam_step(cfg, p.data(), g.data(), m.data(), v.data(), N, step.data(), stream_);
+    cuda::adam_step(cfg, p.data(), g.data(), m.data(), v.data(), N, step.data(), nullptr,
+                    stream_);
     after[k] = fetch(p);
 
     const uint64_t t = k == 0 ? 3 : 10;
     auto p_ref = to_double(p0), m_ref = to_double(m0), v_ref = to_double(v0);
     const auto g_ref = to_double(grad);
-    cpu::adam_step<double>(cfg, p_ref.data(), g_ref.data(), m_ref.data(), v_ref.data(), N, &t);
+    cpu::adam_step<double>(cfg, p_ref.data(), g_ref.data(), m_ref.data(), v_ref.data(), N, &t,
+                           nullptr);
     EXPECT_TRUE(all_close("p at t=" + std::to_string(t), after[k], p_ref, kParamAtol, 0.0));
   }
   size_t same = 0;
@@ -112,6 +115,7 @@ TEST_F(GpuTest, AdamReadsStepFromDevice) {
 
 TEST_F(GpuTest, AdamEmptyLaunchesNothing) {
   DeviceBuffer<uint64_t> step(std::vector<uint64_t>{1});
-  cuda::adam_step(AdamConfig{}, nullptr, nullptr, nullptr, nullptr, 0, step.data(), stream_);
+  cuda::adam_step(AdamConfig{}, nullptr, nullptr, nullptr, nullptr, 0, step.data(), nullptr,
+                  stream_);
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }

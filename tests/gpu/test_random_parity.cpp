@@ -89,6 +89,8 @@ TEST_F(GpuTest, RandomFillRepeatsAndAdvancesWithCounter) {
     const Tolerance tol = tolerance(d);
     EXPECT_TRUE(
         all_close("advanced", c, cpu_fill(N, d, seed, stream, counter + 1), tol.atol, tol.rtol));
+    // Independent 24-bit uniforms coincide with P = 2^-24 per element (normals less often), so
+    // P(10 of 1001 equal) < 1e-60.
     size_t same = 0;
     for (size_t i = 0; i < N; ++i) same += a[i] == c[i];
     EXPECT_LT(same, N / 100) << "the advanced counter should draw fresh numbers";
@@ -108,7 +110,7 @@ TEST_F(GpuTest, RandomFillStreamsDiffer) {
   const auto a = fetch(s0), b = fetch(s1);
   size_t same = 0;
   for (size_t i = 0; i < N; ++i) same += a[i] == b[i];
-  EXPECT_LT(same, N / 100);
+  EXPECT_LT(same, N / 100);  // P(41 of 4097 independent 24-bit uniforms equal) < 1e-200
 }
 
 TEST_F(GpuTest, RandomFillEmptyLaunchesNothing) {
@@ -238,6 +240,8 @@ TEST_F(GpuTest, AddNoiseFollowsDeviceCounter) {
   const auto first = fetch(y_dev);
   size_t same = 0;
   for (size_t i = 0; i < N; ++i) same += first[i] == x[i];
+  // x + n == x in float needs |n| below half an ulp of x (< 6e-8 for |x| <= 1): P < 1e-7 per
+  // element, so P(10 of 1001) < 1e-50.
   EXPECT_LT(same, N / 100) << "sigma_1 = sigma0: noise added";
   cuda::counter_add(counter_dev.data(), 3, stream_);  // t = 4 = anneal + 1
   y_dev.poison();

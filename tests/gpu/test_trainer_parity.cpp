@@ -108,5 +108,53 @@ TEST_F(TrainerParity, ToyStepsMatchTheCpu) {
   }
 }
 
+// The divergence watch on the GPU (each step's statistics copied to pinned memory after the step,
+// looked at with a non-blocking event query before the next) against the CPU, which sees every
+// step as it runs: keras-mlp at lr 1e6 breaks Adam's state at once. Plain launches and a captured
+// graph (the copy is enqueued after the graph launch) must both notice within a few steps, then
+// report the same first bad step and what went non-finite, and refuse a checkpoint; a healthy
+// run is never flagged.
+TEST_F(TrainerParity, DivergenceWatchMatchesTheCpu) {
+  SCOPED_TRACE(rng_.trace());
+  const ImageSet data = synthetic_images(rng_, 64, 28);
+  TrainConfig cfg = make_preset("keras-mlp");
+  cfg.seed = rng_.bits();
+  cfg.log_every = 50;
+  const ExecContext cpu_ctx{};
+  const uint64_t kMaxSteps = 40;
+  auto run_until_diverged = [&](GanTrainer& t) {
+    t.init();
+    while (!t.diverged() && t.step() < kMaxSteps) t.train_step();
+    return t.step();
+  };
+  {
+    ExecResources gpu(DeviceKind::Cuda);
+    GanTrainer on_gpu(cfg, data, gpu.context());
+    EXPECT_EQ(run_until_diverged(on_gpu), kMaxSteps);
+    EXPECT_NO_THROW(on_gpu.checkpoint({}));  // synchronises and polls the last watched step
+    EXPECT_FALSE(on_gpu.diverged());
+  }
+  cfg.opt_g.adam.lr = cfg.opt_d.adam.lr = 1e6f;
+  GanTrainer on_cpu(cfg, data, cpu_ctx);
+  const uint64_t cpu_stop = run_until_diverged(on_cpu);
+  ASSERT_TRUE(on_cpu.diverged());
+  const StepStats want = on_cpu.collect_stats();
+  ASSERT_EQ(want.first_nonfinite_step, cpu_stop);
+  for (bool graph : {false, true}) {
+    SCOPED_TRACE(graph ? "CUDA graph" : "plain launches");
+    ExecResources gpu(DeviceKind::Cuda);
+    GanTrainer on_gpu(cfg, data, gpu.context());
+    on_gpu.use_cuda_graph(graph);
+    const uint64_t gpu_stop = run_until_diverged(on_gpu);
+    ASSERT_TRUE(on_gpu.diverged()) << "not noticed within " << kMaxSteps << " steps";
+    EXPECT_LE(gpu_stop, want.first_nonfinite_step + 10) << "noticed late";
+    EXPECT_TRUE(on_gpu.stats_ready() || on_gpu.stats_requested());
+    const StepStats got = on_gpu.collect_stats();
+    EXPECT_EQ(got.first_nonfinite_step, want.first_nonfinite_step);
+    EXPECT_EQ(got.nonfinite_what, want.nonfinite_what);
+    EXPECT_TRUE(throws_with([&] { on_gpu.checkpoint({}); }, {"not writing a checkpoint"}));
+  }
+}
+
 }  // namespace
 }  // namespace gan::test
