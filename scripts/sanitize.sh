@@ -31,8 +31,10 @@ fi
 t0=$(date +%s)
 cmake -S . -B "$build" -G Ninja -DGAN_CUDA=OFF -DGAN_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   ${CMAKE_ARGS:-}
-# Only what ctest runs (the test binaries and the apps they spawn), not the demo or benchmarks.
-cmake --build "$build" -j "$jobs" --target cpu_tests gpu_tests mnist_gan toy_gan
+# Only what ctest runs (the test binaries, the apps they spawn, the fuzz targets replaying their
+# corpus), not the demo or benchmarks.
+cmake --build "$build" -j "$jobs" --target cpu_tests gpu_tests mnist_gan toy_gan \
+  fuzz_idx fuzz_checkpoint fuzz_safetensors fuzz_config
 t1=$(date +%s)
 
 # abort_on_error: every report ends in SIGABRT, which no test accepts as an expected exit; the
