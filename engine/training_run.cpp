@@ -366,20 +366,18 @@ RunResult Run::go() {
   data_.pixels = std::vector<uint8_t>();
   trainer_->use_cuda_graph(req_.cuda_graph);
 
+  // A new run creates its directory here; a resumed one gets back any sub-folder it lost.
+  std::error_code ec;
+  fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
+  if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("{} {}: cannot create the run directory ({})",
+                                         req_.resume ? "--resume" : "--out", req_.run_dir,
+                                         ec.message()));
   if (!req_.resume) {
-    std::error_code ec;
-    fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
-    if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
-    if (ec)
-      throw std::runtime_error(fmt::format("--out {}: cannot create the run directory ({})",
-                                           req_.run_dir, ec.message()));
     lock_run_directory();
     if (fs::exists(fs::path(req_.run_dir) / "config.json"))  // another process got there first
       throw std::runtime_error("--out " + req_.run_dir + ": already holds a run (config.json)");
-  } else {
-    std::error_code ec;
-    fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
-    fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
   }
 
   if (resume_from_) {
