@@ -97,6 +97,15 @@ void bce_with_logits(const ExecContext& ctx, const float* logits, const float* t
                cpu::bce_with_logits<float>(logits, targets, N, grad_scale, dlogits, stats));
 }
 
+void softmax_xent(const ExecContext& ctx, const float* logits, const uint8_t* labels,
+                  const uint32_t* indices, int B, int C, float grad_scale, float* probs,
+                  float* dlogits, BceStats<float>* stats) {
+  GAN_DISPATCH(cuda::softmax_xent(logits, labels, indices, B, C, grad_scale, probs, dlogits, stats,
+                                  ctx.stream),
+               cpu::softmax_xent<float>(logits, labels, indices, B, C, grad_scale, probs, dlogits,
+                                        stats));
+}
+
 void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const float* g, float* m,
                float* v, size_t N, const uint64_t* step, float* nonfinite) {
   GAN_DISPATCH(cuda::adam_step(cfg, p, g, m, v, N, step, nonfinite, ctx.stream),

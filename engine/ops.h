@@ -11,6 +11,7 @@
 #include "kernels/losses.h"
 #include "kernels/optimizers.h"
 #include "kernels/random.h"
+#include "kernels/softmax_xent.h"
 
 namespace gan::ops {
 
@@ -37,6 +38,9 @@ void dropout_backward(const ExecContext& ctx, const float* dy, float* dx, size_t
                       uint64_t seed, uint32_t stream, const uint64_t* counter);
 void bce_with_logits(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
                      float grad_scale, float* dlogits, BceStats<float>* stats);
+void softmax_xent(const ExecContext& ctx, const float* logits, const uint8_t* labels,
+                  const uint32_t* indices, int B, int C, float grad_scale, float* probs,
+                  float* dlogits, BceStats<float>* stats);
 void adam_step(const ExecContext& ctx, const AdamConfig& cfg, float* p, const float* g, float* m,
                float* v, size_t N, const uint64_t* step, float* nonfinite);
 void random_fill(const ExecContext& ctx, float* out, size_t N, Distribution dist, uint64_t seed,
