@@ -1,16 +1,22 @@
 // mnist_gan: trains the seed tutorials' GANs on MNIST-format data, writes sample grids, metrics
 // and checkpoints; generates images from a checkpoint.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
+#include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
+#include "engine/eval/evaluator.h"
 #include "engine/gan_trainer.h"
 #include "engine/image_grid.h"
 #include "engine/json_fields.h"
+#include "engine/memory_limits.h"
 #include "engine/safetensors.h"
 #include "engine/training_run.h"
 #include "train_flags.h"
@@ -104,6 +110,101 @@ int run_export(const std::string& ckpt_path, const std::string& out) {
   return 0;
 }
 
+int run_classifier(const std::string& data_dir, const std::string& out, const std::string& device,
+                   const ClassifierTrainConfig& cfg) {
+  ExecResources exec(resolve_device(device_choice_from_name(device)));
+  auto clf = train_classifier(exec.context(), data_dir, cfg, stdout);
+  clf->save(out);
+  std::printf("wrote the classifier (%s, %.2f%% on the test split) to %s\n",
+              describe_model_spec(clf->model().spec()).c_str(), 100 * clf->test_accuracy,
+              out.c_str());
+  return 0;
+}
+
+struct EvaluateRequest {
+  std::string checkpoint, samples, classifier, data_dir, json_out, device = "auto";
+  int n = 10000;
+  uint64_t seed = 1;
+};
+
+// Samples another tool wrote (the PyTorch peer's dumps): a safetensors file with one float32
+// tensor "samples" of shape (n, rows * cols) or (n, rows, cols) or (n, 1, rows, cols), in [-1, 1].
+std::vector<float> read_sample_file(const std::string& path, size_t D, size_t* n) {
+  const std::vector<NamedTensor> tensors = read_safetensors(path);
+  const auto t = std::find_if(tensors.begin(), tensors.end(),
+                              [](const NamedTensor& x) { return x.name == "samples"; });
+  if (t == tensors.end()) throw std::runtime_error(path + ": no tensor 'samples'");
+  if (t->shape.empty() || t->shape[0] < 1 || t->data.size() != size_t(t->shape[0]) * D)
+    throw std::runtime_error(fmt::format("{}: 'samples' has shape [{}], expected (n, {})", path,
+                                         fmt::join(t->shape, ", "), D));
+  for (size_t i = 0; i < t->data.size(); ++i)
+    if (!(t->data[i] >= -1.0001f && t->data[i] <= 1.0001f))
+      throw std::runtime_error(fmt::format(
+          "{}: sample value {} (at {}) is outside [-1, 1] (not images scaled as the engine's)",
+          path, t->data[i], i));
+  *n = size_t(t->shape[0]);
+  return t->data;
+}
+
+int run_evaluate(const EvaluateRequest& r) {
+  if (r.checkpoint.empty() == r.samples.empty())
+    throw std::invalid_argument("evaluate: give one of --checkpoint and --samples");
+  std::optional<GeneratorCheckpoint> g;
+  std::string data_dir = r.data_dir;
+  if (!r.checkpoint.empty()) {
+    g = read_generator_checkpoint(r.checkpoint);
+    if (data_dir.empty()) {
+      try {
+        data_dir = std::filesystem::path(json_string(g->ck.meta, "data")).parent_path().string();
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(r.checkpoint + ": checkpoint metadata: " + e.what());
+      }
+    }
+  }
+  if (data_dir.empty()) data_dir = kDefaultDataDir;
+  ExecResources exec(resolve_device(device_choice_from_name(r.device)));
+  auto clf = obtain_classifier(exec.context(), r.classifier, data_dir, 1024, stdout);
+  const size_t D = size_t(clf->input_dim());
+  if (g && size_t(g->rows) * size_t(g->cols) != D)
+    throw std::runtime_error(fmt::format("{}: the generator makes {}x{} images, the data set in {} "
+                                         "has {}x{}",
+                                         r.checkpoint, g->rows, g->cols, data_dir,
+                                         clf->identity().rows, clf->identity().cols));
+  if (g && exec.context().kind == DeviceKind::Cpu)
+    require_host_memory(evaluation_bytes(size_t(r.n), D, size_t(clf->feature_dim()),
+                                         size_t(clf->classes())),
+                        fmt::format("scoring --n {} samples", r.n));
+  Evaluator ev(exec.context(), std::move(clf), read_labelled_split(data_dir, "t10k", kMnistClasses));
+  QualityScores gen;
+  std::string what;
+  if (g) {
+    Model G("generator", g->cfg.generator, 1, exec.context().kind);
+    load_model_weights(G, g->ck, "g");
+    gen = ev.score_generator(G, g->cfg.noise, size_t(r.n), r.seed);
+    what = fmt::format("{} (step {}), {} samples, noise seed {}", r.checkpoint,
+                       g->ck.counters.count("step") ? g->ck.counters.at("step") : 0, r.n, r.seed);
+  } else {
+    size_t n = 0;
+    const std::vector<float> samples = read_sample_file(r.samples, D, &n);
+    gen = ev.score_images(samples.data(), n);
+    what = fmt::format("{}, {} samples", r.samples, n);
+  }
+  const QualityScores real = ev.real_vs_real();
+  std::printf("%s\nclassifier %.2f%% on the test split; real: %zu test images of %s\n%s",
+              what.c_str(), 100 * ev.classifier().test_accuracy, ev.real_count(), data_dir.c_str(),
+              format_quality_table(gen, real).c_str());
+  if (!r.json_out.empty()) {
+    const nlohmann::json j = {{"source", r.checkpoint.empty() ? r.samples : r.checkpoint},
+                              {"data", data_dir},
+                              {"seed", r.seed},
+                              {"classifier_test_accuracy", ev.classifier().test_accuracy},
+                              {"generated", quality_scores_to_json(gen)},
+                              {"real_vs_real", quality_scores_to_json(real)}};
+    write_file_atomic(r.json_out, j.dump(2) + "\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,6 +239,60 @@ int main(int argc, char** argv) {
   bool cuda_graph = false;
   train->add_flag("--cuda-graph", cuda_graph,
                   "CUDA: capture the training step once and replay it as one graph launch");
+  std::optional<int> eval_every, eval_n;
+  std::optional<std::string> train_classifier_path;
+  train->add_option("--eval-every", eval_every,
+                    "score sample quality every N steps into eval.csv (0: never)")
+      ->check(app::whole_number(0, INT32_MAX));
+  train->add_option("--eval-n", eval_n, "samples scored at each evaluation (default 10000)")
+      ->check(app::whole_number(10, kMaxEvalSamplesInRun));
+  train->add_option("--classifier", train_classifier_path,
+                    "classifier for --eval-every (default: the data set's cached one, trained "
+                    "the first time)");
+
+  // ---- classifier ----
+  CLI::App* classify = app.add_subcommand(
+      "classifier", "train the evaluation classifier on a labelled MNIST-format data set");
+  std::string cls_data = kDefaultDataDir, cls_out, cls_device = "auto";
+  ClassifierTrainConfig cls_cfg;
+  classify->add_option("--data", cls_data, "MNIST-format directory with train-* and t10k-* "
+                                           "images and labels")
+      ->capture_default_str();
+  classify->add_option("--out", cls_out, "safetensors file to write")->required();
+  classify->add_option("--steps", cls_cfg.steps, "training steps")
+      ->check(app::whole_number(1, 10'000'000))
+      ->capture_default_str();
+  classify->add_option("--batch", cls_cfg.batch, "batch size")
+      ->check(app::whole_number(1, 65536))
+      ->capture_default_str();
+  classify->add_option("--seed", cls_cfg.seed, "seed of the init, batches and dropout")
+      ->check(app::whole_number(0, UINT64_MAX))
+      ->capture_default_str();
+  classify->add_option("--device", cls_device, "auto, cuda or cpu")->capture_default_str();
+
+  // ---- evaluate ----
+  CLI::App* evaluate = app.add_subcommand(
+      "evaluate", "score a generator's samples: Frechet distance, classifier score, classes "
+                  "covered, precision and recall, beside the real data's own values");
+  EvaluateRequest ev_req;
+  evaluate->add_option("--checkpoint", ev_req.checkpoint, "checkpoint whose generator is scored");
+  evaluate->add_option("--samples", ev_req.samples,
+                       "or: a safetensors file of samples to score (tensor 'samples', (n, 784), "
+                       "values in [-1, 1])");
+  evaluate->add_option("--classifier", ev_req.classifier,
+                       "classifier file (default: the data set's cached one, trained the first "
+                       "time)");
+  evaluate->add_option("--data", ev_req.data_dir,
+                       "MNIST-format directory of the real images (default: the checkpoint's "
+                       "training data, else Fashion-MNIST)");
+  evaluate->add_option("--n", ev_req.n, "samples generated and scored")
+      ->check(app::whole_number(kMinEvalSamples, kMaxEvalSamples))
+      ->capture_default_str();
+  evaluate->add_option("--seed", ev_req.seed, "noise seed")
+      ->check(app::whole_number(0, UINT64_MAX))
+      ->capture_default_str();
+  evaluate->add_option("--json", ev_req.json_out, "also write the numbers to this JSON file");
+  evaluate->add_option("--device", ev_req.device, "auto, cuda or cpu")->capture_default_str();
 
   // ---- generate ----
   CLI::App* generate = app.add_subcommand("generate", "write a grid of samples from a checkpoint");
@@ -173,6 +328,8 @@ int main(int argc, char** argv) {
     if (generate->parsed())
       return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols);
     if (exp->parsed()) return run_export(exp_ckpt, exp_out);
+    if (classify->parsed()) return run_classifier(cls_data, cls_out, cls_device, cls_cfg);
+    if (evaluate->parsed()) return run_evaluate(ev_req);
     if (devices->parsed()) {
       std::string why;
       const int n = cuda_device_count(&why);
@@ -186,9 +343,18 @@ int main(int argc, char** argv) {
     RunRequest req;
     if (!resume_dir.empty()) {
       req = app::resume_request(resume_dir, out_dir, ov, train->count("--preset") > 0);
+      req.eval_every = eval_every;
+      req.eval_samples = eval_n;
+      if (train_classifier_path)
+        req.classifier = std::filesystem::absolute(*train_classifier_path).string();
     } else {
       req.config = make_preset(preset);
       ov.apply(req.config);
+      if (eval_every) req.config.eval_every = *eval_every;
+      if (eval_n) req.config.eval_samples = *eval_n;
+      // Absolute, so a resume from another working directory finds the same file.
+      if (train_classifier_path)
+        req.config.eval_classifier = std::filesystem::absolute(*train_classifier_path).string();
       req.run_dir = out_dir;
       req.data_dir = data_dir;
     }

@@ -337,22 +337,31 @@ void write_idx_labels(const std::string& path, const std::vector<uint8_t>& label
   write_idx(path, kLabels, {uint32_t(labels.size()), 1, 1}, labels, gzip);
 }
 
-std::string find_train_images(const std::string& dir) {
-  constexpr const char* kNames[] = {"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
-                                    "train-images.idx3-ubyte", "train-images.idx3-ubyte.gz"};
+std::string find_mnist_file(const std::string& dir, const std::string& split_kind) {
+  // The dimension count in the names: 3 for images, 1 for labels.
+  const std::string idx = split_kind.ends_with("labels") ? "idx1" : "idx3";
+  const std::string names[] = {split_kind + "-" + idx + "-ubyte.gz", split_kind + "-" + idx + "-ubyte",
+                               split_kind + "." + idx + "-ubyte", split_kind + "." + idx + "-ubyte.gz"};
   std::string tried;
-  for (const char* name : kNames) {
+  for (const std::string& name : names) {
     const std::filesystem::path candidate = std::filesystem::path(dir) / name;
     std::error_code ec;
     if (std::filesystem::exists(candidate, ec)) return candidate.string();
-    tried += (tried.empty() ? "" : ", ") + std::string(name);
+    tried += (tried.empty() ? "" : ", ") + name;
   }
   std::error_code ec;
   const bool dir_exists = std::filesystem::is_directory(dir, ec);
+  const std::string what = split_kind == "train-images" ? "training images"
+                           : split_kind == "train-labels" ? "training labels"
+                           : split_kind == "t10k-images"  ? "test images (t10k)"
+                           : split_kind == "t10k-labels"  ? "test labels (t10k)"
+                                                          : split_kind;
   throw std::runtime_error(dir + ": " +
-                           (dir_exists ? "no MNIST-format training images"
-                                       : "no such directory, so no MNIST-format training images") +
+                           (dir_exists ? "no MNIST-format " + what
+                                       : "no such directory, so no MNIST-format " + what) +
                            " (tried " + tried + ")");
 }
+
+std::string find_train_images(const std::string& dir) { return find_mnist_file(dir, "train-images"); }
 
 }  // namespace gan

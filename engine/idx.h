@@ -43,6 +43,9 @@ void write_idx_labels(const std::string& path, const std::vector<uint8_t>& label
 // train-images-idx3-ubyte.gz, train-images-idx3-ubyte, train-images.idx3-ubyte,
 // train-images.idx3-ubyte.gz. Throws naming the directory and every name tried.
 std::string find_train_images(const std::string& dir);
+// Any file of the set the same way: split_kind "train-images", "train-labels", "t10k-images" or
+// "t10k-labels" (names ...-idx3-ubyte for images, ...-idx1-ubyte for labels).
+std::string find_mnist_file(const std::string& dir, const std::string& split_kind);
 
 inline constexpr const char* kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
 

@@ -402,6 +402,30 @@ const float* Model::forward(const ExecContext& ctx, const float* x, int B, bool 
   return x;
 }
 
+namespace {
+// The layer whose buffer holds spec layer i's output: itself, or the dense layer that an
+// activation at i is fused into (fused activations have no layer of their own).
+template <class Layers>
+auto& layer_holding(Layers& layers, const ModelSpec& spec, int i, const std::string& name) {
+  for (auto& L : layers)
+    if (L.index == i) return L;
+  for (auto& L : layers)
+    if (L.index + 1 == i && L.spec.kind == LayerKind::Dense &&
+        spec.layers[size_t(i)].kind == LayerKind::Act)
+      return L;
+  throw std::invalid_argument(fmt::format("{}: no layer {}", name, i));
+}
+}  // namespace
+
+const float* Model::layer_output(int spec_index) const {
+  const auto& L = layer_holding(layers_, spec_, spec_index, name_);
+  return L.spec.kind == LayerKind::Pack ? L.x : L.y.data();
+}
+
+int Model::layer_width(int spec_index) const {
+  return layer_holding(layers_, spec_, spec_index, name_).out;
+}
+
 // Reverse order; element-wise layers work in place on the running gradient g (their contracts
 // allow dx == dy), dense layers write dx into their own buffer.
 float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool need_dx) {

@@ -155,6 +155,12 @@ class Model {
   Array<float>& adam_v() { return adam_v_; }
   Array<float>& state() { return state_; }
   const std::vector<TensorSlot>& tensors() const { return slots_; }
+  // The latest forward's output of spec layer `spec_index`: (rows, width) in the model's memory
+  // (an activation fused into the dense layer before it shares that layer's buffer). For features
+  // from inside a model, e.g. a classifier's penultimate layer. Throws on an index out of range.
+  const float* layer_output(int spec_index) const;
+  // Values per row of that output.
+  int layer_width(int spec_index) const;
 
  private:
   struct Layer {

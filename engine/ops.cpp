@@ -123,10 +123,12 @@ void counter_add(const ExecContext& ctx, uint64_t* counter, uint64_t by) {
 }
 
 void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
-                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out) {
+                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out,
+                  uint32_t* indices_out) {
   GAN_DISPATCH(
-      cuda::sample_batch(images, n_images, D, B, seed, stream, counter, out, nullptr, ctx.stream),
-      cpu::sample_batch<float>(images, n_images, D, B, seed, stream, counter, out, nullptr));
+      cuda::sample_batch(images, n_images, D, B, seed, stream, counter, out, indices_out,
+                         ctx.stream),
+      cpu::sample_batch<float>(images, n_images, D, B, seed, stream, counter, out, indices_out));
 }
 
 void sample_rows(const ExecContext& ctx, const float* rows, uint32_t n_rows, size_t D, int B,

@@ -49,8 +49,10 @@ void counter_add(const ExecContext& ctx, uint64_t* counter, uint64_t by);
 void stats_to_slot(const ExecContext& ctx, const float* src, int n, float* slots, uint32_t n_slots,
                    const uint64_t* step);
 void stats_zero(const ExecContext& ctx, float* x, int n);
+// indices_out (B): the rows drawn (for their labels), unless null.
 void sample_batch(const ExecContext& ctx, const uint8_t* images, uint32_t n_images, size_t D, int B,
-                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
+                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out,
+                  uint32_t* indices_out = nullptr);
 void sample_rows(const ExecContext& ctx, const float* rows, uint32_t n_rows, size_t D, int B,
                  uint64_t seed, uint32_t stream, const uint64_t* counter, float* out);
 void sort_values(const ExecContext& ctx, const float* x, float* y, size_t N);

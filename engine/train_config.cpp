@@ -281,6 +281,11 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
   require(c.sample_grid >= 1 && c.sample_grid <= kMaxSampleGrid,
           fmt::format("{}: must be in [1, {}] (got {})", n("--sample-grid", "sample_grid"),
                       kMaxSampleGrid, c.sample_grid));
+  require(c.eval_every >= 0, fmt::format("{}: must be >= 0 (got {})",
+                                         n("--eval-every", "eval_every"), c.eval_every));
+  require(c.eval_samples >= 10 && c.eval_samples <= kMaxEvalSamplesInRun,
+          fmt::format("{}: must be in [10, {}] (got {})", n("--eval-n", "eval_samples"),
+                      kMaxEvalSamplesInRun, c.eval_samples));
   validate_adam(c.opt_g.adam, "g", n);
   validate_adam(c.opt_d.adam, "d", n);
   validate_optimizer(c.opt_g, "g", n);
@@ -379,7 +384,10 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
           {"sample_every", c.sample_every},
           {"checkpoint_every", c.checkpoint_every},
           {"keep_checkpoints", c.keep_checkpoints},
-          {"sample_grid", c.sample_grid}};
+          {"sample_grid", c.sample_grid},
+          {"eval_every", c.eval_every},
+          {"eval_samples", c.eval_samples},
+          {"eval_classifier", c.eval_classifier}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -417,6 +425,11 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.checkpoint_every = int(json_int(j, "checkpoint_every", 1, INT32_MAX));
     c.keep_checkpoints = int(json_int(j, "keep_checkpoints", 1, kMaxKeepCheckpoints));
     c.sample_grid = int(json_int(j, "sample_grid", 1, kMaxSampleGrid));
+    // Keys added with the evaluation: a config written before them has evaluation off.
+    if (j.contains("eval_every")) c.eval_every = int(json_int(j, "eval_every", 0, INT32_MAX));
+    if (j.contains("eval_samples"))
+      c.eval_samples = int(json_int(j, "eval_samples", 10, kMaxEvalSamplesInRun));
+    if (j.contains("eval_classifier")) c.eval_classifier = json_string(j, "eval_classifier");
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("malformed training config: ") + e.what());

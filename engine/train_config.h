@@ -52,6 +52,12 @@ struct TrainConfig {
   int checkpoint_every = 1000;
   int keep_checkpoints = 3;
   int sample_grid = 5;  // samples/step_NNNNNN.png holds sample_grid x sample_grid images
+  // Sample quality (engine/eval) scored every eval_every steps (0: never) on eval_samples samples
+  // of G with the classifier in eval_classifier (empty: the data set's cached one), into
+  // eval.csv. MNIST-format runs only.
+  int eval_every = 0;
+  int eval_samples = 10000;
+  std::string eval_classifier;
 
   int z_dim() const { return generator.input; }
 };
@@ -65,6 +71,7 @@ inline constexpr uint64_t kMaxSteps = 1'000'000'000'000ull;  // 10^12: 3 years a
 inline constexpr int kMaxLogEvery = 1'000'000;             // the statistics buffer holds as many
 inline constexpr int kMaxKeepCheckpoints = 1000;
 inline constexpr int kMaxSampleGrid = 32;
+inline constexpr int kMaxEvalSamplesInRun = 1'000'000;
 
 std::vector<std::string> preset_names();
 // Throws std::invalid_argument naming the preset and listing the known ones.

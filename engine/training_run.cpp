@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "engine/atomic_file.h"
+#include "engine/eval/evaluator.h"
 #include "engine/idx.h"
 #include "engine/image_grid.h"
 #include "engine/json_fields.h"
@@ -48,10 +50,18 @@ std::string metrics_row(const StepStats& s, int batch) {
                      s.g_loss, s.d_real, s.d_fake, s.d_accuracy, s.ms_per_step, ips);
 }
 
-// metrics.csv keeps the header and the rows up to `step` (a resumed run rewrites what followed
-// its checkpoint, so the file never holds a step twice).
-void reset_metrics(const std::string& path, uint64_t step) {
-  std::string kept = std::string(kMetricsHeader) + "\n";
+constexpr const char* kEvalHeader =
+    "step,n,fd,classifier_score,classes_covered,kl_to_uniform,precision,recall";
+
+std::string eval_row(uint64_t step, const QualityScores& s) {
+  return fmt::format("{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f}", step, s.n, s.fd, s.score,
+                     s.covered, s.kl_uniform, s.precision, s.recall);
+}
+
+// metrics.csv (and eval.csv) keep the header and the rows up to `step` (a resumed run rewrites
+// what followed its checkpoint, so the file never holds a step twice).
+void reset_rows(const std::string& path, const char* header, uint64_t step) {
+  std::string kept = std::string(header) + "\n";
   if (step > 0 && fs::exists(path)) {
     std::istringstream in(read_file(path));
     std::string line;
@@ -94,6 +104,36 @@ void write_metric_curves(const std::string& run_dir, bool probabilities) {
   write_plot_png(run_dir + "/d_outputs.png", outputs, {d_real, d_fake});
 }
 
+// eval_fd.png: the Fréchet distance by step (grey: the real-vs-real floor); eval_pr.png:
+// precision (green) and recall (purple) on [0, 1], from eval.csv.
+void write_eval_curves(const std::string& run_dir, const QualityScores& real) {
+  Series fd{"FD", {}, {}, 200, 30, 30}, floor{"FD real vs real", {}, {}, 150, 150, 150};
+  Series precision{"precision", {}, {}, 30, 150, 60}, recall{"recall", {}, {}, 130, 50, 180};
+  std::istringstream in(read_file(run_dir + "/eval.csv"));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    double step, n, v[6];
+    if (std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &n, &v[0], &v[1],
+                    &v[2], &v[3], &v[4], &v[5]) != 8)
+      continue;
+    for (Series* s : {&fd, &floor, &precision, &recall}) s->x.push_back(step);
+    fd.y.push_back(v[0]);
+    floor.y.push_back(real.fd);
+    precision.y.push_back(v[4]);
+    recall.y.push_back(v[5]);
+  }
+  if (fd.x.size() < 2) return;
+  PlotSpec fd_spec{"Frechet distance"};
+  fd_spec.y_min = 0;
+  fd_spec.y_max = std::max(*std::max_element(fd.y.begin(), fd.y.end()), real.fd) * 1.05;
+  write_plot_png(run_dir + "/eval_fd.png", fd_spec, {floor, fd});
+  PlotSpec pr_spec{"precision and recall"};
+  pr_spec.y_min = 0;
+  pr_spec.y_max = 1;
+  write_plot_png(run_dir + "/eval_pr.png", pr_spec, {precision, recall});
+}
+
 std::string sample_path(const std::string& run_dir, uint64_t step) {
   return fmt::format("{}/samples/step_{:06d}.png", run_dir, step);
 }
@@ -119,6 +159,8 @@ class Run {
   void save_checkpoint_now();
   void write_samples();
   void export_generator();
+  void prepare_evaluation(DeviceKind kind);
+  void evaluate_now();
   nlohmann::json meta() const;
 
   void check_memory(DeviceKind kind) const;
@@ -135,6 +177,8 @@ class Run {
   std::unique_ptr<GanTrainer> trainer_;
   std::unique_ptr<Checkpoint> resume_from_;
   std::ofstream metrics_;
+  std::unique_ptr<Evaluator> eval_;  // when cfg_.eval_every > 0
+  QualityScores eval_real_;
   RunResult result_;
   uint64_t total_ = 0;
   std::chrono::steady_clock::time_point start_;
@@ -172,6 +216,9 @@ void Run::prepare_resume() {
     throw std::runtime_error(config_path_ + ": config." + e.what());
   }
   if (req_.steps) cfg_.steps = *req_.steps;
+  if (req_.eval_every) cfg_.eval_every = *req_.eval_every;
+  if (req_.eval_samples) cfg_.eval_samples = *req_.eval_samples;
+  if (req_.classifier) cfg_.eval_classifier = *req_.classifier;
   const auto checkpoints = list_checkpoints(req_.run_dir);
   // A run stopped before its first checkpoint starts over: every draw is keyed by the seed and the
   // step, so that is exactly the run it would have been.
@@ -275,6 +322,42 @@ void Run::handle_stats(const StepStats& s) {
   std::fflush(req_.out);
 }
 
+// The classifier (trained and cached first when the data set has none yet) and the real test
+// split, embedded once; the real-vs-real reference into eval_reference.json later.
+void Run::prepare_evaluation(DeviceKind kind) {
+  if (cfg_.eval_every == 0) return;
+  const std::string flag = config_path_.empty() ? "--eval-every" : config_path_ + ": config.eval_every";
+  if (req_.points) throw std::invalid_argument(flag + ": the toy experiments have no classifier");
+  const std::string dir = fs::path(data_path_).parent_path().string();
+  const size_t D = data_.image_size();
+  if (kind == DeviceKind::Cpu)
+    require_host_memory(evaluation_bytes(size_t(cfg_.eval_samples), D, 256, kMnistClasses),
+                        fmt::format("scoring {} samples (--eval-n)", cfg_.eval_samples));
+  auto clf = obtain_classifier(exec_->context(), cfg_.eval_classifier, dir, 1024, req_.out);
+  eval_ = std::make_unique<Evaluator>(exec_->context(), std::move(clf),
+                                      read_labelled_split(dir, "t10k", kMnistClasses));
+  eval_real_ = eval_->real_vs_real();
+}
+
+void Run::evaluate_now() {
+  const uint64_t step = trainer_->step();
+  const QualityScores s = eval_->score_generator(trainer_->generator(), cfg_.noise,
+                                                 size_t(cfg_.eval_samples), 1);
+  const std::string path = req_.run_dir + "/eval.csv";
+  std::ofstream out(path, std::ios::app);
+  out << eval_row(step, s) << '\n';
+  out.flush();
+  if (!out) throw std::runtime_error(path + ": cannot append the evaluation row");
+  if (progress_shown_) std::fputc('\n', req_.out);
+  progress_shown_ = false;
+  std::fprintf(req_.out,
+               "eval at step %llu (%zu samples): FD %.3f (real %.3f), score %.3f (real %.3f), "
+               "classes %d/%d, precision %.3f, recall %.3f\n",
+               (unsigned long long)step, s.n, s.fd, eval_real_.fd, s.score, eval_real_.score,
+               s.covered, s.classes, s.precision, s.recall);
+  std::fflush(req_.out);
+}
+
 // Everything the trainer will allocate, estimated from the config before it does: both models at
 // their batch sizes, the resident data set and the per-step buffers.
 void Run::check_memory(DeviceKind kind) const {
@@ -333,6 +416,7 @@ void Run::finish_outputs() {
   export_generator();
   metrics_.flush();
   write_metric_curves(req_.run_dir, cfg_.loss == GanLoss::Bce);
+  if (eval_) write_eval_curves(req_.run_dir, eval_real_);
   if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);
 }
 
@@ -365,6 +449,7 @@ RunResult Run::go() {
   // The trainer holds the data set now; the host copy is not needed beyond its shape.
   data_.pixels = std::vector<uint8_t>();
   trainer_->use_cuda_graph(req_.cuda_graph);
+  prepare_evaluation(kind);
 
   // A new run creates its directory here; a resumed one gets back any sub-folder it lost.
   std::error_code ec;
@@ -403,7 +488,15 @@ RunResult Run::go() {
   total_ = cfg_.steps;
   write_config();
   const std::string metrics_path = req_.run_dir + "/metrics.csv";
-  reset_metrics(metrics_path, trainer_->step());
+  reset_rows(metrics_path, kMetricsHeader, trainer_->step());
+  if (eval_) {
+    reset_rows(req_.run_dir + "/eval.csv", kEvalHeader, trainer_->step());
+    nlohmann::json ref = {{"classifier", eval_->classifier().identity().train_images},
+                          {"classifier_test_accuracy", eval_->classifier().test_accuracy},
+                          {"real_vs_real", quality_scores_to_json(eval_real_)},
+                          {"test_images", eval_->real_count()}};
+    write_file_atomic(req_.run_dir + "/eval_reference.json", ref.dump(2) + "\n");
+  }
   metrics_.open(metrics_path, std::ios::app);
   if (!metrics_) throw std::runtime_error(metrics_path + ": cannot open for appending");
 
@@ -445,6 +538,7 @@ RunResult Run::go() {
     // when the stream has caught up), without waiting.
     if (trainer_->stats_ready()) handle_stats(trainer_->collect_stats());
     if (step % uint64_t(cfg_.sample_every) == 0 || last) write_samples();
+    if (eval_ && (step % uint64_t(cfg_.eval_every) == 0 || last)) evaluate_now();
     if (step % uint64_t(cfg_.checkpoint_every) == 0 || last || signal) save_checkpoint_now();
     if (signal) {
       result_.stopped_by_signal = signal;

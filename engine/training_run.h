@@ -39,6 +39,9 @@ struct RunRequest {
   bool resume = false;
   TrainConfig config;             // new runs only (a resumed run reads config.json)
   std::optional<uint64_t> steps;  // resume: continue to this total instead of the saved one
+  // resume: evaluation settings that replace the saved ones (they do not change the training)
+  std::optional<int> eval_every, eval_samples;
+  std::optional<std::string> classifier;
   std::string data_dir;           // new runs: MNIST-format directory (default: Fashion-MNIST)
   std::shared_ptr<PointRun> points;  // set: train on these points (data_dir unused)
   DeviceChoice device = DeviceChoice::Auto;

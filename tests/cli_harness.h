@@ -273,6 +273,18 @@ class CliTest : public ::testing::Test {
   fs::path logs = tmp.path / "logs";
 };
 
+// An environment variable set for the scope: the children started while it lives inherit it (each
+// test runs in a process of its own under ctest, so nothing else sees it).
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
+    setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() { unsetenv(name.c_str()); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+};
+
 // ---- run-directory readers ----
 
 struct Metrics {

@@ -22,16 +22,6 @@ using namespace gan::test;
 
 namespace {
 
-// Sets an environment variable for the children started while it lives (each test runs in a
-// process of its own under ctest, so nothing else sees it).
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
-    setenv(name.c_str(), value.c_str(), 1);
-  }
-  ~ScopedEnv() { unsetenv(name.c_str()); }
-};
-
 class Hardening : public MnistGanCli {
  protected:
   // A finished 4-step run with a checkpoint at every step; returns its directory.
