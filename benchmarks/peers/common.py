@@ -7,11 +7,14 @@
 - The exchange files of `bench_step --dump-first-step DIR` (safetensors + losses.json) and the
   comparison of one step against them.
 - The command line both scripts share, and the JSON result lines.
+- Training on real data (--train): MNIST-format IDX images, the sample files for the engine's
+  evaluator, the loss log.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import json
 import os
 import sys
@@ -160,6 +163,84 @@ def random_images(seed: int = 2) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (N_IMAGES, IMAGE_SIZE), dtype=np.uint8)
 
 
+# ---- training on real data (--train) --------------------------------------------------------
+
+IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
+
+
+def load_idx_images(data_dir: Path, name: str = "train-images-idx3-ubyte") -> np.ndarray:
+    """The images of an MNIST-format IDX file in data_dir (`name`.gz or raw), (n, 784) uint8.
+
+    Checks the magic, the image size (28 x 28) and that the file holds exactly n images."""
+    data_dir = Path(data_dir)
+    path = next((f for f in (data_dir / f"{name}.gz", data_dir / name) if f.is_file()), None)
+    if path is None:
+        raise SystemExit(f"--data {data_dir}: neither {name}.gz nor {name} found")
+    try:
+        raw = (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")).read()
+    except (OSError, EOFError) as e:
+        raise SystemExit(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    if len(raw) < 16:
+        raise SystemExit(f"{path}: {len(raw)} bytes, shorter than an IDX3 header (16)")
+    magic, n, rows, cols = (int(x) for x in np.frombuffer(raw, ">u4", 4))
+    if magic != IDX_IMAGES_MAGIC:
+        raise SystemExit(f"{path}: magic {magic:#010x}, not {IDX_IMAGES_MAGIC:#010x} "
+                         "(an IDX file of uint8 images in 3 dimensions)")
+    if rows * cols != IMAGE_SIZE:
+        raise SystemExit(f"{path}: images of {rows} x {cols}, the models take {IMAGE_SIZE} pixels")
+    if n == 0 or len(raw) != 16 + n * IMAGE_SIZE:
+        raise SystemExit(f"{path}: header says {n} images ({16 + n * IMAGE_SIZE} bytes), "
+                         f"the file has {len(raw)} bytes")
+    return np.frombuffer(raw, np.uint8, n * IMAGE_SIZE, 16).reshape(n, IMAGE_SIZE)
+
+
+def sample_steps(s: str, steps: int) -> list[int]:
+    """--samples-at: sorted distinct steps in [0, steps] (0: before training)."""
+    try:
+        out = sorted({int(x) for x in split_list(s)})
+    except ValueError:
+        raise SystemExit(f"--samples-at {s!r}: not a comma list of integers") from None
+    bad = [x for x in out if not 0 <= x <= steps]
+    if bad:
+        raise SystemExit(f"--samples-at: {bad} outside [0, --steps {steps}]")
+    return out
+
+
+def sample_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator of the noise for the samples at `step`: independent of the training's draws,
+    the same for every framework (numpy's PCG64 seeded by (seed, step))."""
+    return np.random.default_rng([seed, step])
+
+
+def write_atomic(path: Path, write) -> None:
+    """write(temp path) then rename, so a reader never sees a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_samples(out_dir: Path, step: int, samples: np.ndarray, meta: dict) -> Path:
+    """OUT/samples_step{step:06d}.safetensors: "samples" (n, 784) float32 in [-1, 1]; metadata
+    (framework, preset, step, seed, batch) as strings (safetensors' metadata is str -> str)."""
+    assert samples.ndim == 2 and samples.shape[1] == IMAGE_SIZE, samples.shape
+    path = Path(out_dir) / f"samples_step{step:06d}.safetensors"
+    write_atomic(path, lambda tmp: save_file(
+        {"samples": np.ascontiguousarray(samples, np.float32)}, str(tmp),
+        metadata={k: str(v) for k, v in {**meta, "step": step}.items()}))
+    return path
+
+
+LOSS_CSV_HEADER = "step,d_loss,g_loss,d_real,d_fake"  # the first columns of the engine's log
+
+
+def write_losses_csv(out_dir: Path, rows: list[tuple]) -> None:
+    """OUT/losses.csv: one row per logging interval, the interval's means (d_loss: the mean of
+    the real and fake BCE, as the engine logs it; d_real / d_fake: mean sigmoid(D(.)))."""
+    lines = [LOSS_CSV_HEADER] + [f"{r[0]}," + ",".join(f"{x:.6f}" for x in r[1:]) for r in rows]
+    write_atomic(Path(out_dir) / "losses.csv", lambda tmp: Path(tmp).write_text(
+        "\n".join(lines) + "\n"))
+
+
 # ---- exchange files -------------------------------------------------------------------------
 
 def write_exchange(d: Path, preset: str, batch: int, init: dict, inputs: dict, after: dict,
@@ -305,7 +386,8 @@ def compare_step(p: Preset, ref_after: dict, ref_losses: dict, ours_after: dict,
 
 # ---- command line and results ---------------------------------------------------------------
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, train: bool = False) -> argparse.ArgumentParser:
+    """The shared command line; train: with --train and its options (torch_gan.py only)."""
     ap = argparse.ArgumentParser(description=description)
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--check", metavar="DIR", type=Path,
@@ -316,8 +398,21 @@ def parser(description: str) -> argparse.ArgumentParser:
     mode.add_argument("--self-test", action="store_true",
                       help="this implementation against the other one, every preset")
     mode.add_argument("--bench", action="store_true", help="time the training step")
-    ap.add_argument("--preset", default="keras-mlp", choices=sorted(PRESETS), help="for --dump")
-    ap.add_argument("--batch", type=int, default=None, help="for --dump (default: the preset's)")
+    if train:
+        mode.add_argument("--train", action="store_true",
+                          help="train --preset on --data for --steps, write samples to --out")
+        ap.add_argument("--data", type=Path, help="for --train: dir of train-images-idx3-ubyte[.gz]")
+        ap.add_argument("--steps", type=int, default=30000, help="for --train")
+        ap.add_argument("--samples-at", default="10000,30000",
+                        help="for --train: steps after which to write samples")
+        ap.add_argument("--n-samples", type=int, default=10000, help="for --train")
+        ap.add_argument("--out", type=Path, help="for --train: output directory")
+        ap.add_argument("--log-every", type=int, default=1000,
+                        help="for --train: steps per progress line / losses.csv row")
+    ap.add_argument("--preset", default="keras-mlp", choices=sorted(PRESETS),
+                    help="for --dump, --train")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="for --dump, --train (default: the preset's)")
     ap.add_argument("--no-dropout", action="store_true", help="for --dump")
     ap.add_argument("--presets", default="keras-mlp,tf-mlp,torch-mlp")
     ap.add_argument("--batches", default="32,64,128,1024,8192")

@@ -4,9 +4,12 @@
   python torch_gan.py --self-test        PyTorch against jax_gan.py on random inputs, every preset
   python torch_gan.py --bench [--device cpu --threads 2 --presets ... --batches ...]
       modes: eager, compile-reduce-overhead, compile-max-autotune-no-cudagraphs, cuda-graph
+  python torch_gan.py --train --preset keras-mlp --data DIR --steps 30000 --seed S \
+      --samples-at 10000,30000 --n-samples 10000 --out OUTDIR [--batch B --device cpu --threads 1]
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,6 +89,9 @@ class TorchGan:
         # Graph capture needs the gradients at fixed addresses: zero them instead of freeing them.
         self.grads_to_none = not capturable
         self.record: list[tuple[str, dict[str, torch.Tensor]]] | None = None  # --check only
+        # --train: step() leaves (mean sigmoid(D(real)), mean sigmoid(D(fake))) of the D step here.
+        self.track_outputs = False
+        self.d_outputs: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _record(self, prefix: str, m: nn.Module) -> None:
         if self.record is not None:
@@ -100,21 +106,26 @@ class TorchGan:
             fake = G(z_d)
         G.train()
         opt_d.zero_grad(set_to_none=self.grads_to_none)
-        logits = D(real)
-        loss_real = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        logits_real = D(real)
+        loss_real = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
         if self.p.d_update == "separate":  # two Keras train_on_batch calls: two Adam steps
             loss_real.backward()
             self._record("D", D)
             opt_d.step()
             opt_d.zero_grad(set_to_none=self.grads_to_none)
-            logits = D(fake)
-            loss_fake = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+            logits_fake = D(fake)
+            loss_fake = F.binary_cross_entropy_with_logits(logits_fake,
+                                                           torch.zeros_like(logits_fake))
             loss_fake.backward()
         else:  # joint: one Adam step on the summed gradient
-            logits = D(fake)
-            loss_fake = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+            logits_fake = D(fake)
+            loss_fake = F.binary_cross_entropy_with_logits(logits_fake,
+                                                           torch.zeros_like(logits_fake))
             (loss_real + loss_fake).backward()
         self._record("D", D)
+        if self.track_outputs:
+            self.d_outputs = (torch.sigmoid(logits_real.detach()).mean(),
+                              torch.sigmoid(logits_fake.detach()).mean())
         opt_d.step()
         # G step: non-saturating loss through D (train mode); D's parameter gradients not computed.
         opt_g.zero_grad(set_to_none=self.grads_to_none)
@@ -206,23 +217,32 @@ def self_test(device: torch.device) -> bool:
 
 # ---- timing -----------------------------------------------------------------------------------
 
+def noise(p: Preset, batch: int, device: torch.device) -> torch.Tensor:
+    """A noise batch of the preset's distribution, N(0, 1) or U(-1, 1), drawn on the device."""
+    if p.noise == "normal":
+        return torch.randn(batch, p.z_dim, device=device)
+    return torch.rand(batch, p.z_dim, device=device) * 2 - 1
+
+
+def data_step(gan: TorchGan, images: torch.Tensor, batch: int):
+    """One training iteration on uint8 images resident on the device (--bench, --train): a batch
+    gathered by random indices (with replacement, as Keras' randint) and scaled to [-1, 1] there,
+    both noise batches drawn there, as the engine does; then TorchGan.step."""
+    p, device, n = gan.p, gan.device, images.shape[0]
+
+    def train_step():
+        idx = torch.randint(0, n, (batch,), device=device)
+        real = (images[idx].float() - 127.5) / 127.5
+        return gan.step(real, noise(p, batch, device), noise(p, batch, device))
+
+    return train_step
+
+
 def bench_one(p: Preset, batch: int, mode: str, images: torch.Tensor, device: torch.device,
               args) -> dict:
     torch.manual_seed(args.seed)
     gan = TorchGan(p, common.init_tensors(p, args.seed), device, capturable=mode == "cuda-graph")
-    B, n = batch, images.shape[0]
-
-    def noise() -> torch.Tensor:
-        if p.noise == "normal":
-            return torch.randn(B, p.z_dim, device=device)
-        return torch.rand(B, p.z_dim, device=device) * 2 - 1
-
-    def train_step():
-        # The batch is gathered and scaled on the device, the noise drawn there, as the engine does.
-        idx = torch.randint(0, n, (B,), device=device)
-        real = (images[idx].float() - 127.5) / 127.5
-        return gan.step(real, noise(), noise())
-
+    train_step = data_step(gan, images, batch)
     run = train_step
     if mode.startswith("compile-"):
         torch._dynamo.reset()
@@ -301,6 +321,81 @@ def bench(args) -> None:
                     common.emit(rec, args.json)
 
 
+# ---- training (quality comparison) -------------------------------------------------------------
+
+@torch.no_grad()
+def generate(gan: TorchGan, n: int, seed: int, step: int, chunk: int = 1000) -> np.ndarray:
+    """n samples (n, 784) from G in inference mode (batch norm's running statistics, no dropout),
+    as the engine's generate; the noise from common.sample_rng(seed, step). G back in train mode."""
+    gan.G.eval()
+    try:
+        rng = common.sample_rng(seed, step)
+        out = [gan.G(torch.from_numpy(common.sample_noise(gan.p, rng, min(chunk, n - i)))
+                     .to(gan.device)).float().cpu().numpy() for i in range(0, n, chunk)]
+    finally:
+        gan.G.train()
+    return np.concatenate(out).reshape(n, common.IMAGE_SIZE)
+
+
+def train(args) -> None:
+    """--train: the preset trained on real images for --steps steps (the step the first-step check
+    verifies, dropout on as the preset has it), samples written at each --samples-at step."""
+    p = common.PRESETS[args.preset]
+    batch = args.batch or p.batch
+    if args.data is None or args.out is None:
+        raise SystemExit("--train needs --data DIR and --out OUTDIR")
+    if args.steps < 1 or batch < 1 or args.n_samples < 1 or args.log_every < 1:
+        raise SystemExit("--steps, --batch, --n-samples and --log-every must be positive")
+    sample_at = set(common.sample_steps(args.samples_at, args.steps))
+    device = pick_device(args.device)
+    images_np = common.load_idx_images(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    common.note(f"torch {torch.__version__} on {device} ({torch.get_num_threads()} threads): "
+                f"{p.name}, batch {batch}, {args.steps} steps, seed {args.seed}, "
+                f"{images_np.shape[0]} images from {args.data}")
+
+    torch.manual_seed(args.seed)  # batch indices, training noise, dropout masks
+    gan = TorchGan(p, common.init_tensors(p, args.seed), device)
+    gan.track_outputs = True
+    images = torch.from_numpy(images_np.copy()).to(device)  # uint8, resident
+    train_step = data_step(gan, images, batch)
+    meta = {"framework": f"torch {torch.__version__}", "preset": p.name, "seed": args.seed,
+            "batch": batch}
+
+    def samples(step: int) -> None:
+        path = common.write_samples(args.out, step, generate(gan, args.n_samples, args.seed, step),
+                                    meta)
+        common.note(f"  wrote {path}")
+
+    if 0 in sample_at:
+        samples(0)
+    # The interval's sums stay on the device (no synchronization per step): d_loss (the mean of
+    # the real and fake BCE, as the engine logs it), g_loss, d_real, d_fake.
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    rows: list[tuple] = []
+    last_step, t0 = 0, time.perf_counter()
+    for step in range(1, args.steps + 1):
+        loss_real, loss_fake, loss_g = train_step()
+        sums += torch.stack([(loss_real + loss_fake) / 2, loss_g, *gan.d_outputs]).double()
+        if step % args.log_every == 0 or step == args.steps:
+            v = (sums / (step - last_step)).tolist()
+            it_s = (step - last_step) / (time.perf_counter() - t0)
+            common.note(f"{step}/{args.steps} d_loss {v[0]:.4f} g_loss {v[1]:.4f} "
+                        f"d_real {v[2]:.4f} d_fake {v[3]:.4f}  ({it_s:.1f} it/s)")
+            rows.append((step, *v))
+            common.write_losses_csv(args.out, rows)
+            if not np.isfinite(v).all():
+                raise SystemExit(f"step {step}: non-finite losses, stopped")
+            sums.zero_()
+            last_step, t0 = step, time.perf_counter()
+        if step in sample_at:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t_sample = time.perf_counter()
+            samples(step)
+            t0 += time.perf_counter() - t_sample  # it/s leaves out the sampling
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -310,13 +405,16 @@ def pick_device(name: str) -> torch.device:
 
 
 def main() -> None:
-    ap = common.parser(__doc__)
+    ap = common.parser(__doc__, train=True)
     ap.add_argument("--modes", default=None, help="comma list (default: all for the device)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.bench:
         bench(args)
+        return
+    if args.train:
+        train(args)
         return
     device = pick_device(args.device)
     if args.check:
@@ -330,5 +428,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    common.pin_threads(common.peek_threads(__import__("sys").argv))
+    common.pin_threads(common.peek_threads(sys.argv))
     main()
