@@ -75,19 +75,33 @@ void reset_rows(const std::string& path, const char* header, uint64_t step) {
   write_file_atomic(path, kept);
 }
 
+// The first `columns` numbers of each row of a CSV file with a header; rows with fewer are skipped.
+std::vector<std::vector<double>> csv_rows(const std::string& path, size_t columns) {
+  std::vector<std::vector<double>> rows;
+  std::istringstream in(read_file(path));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<double> v;
+    const char* p = line.c_str();
+    while (v.size() < columns) {
+      char* end = nullptr;
+      const double x = std::strtod(p, &end);
+      if (end == p) break;
+      v.push_back(x);
+      p = *end == ',' ? end + 1 : end;
+    }
+    if (v.size() == columns) rows.push_back(std::move(v));
+  }
+  return rows;
+}
+
 // curves.png: D loss (red) and G loss (blue); d_outputs.png: D(x) (green) and D(G(z)) (orange),
 // on [0, 1] for probabilities, by step, from metrics.csv.
 void write_metric_curves(const std::string& run_dir, bool probabilities) {
   Series d_loss{"D loss", {}, {}, 200, 30, 30}, g_loss{"G loss", {}, {}, 30, 60, 200};
   Series d_real{"D(x)", {}, {}, 30, 150, 60}, d_fake{"D(G(z))", {}, {}, 230, 130, 20};
-  std::istringstream in(read_file(run_dir + "/metrics.csv"));
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    double v[6];
-    if (std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
-                    &v[5]) != 6)
-      continue;
+  for (const std::vector<double>& v : csv_rows(run_dir + "/metrics.csv", 5)) {
     for (Series* s : {&d_loss, &g_loss, &d_real, &d_fake}) s->x.push_back(v[0]);
     d_loss.y.push_back(v[1]);
     g_loss.y.push_back(v[2]);
@@ -109,19 +123,13 @@ void write_metric_curves(const std::string& run_dir, bool probabilities) {
 void write_eval_curves(const std::string& run_dir, const QualityScores& real) {
   Series fd{"FD", {}, {}, 200, 30, 30}, floor{"FD real vs real", {}, {}, 150, 150, 150};
   Series precision{"precision", {}, {}, 30, 150, 60}, recall{"recall", {}, {}, 130, 50, 180};
-  std::istringstream in(read_file(run_dir + "/eval.csv"));
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    double step, n, v[6];
-    if (std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &n, &v[0], &v[1],
-                    &v[2], &v[3], &v[4], &v[5]) != 8)
-      continue;
-    for (Series* s : {&fd, &floor, &precision, &recall}) s->x.push_back(step);
-    fd.y.push_back(v[0]);
+  // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall
+  for (const std::vector<double>& v : csv_rows(run_dir + "/eval.csv", 8)) {
+    for (Series* s : {&fd, &floor, &precision, &recall}) s->x.push_back(v[0]);
+    fd.y.push_back(v[2]);
     floor.y.push_back(real.fd);
-    precision.y.push_back(v[4]);
-    recall.y.push_back(v[5]);
+    precision.y.push_back(v[6]);
+    recall.y.push_back(v[7]);
   }
   if (fd.x.size() < 2) return;
   PlotSpec fd_spec{"Frechet distance"};
