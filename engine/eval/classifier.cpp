@@ -210,6 +210,15 @@ std::unique_ptr<Classifier> Classifier::load(const std::string& path, const Exec
   id.test_images = field("test_images");
   id.test_labels = field("test_labels");
   const float dropout = float(number("dropout", 0, 0.99));
+  // The file must hold exactly the values such a classifier has before one is allocated.
+  const ModelSpec spec = classifier_spec(id.rows * id.cols, id.classes, dropout);
+  const ModelFootprint f = model_footprint(spec, 1);
+  uint64_t held = 0;
+  for (const NamedTensor& t : tensors) held += t.data.size();
+  if (held != f.params + f.state)
+    throw std::runtime_error(fmt::format("{}: {} values, the classifier its metadata describes ({}) "
+                                         "has {}",
+                                         path, held, describe_model_spec(spec), f.params + f.state));
   auto c = std::make_unique<Classifier>(ctx, id, dropout, max_batch);
   c->test_accuracy = number("test_accuracy", 0, 1);
   c->trained_steps = uint64_t(number("steps", 0, 1e15));

@@ -171,7 +171,7 @@ TEST_F(ClassifierTest, LoadRefusesBadFilesNamingThem) {
   t4.pop_back();
   const std::string fewer = (tmp.path / "fewer.safetensors").string();
   write_safetensors(fewer, t4, meta);
-  refused(fewer, "tensors");
+  refused(fewer, "values, the classifier its metadata describes");
   // A non-finite weight.
   auto t5 = tensors;
   t5[0].data[3] = std::nanf("");
