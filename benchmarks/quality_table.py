@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 METRICS = [("fd", "FD", "{:.2f}"), ("classifier_score", "classifier score", "{:.3f}"),
-           ("classes_covered", "classes covered", "{:.1f}"), ("precision", "precision", "{:.3f}"),
+           ("classes_covered", "classes covered", "{:.1f}"), ("kl_to_uniform", "KL to uniform", "{:.4f}"),
+           ("precision", "precision", "{:.3f}"),
            ("recall", "recall", "{:.3f}")]
 
 
