@@ -7,6 +7,11 @@
 #   test      the whole ctest suite
 #   toy       every toy experiment on the GPU (shortened), plus the WGAN and minibatch-stddev
 #             variants on the ring: the toy trainer's CUDA path end to end, results in toy.log
+#   eval      sample quality on the GPU (needs Fashion-MNIST, FASHION_DIR, default
+#             data/fashion-mnist: copy /usr/share/datasets/fashion-mnist into that ignored folder
+#             and carry it): the classifier trained on the GPU (>= 88% expected), a short keras-mlp
+#             run with --eval-every, its checkpoint scored on the GPU and the CPU (the numbers must
+#             agree), and eval_bench on the GPU; output in toy.log
 #   sanitize  compute-sanitizer memcheck, racecheck, initcheck, synccheck on the GPU tests
 #             (SANITIZERS=... to choose; racecheck is the slow one)
 #   bench     bench_gemm, bench_ops, bench_step (FP32 and TF32)
@@ -15,7 +20,7 @@
 # A device call is limited to 10 minutes: run the stages over a few calls on a warm machine (the
 # build directory persists between calls there). Writes at most 8 files into OUTDIR (the device
 # tool brings back no more): summary.txt (printed last), build.log, tests.log, sanitizer.log,
-# bench.log, peers.log, toy.log, results.json (benchmarks/results format, when bench or peers
+# bench.log, peers.log, toy.log (the toy and eval stages), results.json (benchmarks/results format, when bench or peers
 # ran).
 set -uo pipefail
 out=${1:?usage: bash scripts/gpu_check.sh OUTDIR}
@@ -26,7 +31,7 @@ out=$(cd "$out" && pwd)
 deps=${GAN_OFFLINE_DEPS:-$root/.deps}
 build=${BUILD_DIR:-build-gpu}
 archs=${CUDA_ARCHS:-90}
-stages=",${STAGES:-build,test,toy,sanitize,bench,peers},"
+stages=",${STAGES:-build,test,toy,eval,sanitize,bench,peers},"
 sanitizers=${SANITIZERS:-memcheck racecheck initcheck synccheck}
 raw=${RAW_DIR:-$build/bench-raw}  # intermediate JSON (kept on the machine, merged into results.json)
 mkdir -p "$raw"
@@ -90,6 +95,45 @@ if want toy; then
   run_toy ring-wgan --experiment ring --wgan --steps 5000
   run_toy ring-minibatch-stddev --experiment ring --minibatch-stddev --steps 5000
   run_toy grid --experiment grid --steps 5000
+fi
+
+if want eval; then
+  data=${FASHION_DIR:-data/fashion-mnist}
+  ev="$build/eval-runs"
+  rm -rf "$ev"
+  mkdir -p "$ev"
+  echo "=== eval (data $data)" >>"$out/toy.log"
+  eval_step() {  # name, command...
+    local name=$1
+    shift
+    echo "=== $name: $*" >>"$out/toy.log"
+    if "$@" >>"$out/toy.log" 2>&1; then row "$name" ok; else row "$name" "FAILED (see toy.log)"; status=1; fi
+  }
+  if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ]; then
+    row eval "skipped: no Fashion-MNIST in $data (FASHION_DIR)"
+  else
+    eval_step "eval classifier (cuda)" "$build/mnist_gan" classifier --data "$data" \
+      --out "$ev/classifier.safetensors" --device cuda
+    row "eval classifier accuracy" "$(grep -o '[0-9.]*% of the [0-9]* test images' "$out/toy.log" | tail -1)"
+    eval_step "eval train --eval-every" "$build/mnist_gan" train --preset keras-mlp --data "$data" \
+      --out "$ev/run" --steps 2000 --eval-every 1000 --eval-n 10000 \
+      --classifier "$ev/classifier.safetensors" --device cuda
+    for dev in cuda cpu; do
+      eval_step "eval evaluate ($dev)" "$build/mnist_gan" evaluate \
+        --checkpoint "$ev/run/checkpoints/step_00002000.ckpt" \
+        --classifier "$ev/classifier.safetensors" --device "$dev" --json "$ev/$dev.json"
+    done
+    eval_step "eval cuda vs cpu scores" $python -c "
+import json, sys
+a, b = (json.load(open(sys.argv[i]))['generated'] for i in (1, 2))
+print('cuda', a, '\ncpu ', b)
+ok = abs(a['fd'] - b['fd']) <= 1e-3 * max(1, b['fd']) and abs(a['classifier_score'] - b['classifier_score']) <= 1e-3
+ok = ok and abs(a['precision'] - b['precision']) <= 0.002 and abs(a['recall'] - b['recall']) <= 0.002
+sys.exit(0 if ok else 1)" "$ev/cuda.json" "$ev/cpu.json"
+    eval_step "eval_bench (cuda)" "$build/benchmarks/eval_bench" --device cuda \
+      --checkpoint "$ev/run/checkpoints/step_00002000.ckpt" \
+      --classifier "$ev/classifier.safetensors" --reps 3
+  fi
 fi
 
 if want sanitize; then
