@@ -4,8 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -343,21 +343,17 @@ int main(int argc, char** argv) {
     RunRequest req;
     if (!resume_dir.empty()) {
       req = app::resume_request(resume_dir, out_dir, ov, train->count("--preset") > 0);
-      req.eval_every = eval_every;
-      req.eval_samples = eval_n;
-      if (train_classifier_path)
-        req.classifier = std::filesystem::absolute(*train_classifier_path).string();
     } else {
       req.config = make_preset(preset);
       ov.apply(req.config);
-      if (eval_every) req.config.eval_every = *eval_every;
-      if (eval_n) req.config.eval_samples = *eval_n;
-      // Absolute, so a resume from another working directory finds the same file.
-      if (train_classifier_path)
-        req.config.eval_classifier = std::filesystem::absolute(*train_classifier_path).string();
       req.run_dir = out_dir;
       req.data_dir = data_dir;
     }
+    req.eval_every = eval_every;
+    req.eval_samples = eval_n;
+    // Absolute, so a resume from another working directory finds the same file.
+    if (train_classifier_path)
+      req.classifier = std::filesystem::absolute(*train_classifier_path).string();
     req.device = device_choice_from_name(device);
     req.gemm = gemm_from_name(gemm);
     req.tf32 = tf32;

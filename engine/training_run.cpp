@@ -224,9 +224,6 @@ void Run::prepare_resume() {
     throw std::runtime_error(config_path_ + ": config." + e.what());
   }
   if (req_.steps) cfg_.steps = *req_.steps;
-  if (req_.eval_every) cfg_.eval_every = *req_.eval_every;
-  if (req_.eval_samples) cfg_.eval_samples = *req_.eval_samples;
-  if (req_.classifier) cfg_.eval_classifier = *req_.classifier;
   const auto checkpoints = list_checkpoints(req_.run_dir);
   // A run stopped before its first checkpoint starts over: every draw is keyed by the seed and the
   // step, so that is exactly the run it would have been.
@@ -339,7 +336,8 @@ void Run::prepare_evaluation(DeviceKind kind) {
   const std::string dir = fs::path(data_path_).parent_path().string();
   const size_t D = data_.image_size();
   if (kind == DeviceKind::Cpu)
-    require_host_memory(evaluation_bytes(size_t(cfg_.eval_samples), D, 256, kMnistClasses),
+    require_host_memory(
+        evaluation_bytes(size_t(cfg_.eval_samples), D, kClassifierFeatures, kMnistClasses),
                         fmt::format("scoring {} samples (--eval-n)", cfg_.eval_samples));
   auto clf = obtain_classifier(exec_->context(), cfg_.eval_classifier, dir, 1024, req_.out);
   eval_ = std::make_unique<Evaluator>(exec_->context(), std::move(clf),
@@ -439,6 +437,9 @@ RunResult Run::go() {
   } else {
     prepare_new();
   }
+  if (req_.eval_every) cfg_.eval_every = *req_.eval_every;
+  if (req_.eval_samples) cfg_.eval_samples = *req_.eval_samples;
+  if (req_.classifier) cfg_.eval_classifier = *req_.classifier;
   if (!req_.points) data_ = read_idx_images(data_path_);
   const DeviceKind kind = resolve_device(req_.device);
   if (req_.cuda_graph && kind != DeviceKind::Cuda)

@@ -39,7 +39,8 @@ struct RunRequest {
   bool resume = false;
   TrainConfig config;             // new runs only (a resumed run reads config.json)
   std::optional<uint64_t> steps;  // resume: continue to this total instead of the saved one
-  // resume: evaluation settings that replace the saved ones (they do not change the training)
+  // Evaluation settings that replace the config's (a new run's, or a resumed run's saved ones: they
+  // do not change the training). classifier: a path as given (made absolute by the caller).
   std::optional<int> eval_every, eval_samples;
   std::optional<std::string> classifier;
   std::string data_dir;           // new runs: MNIST-format directory (default: Fashion-MNIST)

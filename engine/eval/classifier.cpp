@@ -13,6 +13,7 @@
 #include "engine/json_fields.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
+#include "kernels/scalar.h"
 
 namespace gan {
 
@@ -52,6 +53,13 @@ std::string label_set_hash(const std::vector<uint8_t>& labels) {
   return f.str();
 }
 
+std::vector<float> unit_pixels(const ImageSet& set, size_t first, size_t count) {
+  const size_t D = set.image_size();
+  std::vector<float> x(count * D);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = pixel_to_unit<float>(set.pixels[first * D + i]);
+  return x;
+}
+
 LabelledImages read_labelled_split(const std::string& dir, const std::string& split, int classes) {
   LabelledImages d;
   d.images_path = find_mnist_file(dir, split + "-images");
@@ -81,7 +89,7 @@ DataIdentity data_identity(const LabelledImages& train, const LabelledImages& te
 ModelSpec classifier_spec(int input, int classes, float dropout) {
   return {input,
           {LayerSpec::dense(512), LayerSpec::activation(Activation::relu()),
-           LayerSpec::dropout(dropout), LayerSpec::dense(256),
+           LayerSpec::dropout(dropout), LayerSpec::dense(kClassifierFeatures),
            LayerSpec::activation(Activation::relu()), LayerSpec::dropout(dropout),
            LayerSpec::dense(classes)}};
 }
@@ -94,17 +102,18 @@ Classifier::Classifier(const ExecContext& ctx, const DataIdentity& identity, flo
       model_("classifier", classifier_spec(identity.rows * identity.cols, identity.classes, dropout),
              max_batch, ctx.kind),
       x_(ctx.kind, size_t(max_batch) * identity.rows * identity.cols),
-      probs_(ctx.kind, size_t(max_batch) * identity.classes) {}
+      probs_(ctx.kind, size_t(max_batch) * identity.classes),
+      counter_(ctx.kind, 1) {}
 
 int Classifier::feature_dim() const { return model_.layer_width(kClassifierFeatureLayer); }
 
 void Classifier::embed(const float* images, size_t n, float* features, float* probs) {
   const size_t D = size_t(input_dim()), F = size_t(feature_dim()), C = size_t(classes());
-  const uint64_t zero = 0;
   for (size_t done = 0; done < n;) {
     const int B = int(std::min<size_t>(n - done, size_t(model_.max_batch())));
     x_.upload(images + done * D, size_t(B) * D);
-    const float* logits = model_.forward(ctx_, x_.data(), B, false, 0, 0, &zero);
+    // Not training: dropout is the identity, so the counter (0) draws nothing.
+    const float* logits = model_.forward(ctx_, x_.data(), B, false, 0, 0, counter_.data());
     if (probs)
       ops::softmax_xent(ctx_, logits, nullptr, nullptr, B, int(C), 1.0f, probs_.data(), nullptr,
                         nullptr);
@@ -124,14 +133,12 @@ double Classifier::accuracy(const LabelledImages& data) {
     throw std::runtime_error(fmt::format("{}: images of {} pixels, the classifier takes {}",
                                          data.images_path, D, input_dim()));
   size_t correct = 0;
-  std::vector<float> x, p;
+  std::vector<float> p;
   constexpr size_t kChunk = 2048;
   for (size_t done = 0; done < n; done += kChunk) {
     const size_t m = std::min(kChunk, n - done);
-    x.resize(m * D);
     p.resize(m * C);
-    for (size_t i = 0; i < m * D; ++i) x[i] = (float(data.images.pixels[done * D + i]) - 127.5f) / 127.5f;
-    embed(x.data(), m, nullptr, p.data());
+    embed(unit_pixels(data.images, done, m).data(), m, nullptr, p.data());
     for (size_t i = 0; i < m; ++i) {
       const float* row = p.data() + i * C;
       const size_t best = size_t(std::max_element(row, row + C) - row);
@@ -251,9 +258,14 @@ std::unique_ptr<Classifier> Classifier::load(const std::string& path, const Exec
 
 std::unique_ptr<Classifier> train_classifier(const ExecContext& ctx, const std::string& data_dir,
                                              const ClassifierTrainConfig& cfg, std::FILE* progress) {
+  return train_classifier(ctx, read_labelled_split(data_dir, "train", kMnistClasses),
+                          read_labelled_split(data_dir, "t10k", kMnistClasses), cfg, progress);
+}
+
+std::unique_ptr<Classifier> train_classifier(const ExecContext& ctx, const LabelledImages& train,
+                                             const LabelledImages& test,
+                                             const ClassifierTrainConfig& cfg, std::FILE* progress) {
   const auto start = std::chrono::steady_clock::now();
-  const LabelledImages train = read_labelled_split(data_dir, "train", kMnistClasses);
-  const LabelledImages test = read_labelled_split(data_dir, "t10k", kMnistClasses);
   const DataIdentity id = data_identity(train, test, kMnistClasses);
   auto clf = std::make_unique<Classifier>(ctx, id, cfg.dropout, std::max(cfg.batch, 1024));
   Model& m = clf->model();
@@ -268,6 +280,10 @@ std::unique_ptr<Classifier> train_classifier(const ExecContext& ctx, const std::
   Array<uint32_t> rows(ctx.kind, size_t(B));
   Array<uint64_t> counters(ctx.kind, 2);  // [0]: batch/dropout draws, [1]: Adam's t
   Array<float> stats(ctx.kind, 3);        // BceStats<float>: loss, mean p(label), accuracy
+  // Each step's statistics go into a ring of log_every slots, read back once an interval: no host
+  // round trip inside a step.
+  const uint32_t n_slots = uint32_t(cfg.log_every);
+  Array<float> slots(ctx.kind, size_t(n_slots) * 3);
   AdamConfig adam;
   adam.lr = cfg.lr;
   adam.decay = cfg.lr_decay;
@@ -277,35 +293,38 @@ std::unique_ptr<Classifier> train_classifier(const ExecContext& ctx, const std::
     std::fprintf(progress, "training the classifier %s on %u images of %s (%s), %d steps of %d\n",
                  describe_model_spec(m.spec()).c_str(), train.images.count,
                  train.images_path.c_str(), ctx.is_cuda() ? "cuda" : "cpu", cfg.steps, B);
-  double loss_sum = 0, acc_sum = 0;
-  int in_interval = 0;
   for (int step = 1; step <= cfg.steps; ++step) {
     uint64_t* draw = counters.data();
+    uint64_t* t = counters.data() + 1;
     ops::sample_batch(ctx, images.data(), train.images.count, D, B, cfg.seed,
                       kStreamClassifierBatch, draw, x.data(), rows.data());
     const float* logits = m.forward(ctx, x.data(), B, true, cfg.seed, 0, draw);
     ops::softmax_xent(ctx, logits, labels.data(), rows.data(), B, C, 1.0f, nullptr,
                       dlogits.data(), reinterpret_cast<BceStats<float>*>(stats.data()));
     m.backward(ctx, dlogits.data(), GradMode::Overwrite, false);
-    ops::counter_add(ctx, counters.data() + 1, 1);
-    m.adam_step(ctx, adam, counters.data() + 1, nullptr);
+    ops::counter_add(ctx, t, 1);
+    m.adam_step(ctx, adam, t, nullptr);
+    ops::stats_to_slot(ctx, stats.data(), 3, slots.data(), n_slots, t);  // t == step
     ops::counter_add(ctx, draw, 1);
-    // The running loss is read back every step: the classifier is trained once, not a hot loop.
+    if (step % cfg.log_every != 0 && step != cfg.steps) continue;
+    // The interval's steps first..step sit in the ring's slots 0..step - first.
+    const int first = step - (step - 1) % cfg.log_every;
     ctx.synchronize();
-    float s[3];
-    stats.download(s, 3);
-    if (!std::isfinite(s[0]))
-      throw std::runtime_error(fmt::format("classifier training diverged (loss {}) at step {}",
-                                           s[0], step));
-    loss_sum += s[0];
-    acc_sum += s[2];
-    ++in_interval;
-    if (progress && (step % cfg.log_every == 0 || step == cfg.steps)) {
+    const std::vector<float> s = slots.download();
+    double loss_sum = 0, acc_sum = 0;
+    for (int k = first; k <= step; ++k) {
+      const float* row = s.data() + size_t((k - 1) % cfg.log_every) * 3;
+      if (!std::isfinite(row[0]))
+        throw std::runtime_error(fmt::format("classifier training diverged (loss {}) at step {}",
+                                             row[0], k));
+      loss_sum += row[0];
+      acc_sum += row[2];
+    }
+    if (progress) {
+      const int in_interval = step - first + 1;
       std::fprintf(progress, "  step %d/%d: loss %.4f, batch accuracy %.2f%%\n", step, cfg.steps,
                    loss_sum / in_interval, 100 * acc_sum / in_interval);
       std::fflush(progress);
-      loss_sum = acc_sum = 0;
-      in_interval = 0;
     }
   }
   clf->trained_steps = uint64_t(cfg.steps);

@@ -30,6 +30,10 @@ LabelledImages read_labelled_split(const std::string& dir, const std::string& sp
 std::string image_set_hash(const ImageSet& set);
 std::string label_set_hash(const std::vector<uint8_t>& labels);
 
+// Images first .. first + count - 1 of `set` as floats in [-1, 1] (as the trainer scales them):
+// (count, rows * cols).
+std::vector<float> unit_pixels(const ImageSet& set, size_t first, size_t count);
+
 // Which data set a classifier belongs to.
 struct DataIdentity {
   int rows = 0, cols = 0, classes = 0;
@@ -42,6 +46,7 @@ inline constexpr int kMnistClasses = 10;
 
 // input -> dense 512 -> relu -> dropout -> dense 256 -> relu -> dropout -> dense classes.
 // Features: the second relu's output (256 values; dropout is the identity when evaluating).
+inline constexpr int kClassifierFeatures = 256;
 ModelSpec classifier_spec(int input, int classes, float dropout);
 inline constexpr int kClassifierFeatureLayer = 4;  // spec index of that relu
 
@@ -94,11 +99,17 @@ class Classifier {
   float dropout_;
   Model model_;
   Array<float> x_, probs_;
+  Array<uint64_t> counter_;  // the draw counter forward takes (in the model's memory)
 };
 
-// Trains a classifier on dir's labelled training split with the engine's ops (softmax cross-
-// entropy, Adam) on ctx's device; reports its t10k accuracy. Progress lines go to `progress`
-// (null: quiet).
+// Trains a classifier on a labelled training split with the engine's ops (softmax cross-entropy,
+// Adam) on ctx's device; reports its accuracy on the test split. Progress lines go to `progress`
+// (null: quiet). The statistics come back once every cfg.log_every steps, never inside a step; a
+// non-finite loss throws naming its step.
+std::unique_ptr<Classifier> train_classifier(const ExecContext& ctx, const LabelledImages& train,
+                                             const LabelledImages& test,
+                                             const ClassifierTrainConfig& cfg, std::FILE* progress);
+// The same on dir's "train" and "t10k" splits.
 std::unique_ptr<Classifier> train_classifier(const ExecContext& ctx, const std::string& data_dir,
                                              const ClassifierTrainConfig& cfg, std::FILE* progress);
 

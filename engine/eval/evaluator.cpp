@@ -43,30 +43,39 @@ Evaluator::Evaluator(const ExecContext& ctx, std::unique_ptr<Classifier> clf, La
     throw std::runtime_error(fmt::format("{}: {} test images, at least {} are needed to score "
                                          "against",
                                          test.images_path, n_real_, 2 * kMinEvalSamples));
-  std::vector<float> x(n_real_ * D);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = (float(test.images.pixels[i]) - 127.5f) / 127.5f;
+  const std::vector<float> x = unit_pixels(test.images, 0, n_real_);
   real_features_.resize(n_real_ * size_t(clf_->feature_dim()));
   real_probs_.resize(n_real_ * size_t(clf_->classes()));
   clf_->embed(x.data(), n_real_, real_features_.data(), real_probs_.data());
   real_stats_ = feature_stats(real_features_.data(), n_real_, clf_->feature_dim());
 }
 
-QualityScores Evaluator::score_embedded(const std::vector<float>& features,
-                                        const std::vector<float>& probs, size_t n) {
-  const int F = clf_->feature_dim(), C = clf_->classes();
+namespace {
+// The scores of one comparison: FD and precision/recall between two feature sets, the classifier
+// score and coverage of `probs` (n_probs rows of C).
+QualityScores combine(size_t n, double fd, const PrecisionRecall& pr, const float* probs,
+                      size_t n_probs, int C) {
   QualityScores s;
   s.n = n;
-  s.fd = frechet_distance(feature_stats(features.data(), n, F), real_stats_);
-  s.score = classifier_score(probs.data(), n, C);
-  const ClassCoverage cov = class_coverage(probs.data(), n, C);
+  s.fd = fd;
+  s.score = classifier_score(probs, n_probs, C);
+  const ClassCoverage cov = class_coverage(probs, n_probs, C);
   s.covered = cov.covered;
   s.classes = C;
   s.kl_uniform = cov.kl_to_uniform;
-  const PrecisionRecall pr = precision_recall(real_features_.data(), n_real_, features.data(), n, F,
-                                              kPrecisionRecallK);
   s.precision = pr.precision;
   s.recall = pr.recall;
   return s;
+}
+}  // namespace
+
+QualityScores Evaluator::score_embedded(const std::vector<float>& features,
+                                        const std::vector<float>& probs, size_t n) {
+  const int F = clf_->feature_dim();
+  return combine(n, frechet_distance(feature_stats(features.data(), n, F), real_stats_),
+                 precision_recall(real_features_.data(), n_real_, features.data(), n, F,
+                                  kPrecisionRecallK),
+                 probs.data(), n, clf_->classes());
 }
 
 QualityScores Evaluator::score_images(const float* images, size_t n) {
@@ -86,8 +95,7 @@ QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n,
   if (n < kMinEvalSamples || n > kMaxEvalSamples)
     throw std::invalid_argument(fmt::format("{} samples to score: must be in [{}, {}]", n,
                                             kMinEvalSamples, kMaxEvalSamples));
-  if (!eval_g_ || eval_g_->spec().layers.size() != G.spec().layers.size() ||
-      eval_g_->params().size() != G.params().size())
+  if (!eval_g_ || model_spec_to_json(eval_g_->spec()) != model_spec_to_json(G.spec()))
     eval_g_ = std::make_unique<Model>("generator (scored)", G.spec(), kEvalGeneratorBatch, ctx_.kind);
   ctx_.synchronize();
   eval_g_->params().upload(G.params().download());
@@ -97,22 +105,13 @@ QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n,
 }
 
 QualityScores Evaluator::real_vs_real() {
-  const int F = clf_->feature_dim(), C = clf_->classes();
+  const int F = clf_->feature_dim();
   const size_t half = n_real_ / 2;
   const float* a = real_features_.data();
   const float* b = real_features_.data() + half * size_t(F);
-  QualityScores s;
-  s.n = half;
-  s.fd = frechet_distance(feature_stats(a, half, F), feature_stats(b, half, F));
-  s.score = classifier_score(real_probs_.data(), n_real_, C);
-  const ClassCoverage cov = class_coverage(real_probs_.data(), n_real_, C);
-  s.covered = cov.covered;
-  s.classes = C;
-  s.kl_uniform = cov.kl_to_uniform;
-  const PrecisionRecall pr = precision_recall(a, half, b, half, F, kPrecisionRecallK);
-  s.precision = pr.precision;
-  s.recall = pr.recall;
-  return s;
+  return combine(half, frechet_distance(feature_stats(a, half, F), feature_stats(b, half, F)),
+                 precision_recall(a, half, b, half, F, kPrecisionRecallK), real_probs_.data(),
+                 n_real_, clf_->classes());
 }
 
 std::unique_ptr<Classifier> obtain_classifier(const ExecContext& ctx, const std::string& path,
@@ -129,7 +128,7 @@ std::unique_ptr<Classifier> obtain_classifier(const ExecContext& ctx, const std:
       if (progress)
         std::fprintf(progress, "no classifier cached for %s: training one (once) into %s\n",
                      data_dir.c_str(), file.c_str());
-      auto clf = train_classifier(ctx, data_dir, train_cfg, progress);
+      auto clf = train_classifier(ctx, train, test, train_cfg, progress);
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
       if (ec)

@@ -1,6 +1,7 @@
 // The evaluation classifier and the evaluator on small synthetic labelled data sets: training
 // reaches a stated accuracy, files round-trip and bad ones are refused, features are the
 // penultimate layer, and scores behave at their known extremes.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -318,4 +319,34 @@ TEST_F(ClassifierTest, ObtainTrainsOnceIntoTheCacheThenLoads) {
   EXPECT_THROW(obtain_classifier(exec.context(), file, other, 100, nullptr, cfg),
                std::runtime_error);
   unsetenv("GAN_CACHE_DIR");
+}
+
+// A diverging training stops with the step its loss first went non-finite, although the
+// statistics are read back only once an interval.
+TEST_F(ClassifierTest, DivergenceStopsNamingTheStep) {
+  ClassifierTrainConfig cfg = cheap_config(1);
+  cfg.lr = 1e30f;
+  cfg.steps = 40;
+  cfg.log_every = 16;
+  try {
+    train_classifier(exec.context(), data, cfg, nullptr);
+    ADD_FAILURE() << "a learning rate of 1e30 trained without a non-finite loss";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("classifier training diverged"), std::string::npos) << m;
+    // The first bad step, found by training step by step with the same settings.
+    int first_bad = 0;
+    for (int steps = 1; steps <= 40 && !first_bad; ++steps) {
+      ClassifierTrainConfig one = cfg;
+      one.steps = steps;
+      one.log_every = 1;
+      try {
+        train_classifier(exec.context(), data, one, nullptr);
+      } catch (const std::runtime_error&) {
+        first_bad = steps;
+      }
+    }
+    ASSERT_GT(first_bad, 0);
+    EXPECT_NE(m.find(fmt::format("at step {}", first_bad)), std::string::npos) << m;
+  }
 }
