@@ -452,13 +452,15 @@ RunResult Run::go() {
   exec_->context().gemm_backend = req_.gemm;
   exec_->context().tf32 = req_.tf32;
   check_memory(kind);
+  // Before the trainer, whose clock for the first interval starts when it is built: training a
+  // classifier for the cache takes a minute.
+  prepare_evaluation(kind);
   trainer_ = req_.points
                  ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
                  : std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
   // The trainer holds the data set now; the host copy is not needed beyond its shape.
   data_.pixels = std::vector<uint8_t>();
   trainer_->use_cuda_graph(req_.cuda_graph);
-  prepare_evaluation(kind);
 
   // A new run creates its directory here; a resumed one gets back any sub-folder it lost.
   std::error_code ec;
