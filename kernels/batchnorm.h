@@ -1,4 +1,5 @@
-// BatchNorm1d over a (B, F) batch: per-feature statistics over the batch dimension.
+// BatchNorm1d over a (B, F) batch: per-feature statistics over the batch dimension; and
+// BatchNorm2d over a (B, C, S) batch (NCHW with S = H W): per-channel statistics over B and S.
 #pragma once
 #include "common.h"
 
@@ -43,6 +44,22 @@ template <class T>
 void batchnorm_backward(const T* x, const T* dy, T* dx, int B, int F, const T* gamma,
                         const T* save_mean, const T* save_inv_std, T* dgamma, T* dbeta,
                         GradMode mode);
+
+// BatchNorm2d: the same contract with x, y, dy, dx: (B, C, S) and the per-feature vectors (C);
+// every statistic runs over the n = B S values of a channel (the unbiased running variance uses
+// n / (n - 1)). With S = 1 it is BatchNorm1d with F = C.
+template <class T>
+void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
+                               const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
+                               T* running_mean, T* running_var);
+template <class T>
+void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
+                              const T* gamma, const T* beta, const T* running_mean,
+                              const T* running_var);
+template <class T>
+void batchnorm2d_backward(const T* x, const T* dy, T* dx, int B, int C, int S, const T* gamma,
+                          const T* save_mean, const T* save_inv_std, T* dgamma, T* dbeta,
+                          GradMode mode);
 }  // namespace cpu
 
 namespace cuda {
@@ -56,6 +73,17 @@ void batchnorm_forward_eval(const BatchNormConfig& cfg, const float* x, float* y
 void batchnorm_backward(const float* x, const float* dy, float* dx, int B, int F,
                         const float* gamma, const float* save_mean, const float* save_inv_std,
                         float* dgamma, float* dbeta, GradMode mode, cudaStream_t stream);
+void batchnorm2d_forward_train(const BatchNormConfig& cfg, const float* x, float* y, int B, int C,
+                               int S, const float* gamma, const float* beta, float* save_mean,
+                               float* save_inv_std, float* running_mean, float* running_var,
+                               cudaStream_t stream);
+void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const float* x, float* y, int B, int C,
+                              int S, const float* gamma, const float* beta,
+                              const float* running_mean, const float* running_var,
+                              cudaStream_t stream);
+void batchnorm2d_backward(const float* x, const float* dy, float* dx, int B, int C, int S,
+                          const float* gamma, const float* save_mean, const float* save_inv_std,
+                          float* dgamma, float* dbeta, GradMode mode, cudaStream_t stream);
 }  // namespace cuda
 
 }  // namespace gan
