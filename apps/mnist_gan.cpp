@@ -205,12 +205,25 @@ int run_evaluate(const EvaluateRequest& r) {
   return 0;
 }
 
+// The models a `train` with the same --preset and flags would build, layer by layer.
+int run_describe(const std::string& preset, const Overrides& ov) {
+  TrainConfig c = make_preset(preset);
+  ov.apply(c);
+  validate_train_config(c, 784);
+  std::printf("preset %s, batch %d, %llu steps, %s noise, %s init, D update %s\n",
+              c.preset.c_str(), c.batch, (unsigned long long)c.steps,
+              distribution_name(c.noise), init_scheme_name(c.init), d_update_name(c.d_update));
+  std::printf("\ngenerator\n%s\ndiscriminator\n%s", describe_model_layers(c.generator).c_str(),
+              describe_model_layers(c.discriminator).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "mnist_gan: trains the seed tutorials' MLP GANs on MNIST-format (IDX) data on a CUDA GPU or "
-      "the CPU, writing sample grids, metrics and checkpoints"};
+      "mnist_gan: trains the seed tutorials' GANs (MLPs and a DCGAN) on MNIST-format (IDX) data on "
+      "a CUDA GPU or the CPU, writing sample grids, metrics and checkpoints"};
   app.require_subcommand(1);
 
   // ---- train ----
@@ -318,6 +331,15 @@ int main(int argc, char** argv) {
   exp->add_option("--checkpoint", exp_ckpt, "checkpoint file")->required();
   exp->add_option("--out", exp_out, "safetensors file to write")->required();
 
+  // ---- describe ----
+  CLI::App* describe = app.add_subcommand(
+      "describe", "print the generator and discriminator a train command would build: each "
+                  "layer, its output shape and parameters");
+  std::string desc_preset = "keras-mlp";
+  Overrides desc_ov;
+  describe->add_option("--preset", desc_preset, presets_help)->capture_default_str();
+  desc_ov.add_to(describe);
+
   // ---- devices ----
   CLI::App* devices = app.add_subcommand("devices", "list the compute devices this build can use");
 
@@ -330,6 +352,7 @@ int main(int argc, char** argv) {
     if (exp->parsed()) return run_export(exp_ckpt, exp_out);
     if (classify->parsed()) return run_classifier(cls_data, cls_out, cls_device, cls_cfg);
     if (evaluate->parsed()) return run_evaluate(ev_req);
+    if (describe->parsed()) return run_describe(desc_preset, desc_ov);
     if (devices->parsed()) {
       std::string why;
       const int n = cuda_device_count(&why);

@@ -13,6 +13,7 @@
 #include "kernels/adam.h"
 #include "kernels/batchnorm.h"
 #include "kernels/common.h"
+#include "kernels/conv.h"
 #include "kernels/optimizers.h"
 
 namespace gan {
@@ -21,6 +22,12 @@ namespace gan {
 // (B, F + 1) (kernels/minibatch.h). Pack: PacGAN's packing, (B, F) -> (B / units, units * F), each
 // group of `units` consecutive rows read as one row (a reshape: no copy); units = the batch makes
 // D judge the whole minibatch as one vector (seed 2's minibatch D). B must be a multiple of units.
+//
+// Images: a row of C H W values is an image in NCHW order. Reshape (C, H, W) reads a flat row as
+// one (no copy: PyTorch's nn.Unflatten(1, (C, H, W))), Flatten the reverse (nn.Flatten()). Conv /
+// ConvTranspose (kernels/conv.h, units = output channels) and BatchNorm2d (per-channel statistics
+// over the batch and the positions) take images; Dense, BatchNorm, MinibatchStddev/Distance and
+// Pack take flat rows; activations and dropout take either.
 enum class LayerKind : uint8_t {
   Dense,
   Act,
@@ -28,16 +35,39 @@ enum class LayerKind : uint8_t {
   Dropout,
   MinibatchStddev,
   MinibatchDistance,
-  Pack
+  Pack,
+  Conv,
+  ConvTranspose,
+  BatchNorm2d,
+  Reshape,
+  Flatten
+};
+
+// A convolution's kernel, stride and padding. same: TensorFlow's 'same' (output ceil(H / stride)
+// for Conv, H stride for ConvTranspose; the odd padding pixel at the bottom / right), else
+// PyTorch's symmetric `padding` (ph, pw) and, for ConvTranspose, `output_padding` (oph, opw: extra
+// rows / columns at the bottom / right, < the stride).
+struct ConvSpec {
+  int kh = 1, kw = 1, sh = 1, sw = 1;
+  bool same = false;
+  int ph = 0, pw = 0, oph = 0, opw = 0;
+
+  static ConvSpec same_padding(int k, int stride) { return {k, k, stride, stride, true}; }
+  static ConvSpec padded(int k, int stride, int pad, int output_pad = 0) {
+    return {k, k, stride, stride, false, pad, pad, output_pad, output_pad};
+  }
 };
 
 struct LayerSpec {
   LayerKind kind = LayerKind::Dense;
-  int units = 0;         // Dense: output features; Pack: rows per group
-  bool bias = true;      // Dense
+  int units = 0;         // Dense: output features; Pack: rows per group; Conv*: output channels;
+                         // Reshape: channels
+  bool bias = true;      // Dense, Conv*
   Activation act{};      // Act
-  BatchNormConfig bn{};  // BatchNorm
+  BatchNormConfig bn{};  // BatchNorm, BatchNorm2d
   float rate = 0.0f;     // Dropout: probability of dropping
+  ConvSpec conv{};       // Conv*
+  int height = 0, width = 0;  // Reshape
 
   static LayerSpec dense(int units, bool bias = true) { return {LayerKind::Dense, units, bias}; }
   static LayerSpec activation(Activation a) { return {LayerKind::Act, 0, true, a}; }
@@ -48,6 +78,19 @@ struct LayerSpec {
   static LayerSpec minibatch_stddev() { return {LayerKind::MinibatchStddev}; }
   static LayerSpec minibatch_distance() { return {LayerKind::MinibatchDistance}; }
   static LayerSpec pack(int rows) { return {LayerKind::Pack, rows}; }
+  static LayerSpec conv2d(int channels, ConvSpec c, bool bias = true) {
+    return {LayerKind::Conv, channels, bias, {}, {}, 0.0f, c};
+  }
+  static LayerSpec conv_transpose2d(int channels, ConvSpec c, bool bias = true) {
+    return {LayerKind::ConvTranspose, channels, bias, {}, {}, 0.0f, c};
+  }
+  static LayerSpec batchnorm2d(BatchNormConfig cfg) {
+    return {LayerKind::BatchNorm2d, 0, true, {}, cfg};
+  }
+  static LayerSpec reshape(int c, int h, int w) {
+    return {LayerKind::Reshape, c, true, {}, {}, 0.0f, {}, h, w};
+  }
+  static LayerSpec flatten() { return {LayerKind::Flatten}; }
 };
 
 struct ModelSpec {
@@ -61,12 +104,30 @@ inline constexpr int kMaxLayerWidth = 1 << 16;  // noise size, inputs, dense uni
 inline constexpr int kMaxLayers = 256;
 inline constexpr int kMaxPackRows = 1 << 20;    // rows grouped by the pack layers (<= the batch)
 inline constexpr int64_t kMaxRowWidth = 1 << 24; // values in one row between layers
+inline constexpr int kMaxKernel = 64;             // convolution kernel and stride sides
+
+// What a layer reads or writes per row: `size` flat values, or an image (c, h, w) when spatial.
+struct RowShape {
+  int c = 0, h = 1, w = 1;
+  bool spatial = false;
+  int64_t size() const { return int64_t(c) * h * w; }
+  std::string str() const;  // "784" or "64x14x14"
+};
+
+// Each layer's input and output shapes (and a convolution's geometry, B = 1) for a valid spec.
+struct LayerShapes {
+  RowShape in, out;
+  ConvShape conv;
+};
+std::vector<LayerShapes> model_layer_shapes(const ModelSpec& spec);
 
 // Throws std::invalid_argument naming `what` (e.g. "generator") and the offending layer, or the
 // bound a size exceeds.
 void validate_model_spec(const ModelSpec& spec, const std::string& what);
-// "100 -> dense 256 -> leaky_relu(0.2) -> batchnorm -> ..."
+// "100 -> dense 256 -> leaky_relu(0.2) -> batchnorm -> ..."; convolutions with their output shape.
 std::string describe_model_spec(const ModelSpec& spec);
+// One line per layer: index, layer, output shape, parameter count; a total line at the end.
+std::string describe_model_layers(const ModelSpec& spec);
 nlohmann::json model_spec_to_json(const ModelSpec& spec);
 ModelSpec model_spec_from_json(const nlohmann::json& j);  // throws on a malformed spec
 
@@ -170,6 +231,8 @@ class Model {
     int rows_div = 1;  // input rows per row of the model's input: product of earlier Pack sizes
     Activation fused{};  // Dense: the following activation layer, run in the GEMM epilogue
     size_t w = 0, b = 0, running = 0;
+    ConvShape conv;  // Conv*: the geometry (B set per call)
+    int channels = 0, positions = 1;  // BatchNorm2d: C and S = H W
     Array<float> y, dx, save_mean, save_inv_std;
     // What the latest forward used, for backward.
     const float* x = nullptr;
@@ -185,6 +248,7 @@ class Model {
   int max_batch_ = 0, output_ = 0, pack_factor_ = 1;
   std::vector<Layer> layers_;
   Array<float> params_, grads_, adam_m_, adam_v_, state_;
+  Array<float> conv_work_;  // the CUDA convolutions' scratch (empty on the CPU)
   std::vector<TensorSlot> slots_;
 };
 

@@ -79,6 +79,67 @@ void batchnorm_backward(const ExecContext& ctx, const float* x, const float* dy,
                                               dgamma, dbeta, mode));
 }
 
+void batchnorm2d_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                               float* y, int B, int C, int S, const float* gamma,
+                               const float* beta, float* save_mean, float* save_inv_std,
+                               float* running_mean, float* running_var) {
+  GAN_DISPATCH(cuda::batchnorm2d_forward_train(cfg, x, y, B, C, S, gamma, beta, save_mean,
+                                               save_inv_std, running_mean, running_var, ctx.stream),
+               cpu::batchnorm2d_forward_train<float>(cfg, x, y, B, C, S, gamma, beta, save_mean,
+                                                     save_inv_std, running_mean, running_var));
+}
+
+void batchnorm2d_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                              float* y, int B, int C, int S, const float* gamma, const float* beta,
+                              const float* running_mean, const float* running_var) {
+  GAN_DISPATCH(cuda::batchnorm2d_forward_eval(cfg, x, y, B, C, S, gamma, beta, running_mean,
+                                              running_var, ctx.stream),
+               cpu::batchnorm2d_forward_eval<float>(cfg, x, y, B, C, S, gamma, beta, running_mean,
+                                                    running_var));
+}
+
+void batchnorm2d_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
+                          int C, int S, const float* gamma, const float* save_mean,
+                          const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode) {
+  GAN_DISPATCH(cuda::batchnorm2d_backward(x, dy, dx, B, C, S, gamma, save_mean, save_inv_std,
+                                          dgamma, dbeta, mode, ctx.stream),
+               cpu::batchnorm2d_backward<float>(x, dy, dx, B, C, S, gamma, save_mean,
+                                                save_inv_std, dgamma, dbeta, mode));
+}
+
+size_t conv_workspace_floats(DeviceKind device, const ConvShape& s) {
+#if GAN_WITH_CUDA
+  if (device == DeviceKind::Cuda) return cuda::conv_workspace_floats(s);
+#endif
+  (void)device, (void)s;
+  return 0;
+}
+
+void conv2d_forward(const ExecContext& ctx, const ConvShape& s, const float* x, const float* W,
+                    const float* b, float* y, float* work) {
+  GAN_DISPATCH(cuda::conv2d_forward(ctx.gemm(), s, x, W, b, y, work),
+               ((void)work, cpu::conv2d_forward<float>(s, x, W, b, y)));
+}
+
+void conv2d_backward(const ExecContext& ctx, const ConvShape& s, const float* x, const float* W,
+                     const float* dy, float* dx, float* dW, float* db, GradMode mode, float* work) {
+  GAN_DISPATCH(cuda::conv2d_backward(ctx.gemm(), s, x, W, dy, dx, dW, db, mode, work),
+               ((void)work, cpu::conv2d_backward<float>(s, x, W, dy, dx, dW, db, mode)));
+}
+
+void conv_transpose2d_forward(const ExecContext& ctx, const ConvShape& s, const float* x,
+                              const float* W, const float* b, float* y, float* work) {
+  GAN_DISPATCH(cuda::conv_transpose2d_forward(ctx.gemm(), s, x, W, b, y, work),
+               ((void)work, cpu::conv_transpose2d_forward<float>(s, x, W, b, y)));
+}
+
+void conv_transpose2d_backward(const ExecContext& ctx, const ConvShape& s, const float* x,
+                               const float* W, const float* dy, float* dx, float* dW, float* db,
+                               GradMode mode, float* work) {
+  GAN_DISPATCH(cuda::conv_transpose2d_backward(ctx.gemm(), s, x, W, dy, dx, dW, db, mode, work),
+               ((void)work, cpu::conv_transpose2d_backward<float>(s, x, W, dy, dx, dW, db, mode)));
+}
+
 void dropout_forward(const ExecContext& ctx, const float* x, float* y, size_t N, float p,
                      bool training, uint64_t seed, uint32_t stream, const uint64_t* counter) {
   GAN_DISPATCH(cuda::dropout_forward(x, y, N, p, training, seed, stream, counter, ctx.stream),

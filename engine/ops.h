@@ -7,6 +7,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/bce.h"
 #include "kernels/common.h"
+#include "kernels/conv.h"
 #include "kernels/dropout.h"
 #include "kernels/losses.h"
 #include "kernels/optimizers.h"
@@ -32,6 +33,28 @@ void batchnorm_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, 
 void batchnorm_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
                         int F, const float* gamma, const float* save_mean,
                         const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode);
+void batchnorm2d_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                               float* y, int B, int C, int S, const float* gamma,
+                               const float* beta, float* save_mean, float* save_inv_std,
+                               float* running_mean, float* running_var);
+void batchnorm2d_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
+                              float* y, int B, int C, int S, const float* gamma, const float* beta,
+                              const float* running_mean, const float* running_var);
+void batchnorm2d_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
+                          int C, int S, const float* gamma, const float* save_mean,
+                          const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode);
+// Convolutions (kernels/conv.h). work: conv_workspace_floats(device, s) floats in the context's
+// memory (none on the CPU, whose path keeps its own per-thread scratch).
+size_t conv_workspace_floats(DeviceKind device, const ConvShape& s);
+void conv2d_forward(const ExecContext& ctx, const ConvShape& s, const float* x, const float* W,
+                    const float* b, float* y, float* work);
+void conv2d_backward(const ExecContext& ctx, const ConvShape& s, const float* x, const float* W,
+                     const float* dy, float* dx, float* dW, float* db, GradMode mode, float* work);
+void conv_transpose2d_forward(const ExecContext& ctx, const ConvShape& s, const float* x,
+                              const float* W, const float* b, float* y, float* work);
+void conv_transpose2d_backward(const ExecContext& ctx, const ConvShape& s, const float* x,
+                               const float* W, const float* dy, float* dx, float* dW, float* db,
+                               GradMode mode, float* work);
 void dropout_forward(const ExecContext& ctx, const float* x, float* y, size_t N, float p,
                      bool training, uint64_t seed, uint32_t stream, const uint64_t* counter);
 void dropout_backward(const ExecContext& ctx, const float* dy, float* dx, size_t N, float p,

@@ -103,6 +103,55 @@ TrainConfig torch_mlp() {
   return c;
 }
 
+TrainConfig dcgan() {
+  // TensorFlow's DCGAN tutorial. G: z 100 -> Dense 7x7x256 (no bias) -> BN -> LeakyReLU ->
+  // reshape -> ConvTranspose 128 (5x5, stride 1) -> BN -> LeakyReLU -> ConvTranspose 64 (5x5,
+  // stride 2) -> BN -> LeakyReLU -> ConvTranspose 1 (5x5, stride 2) -> tanh, all 'same', no bias.
+  // D: Conv 64 (5x5, stride 2) -> LeakyReLU -> Dropout 0.3 -> Conv 128 (5x5, stride 2) ->
+  // LeakyReLU -> Dropout 0.3 -> Flatten -> Dense 1 (logit). Keras defaults: LeakyReLU 0.3, BN
+  // momentum 0.99 and eps 1e-3, Glorot uniform, Adam 1e-4 (beta1 0.9, eps 1e-7); batch 256, one
+  // joint D update, normal noise, 50 epochs of 60,000 images. The reshape is channels-first (the
+  // tutorial's is channels-last): a relabelling of the dense units, which are trained from scratch.
+  TrainConfig c;
+  c.preset = "dcgan";
+  const Activation leaky = Activation::leaky_relu(0.3f);
+  const BatchNormConfig bn = BatchNormConfig::keras(0.99f, 1e-3f);
+  c.generator.input = 100;
+  c.generator.layers = {LayerSpec::dense(7 * 7 * 256, false),
+                        LayerSpec::batchnorm(bn),
+                        LayerSpec::activation(leaky),
+                        LayerSpec::reshape(256, 7, 7),
+                        LayerSpec::conv_transpose2d(128, ConvSpec::same_padding(5, 1), false),
+                        LayerSpec::batchnorm2d(bn),
+                        LayerSpec::activation(leaky),
+                        LayerSpec::conv_transpose2d(64, ConvSpec::same_padding(5, 2), false),
+                        LayerSpec::batchnorm2d(bn),
+                        LayerSpec::activation(leaky),
+                        LayerSpec::conv_transpose2d(1, ConvSpec::same_padding(5, 2), false),
+                        LayerSpec::activation(Activation::tanh())};
+  c.discriminator.input = 784;
+  c.discriminator.layers = {LayerSpec::reshape(1, 28, 28),
+                            LayerSpec::conv2d(64, ConvSpec::same_padding(5, 2)),
+                            LayerSpec::activation(leaky),
+                            LayerSpec::dropout(0.3f),
+                            LayerSpec::conv2d(128, ConvSpec::same_padding(5, 2)),
+                            LayerSpec::activation(leaky),
+                            LayerSpec::dropout(0.3f),
+                            LayerSpec::flatten(),
+                            LayerSpec::dense(1)};
+  c.noise = Distribution::Normal;
+  c.init = InitScheme::GlorotUniform;
+  c.batch = 256;
+  c.steps = 50 * ((60000 + 255) / 256);  // 50 epochs; the tutorial keeps the last partial batch
+  c.opt_g.adam.lr = c.opt_d.adam.lr = 1e-4f;
+  c.opt_g.adam.eps = c.opt_d.adam.eps = 1e-7f;
+  c.d_update = DUpdate::Joint;
+  c.log_every = 50;
+  c.sample_every = (60000 + 255) / 256;  // once an epoch
+  c.sample_grid = 4;
+  return c;
+}
+
 nlohmann::json adam_to_json(const AdamConfig& a) {
   return {{"lr", a.lr},
           {"beta1", a.beta1},
@@ -231,12 +280,13 @@ bool has_batchnorm(const ModelSpec& s) {
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"keras-mlp", "tf-mlp", "torch-mlp"}; }
+std::vector<std::string> preset_names() { return {"keras-mlp", "tf-mlp", "torch-mlp", "dcgan"}; }
 
 TrainConfig make_preset(const std::string& name) {
   if (name == "keras-mlp") return keras_mlp();
   if (name == "tf-mlp") return tf_mlp();
   if (name == "torch-mlp") return torch_mlp();
+  if (name == "dcgan") return dcgan();
   std::string known;
   for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("--preset: unknown preset '" + name + "' (known: " + known + ")");

@@ -5,106 +5,145 @@
 
 namespace gan::cpu {
 
-// Rows outer, features inner, so every pass walks x contiguously. Mean first, then the biased
-// variance around it (two passes: no cancellation of large means).
+// x: (B, C, S); element (r, c, s) at (r C + c) S + s. BatchNorm1d is S = 1. Rows outer, channels,
+// then positions inner, so every pass walks x contiguously. Mean first, then the biased variance
+// around it (two passes: no cancellation of large means); each channel sums its n = B S values in
+// that fixed order.
 template <class T>
-void batchnorm_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int B, int F,
-                             const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
-                             T* running_mean, T* running_var) {
-  std::vector<T> mean(static_cast<size_t>(F), T(0)), var(static_cast<size_t>(F), T(0));
+void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
+                               const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
+                               T* running_mean, T* running_var) {
+  const size_t n = size_t(B) * S;
+  std::vector<T> mean(static_cast<size_t>(C), T(0)), var(static_cast<size_t>(C), T(0));
   for (int r = 0; r < B; ++r)
-    for (int f = 0; f < F; ++f) mean[f] += x[size_t(r) * F + f];
-  for (int f = 0; f < F; ++f) mean[f] /= T(B);
-  for (int r = 0; r < B; ++r)
-    for (int f = 0; f < F; ++f) {
-      T d = x[size_t(r) * F + f] - mean[f];
-      var[f] += d * d;
+    for (int c = 0; c < C; ++c) {
+      const T* xs = x + (size_t(r) * C + c) * S;
+      for (int s = 0; s < S; ++s) mean[c] += xs[s];
     }
-  for (int f = 0; f < F; ++f) var[f] /= T(B);
+  for (int c = 0; c < C; ++c) mean[c] /= T(n);
+  for (int r = 0; r < B; ++r)
+    for (int c = 0; c < C; ++c) {
+      const T* xs = x + (size_t(r) * C + c) * S;
+      for (int s = 0; s < S; ++s) {
+        const T d = xs[s] - mean[c];
+        var[c] += d * d;
+      }
+    }
+  for (int c = 0; c < C; ++c) var[c] /= T(n);
 
-  for (int f = 0; f < F; ++f) {
-    save_mean[f] = mean[f];
-    save_inv_std[f] = T(1) / std::sqrt(var[f] + T(cfg.eps));
+  for (int c = 0; c < C; ++c) {
+    save_mean[c] = mean[c];
+    save_inv_std[c] = T(1) / std::sqrt(var[c] + T(cfg.eps));
   }
   for (int r = 0; r < B; ++r)
-    for (int f = 0; f < F; ++f) {
-      size_t i = size_t(r) * F + f;
-      y[i] = gamma[f] * (x[i] - save_mean[f]) * save_inv_std[f] + beta[f];
+    for (int c = 0; c < C; ++c) {
+      const size_t base = (size_t(r) * C + c) * S;
+      for (int s = 0; s < S; ++s)
+        y[base + s] = gamma[c] * (x[base + s] - save_mean[c]) * save_inv_std[c] + beta[c];
     }
 
   if (running_mean) {
     const T keep = T(cfg.running_keep);
-    const T unbias = (cfg.unbiased_running_var && B > 1) ? T(B) / T(B - 1) : T(1);
-    for (int f = 0; f < F; ++f) {
-      running_mean[f] = keep * running_mean[f] + (T(1) - keep) * mean[f];
-      running_var[f] = keep * running_var[f] + (T(1) - keep) * var[f] * unbias;
+    const T unbias = (cfg.unbiased_running_var && n > 1) ? T(n) / T(n - 1) : T(1);
+    for (int c = 0; c < C; ++c) {
+      running_mean[c] = keep * running_mean[c] + (T(1) - keep) * mean[c];
+      running_var[c] = keep * running_var[c] + (T(1) - keep) * var[c] * unbias;
     }
   }
+}
+
+template <class T>
+void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
+                              const T* gamma, const T* beta, const T* running_mean,
+                              const T* running_var) {
+  for (int r = 0; r < B; ++r)
+    for (int c = 0; c < C; ++c) {
+      const size_t base = (size_t(r) * C + c) * S;
+      const T inv_std = T(1) / std::sqrt(running_var[c] + T(cfg.eps));
+      for (int s = 0; s < S; ++s)
+        y[base + s] = gamma[c] * (x[base + s] - running_mean[c]) * inv_std + beta[c];
+    }
+}
+
+// y = gamma xhat + beta, xhat = (x - mean) s, s = (var + eps)^-1/2, mean and var over the n values
+// of a channel. dxhat = gamma dy; differentiating through mean and var gives
+// dx = s (dxhat - mean_n(dxhat) - xhat mean_n(dxhat xhat)) = gamma s (dy - mean_n(dy) - xhat
+// mean_n(dy xhat)).
+template <class T>
+void batchnorm2d_backward(const T* x, const T* dy, T* dx, int B, int C, int S, const T* gamma,
+                          const T* save_mean, const T* save_inv_std, T* dgamma, T* dbeta,
+                          GradMode mode) {
+  const T n = T(size_t(B) * S);
+  std::vector<T> sum_dy(static_cast<size_t>(C), T(0)), sum_dy_xhat(static_cast<size_t>(C), T(0));
+  for (int r = 0; r < B; ++r)
+    for (int c = 0; c < C; ++c) {
+      const size_t base = (size_t(r) * C + c) * S;
+      for (int s = 0; s < S; ++s) {
+        const T xhat = (x[base + s] - save_mean[c]) * save_inv_std[c];
+        sum_dy[c] += dy[base + s];
+        sum_dy_xhat[c] += dy[base + s] * xhat;
+      }
+    }
+  for (int r = 0; r < B; ++r)
+    for (int c = 0; c < C; ++c) {
+      const size_t base = (size_t(r) * C + c) * S;
+      for (int s = 0; s < S; ++s) {
+        const size_t i = base + s;
+        const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
+        dx[i] = gamma[c] * save_inv_std[c] * (dy[i] - sum_dy[c] / n - xhat * sum_dy_xhat[c] / n);
+      }
+    }
+  if (mode == GradMode::Overwrite) {
+    for (int c = 0; c < C; ++c) {
+      dgamma[c] = sum_dy_xhat[c];
+      dbeta[c] = sum_dy[c];
+    }
+  } else if (mode == GradMode::Accumulate) {
+    for (int c = 0; c < C; ++c) {
+      dgamma[c] += sum_dy_xhat[c];
+      dbeta[c] += sum_dy[c];
+    }
+  }
+}
+
+// BatchNorm1d: (B, F) is (B, C = F, S = 1).
+template <class T>
+void batchnorm_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int B, int F,
+                             const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
+                             T* running_mean, T* running_var) {
+  batchnorm2d_forward_train(cfg, x, y, B, F, 1, gamma, beta, save_mean, save_inv_std,
+                            running_mean, running_var);
 }
 
 template <class T>
 void batchnorm_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int B, int F,
                             const T* gamma, const T* beta, const T* running_mean,
                             const T* running_var) {
-  for (int r = 0; r < B; ++r)
-    for (int f = 0; f < F; ++f) {
-      size_t i = size_t(r) * F + f;
-      T inv_std = T(1) / std::sqrt(running_var[f] + T(cfg.eps));
-      y[i] = gamma[f] * (x[i] - running_mean[f]) * inv_std + beta[f];
-    }
+  batchnorm2d_forward_eval(cfg, x, y, B, F, 1, gamma, beta, running_mean, running_var);
 }
 
-// y = gamma xhat + beta, xhat = (x - mean) s, s = (var + eps)^-1/2, mean and var over the batch.
-// dxhat = gamma dy; differentiating through mean and var gives
-// dx = s (dxhat - mean_b(dxhat) - xhat mean_b(dxhat xhat)) = gamma s (dy - mean_b(dy) - xhat
-// mean_b(dy xhat)).
 template <class T>
 void batchnorm_backward(const T* x, const T* dy, T* dx, int B, int F, const T* gamma,
                         const T* save_mean, const T* save_inv_std, T* dgamma, T* dbeta,
                         GradMode mode) {
-  std::vector<T> sum_dy(static_cast<size_t>(F), T(0)), sum_dy_xhat(static_cast<size_t>(F), T(0));
-  for (int r = 0; r < B; ++r)
-    for (int f = 0; f < F; ++f) {
-      size_t i = size_t(r) * F + f;
-      T xhat = (x[i] - save_mean[f]) * save_inv_std[f];
-      sum_dy[f] += dy[i];
-      sum_dy_xhat[f] += dy[i] * xhat;
-    }
-  for (int r = 0; r < B; ++r)
-    for (int f = 0; f < F; ++f) {
-      size_t i = size_t(r) * F + f;
-      T xhat = (x[i] - save_mean[f]) * save_inv_std[f];
-      dx[i] =
-          gamma[f] * save_inv_std[f] * (dy[i] - sum_dy[f] / T(B) - xhat * sum_dy_xhat[f] / T(B));
-    }
-  if (mode == GradMode::Overwrite) {
-    for (int f = 0; f < F; ++f) {
-      dgamma[f] = sum_dy_xhat[f];
-      dbeta[f] = sum_dy[f];
-    }
-  } else if (mode == GradMode::Accumulate) {
-    for (int f = 0; f < F; ++f) {
-      dgamma[f] += sum_dy_xhat[f];
-      dbeta[f] += sum_dy[f];
-    }
-  }
+  batchnorm2d_backward(x, dy, dx, B, F, 1, gamma, save_mean, save_inv_std, dgamma, dbeta, mode);
 }
 
-template void batchnorm_forward_train<float>(const BatchNormConfig&, const float*, float*, int, int,
-                                             const float*, const float*, float*, float*, float*,
-                                             float*);
-template void batchnorm_forward_train<double>(const BatchNormConfig&, const double*, double*, int,
-                                              int, const double*, const double*, double*, double*,
-                                              double*, double*);
-template void batchnorm_forward_eval<float>(const BatchNormConfig&, const float*, float*, int, int,
-                                            const float*, const float*, const float*, const float*);
-template void batchnorm_forward_eval<double>(const BatchNormConfig&, const double*, double*, int,
-                                             int, const double*, const double*, const double*,
-                                             const double*);
-template void batchnorm_backward<float>(const float*, const float*, float*, int, int, const float*,
-                                        const float*, const float*, float*, float*, GradMode);
-template void batchnorm_backward<double>(const double*, const double*, double*, int, int,
-                                         const double*, const double*, const double*, double*,
-                                         double*, GradMode);
+#define GAN_BATCHNORM_INSTANTIATE(T)                                                              \
+  template void batchnorm_forward_train<T>(const BatchNormConfig&, const T*, T*, int, int,        \
+                                           const T*, const T*, T*, T*, T*, T*);                   \
+  template void batchnorm_forward_eval<T>(const BatchNormConfig&, const T*, T*, int, int,         \
+                                          const T*, const T*, const T*, const T*);                \
+  template void batchnorm_backward<T>(const T*, const T*, T*, int, int, const T*, const T*,       \
+                                      const T*, T*, T*, GradMode);                                \
+  template void batchnorm2d_forward_train<T>(const BatchNormConfig&, const T*, T*, int, int, int, \
+                                             const T*, const T*, T*, T*, T*, T*);                 \
+  template void batchnorm2d_forward_eval<T>(const BatchNormConfig&, const T*, T*, int, int, int,  \
+                                            const T*, const T*, const T*, const T*);              \
+  template void batchnorm2d_backward<T>(const T*, const T*, T*, int, int, int, const T*,          \
+                                        const T*, const T*, T*, T*, GradMode);
+GAN_BATCHNORM_INSTANTIATE(float)
+GAN_BATCHNORM_INSTANTIATE(double)
+#undef GAN_BATCHNORM_INSTANTIATE
 
 }  // namespace gan::cpu
