@@ -12,8 +12,8 @@ Layer i of the spec is module i, so the tensor names match ("4.weight", "5.runni
 Convolutions whose padding PyTorch's modules cannot express (TensorFlow's 'same' with an odd
 total padding, which puts the extra pixel at the bottom / right) are subclasses of nn.Conv2d /
 nn.ConvTranspose2d that pad or crop explicitly: the same parameters, the engine's outputs. The
-geometry here is written independently of the C++ one (engine/model.cpp), so the check below
-tests both.
+geometry (model_shapes.py, beside this file) is written independently of the C++ one
+(engine/model.cpp), so the check below tests both.
 
     python torch_model.py --check DIR   DIR/spec.json, weights.safetensors, x.bin, y.bin (float32)
                                         from the C++ test: load strictly, compare eval outputs
@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+import model_shapes
 
 
 class PaddedConv2d(nn.Conv2d):
@@ -54,17 +56,6 @@ class CroppedConvTranspose2d(nn.ConvTranspose2d):
         return super().forward(x)[:, :, top:top + oh, left:left + ow]
 
 
-def _side(transpose: bool, same: bool, n: int, k: int, s: int, p: int, op: int) -> tuple[int, int]:
-    """(output size, padding before the first position) of one side."""
-    if same:
-        out = n * s if transpose else -(-n // s)
-        big, small = (out, n) if transpose else (n, out)
-        return out, max((small - 1) * s + k - big, 0) // 2
-    if transpose:
-        return (n - 1) * s - 2 * p + k + op, p
-    return (n + 2 * p - k) // s + 1, p
-
-
 def _activation(layer: dict) -> nn.Module:
     name, param = layer["activation"], layer["param"]
     return {"identity": lambda: nn.Identity(), "relu": lambda: nn.ReLU(),
@@ -72,39 +63,38 @@ def _activation(layer: dict) -> nn.Module:
             "sigmoid": lambda: nn.Sigmoid(), "elu": lambda: nn.ELU(param)}[name]()
 
 
-def build(spec: dict) -> nn.Sequential:
-    """nn.Sequential of the spec (config.json's "generator" or "discriminator")."""
+def _batchnorm(kind: str, channels: int, layer: dict) -> nn.Module:
+    """PyTorch's batch norm of a "batchnorm" / "batchnorm2d" layer (eval outputs as the engine's;
+    in training PyTorch's running variance is the unbiased one whatever the spec says)."""
+    cls = nn.BatchNorm1d if kind == "batchnorm" else nn.BatchNorm2d
+    return cls(channels, eps=layer["eps"], momentum=1 - layer["running_keep"])
+
+
+def build(spec: dict, batchnorm=_batchnorm) -> nn.Sequential:
+    """nn.Sequential of the spec (config.json's "generator" or "discriminator").
+
+    batchnorm(kind, channels, layer) makes the module of a batch-norm layer (the peers of the
+    training step pass one with the engine's running statistics)."""
     mods: list[nn.Module] = []
-    shape: tuple[int, ...] = (spec["input"],)  # (width,) or (c, h, w)
-    for layer in spec["layers"]:
+    for layer, ls in zip(spec["layers"], model_shapes.layer_shapes(spec)):
         kind = layer["kind"]
         if kind == "dense":
-            mods.append(nn.Linear(shape[0], layer["units"], bias=layer["bias"]))
-            shape = (layer["units"],)
+            mods.append(nn.Linear(ls.inp[0], layer["units"], bias=layer["bias"]))
         elif kind == "activation":
             mods.append(_activation(layer))
         elif kind in ("batchnorm", "batchnorm2d"):
-            cls = nn.BatchNorm1d if kind == "batchnorm" else nn.BatchNorm2d
-            mods.append(cls(shape[0], eps=layer["eps"], momentum=1 - layer["running_keep"]))
+            mods.append(batchnorm(kind, ls.inp[0], layer))
         elif kind == "dropout":
             mods.append(nn.Dropout(layer["rate"]))
         elif kind == "reshape":
-            mods.append(nn.Unflatten(1, tuple(layer["shape"])))
-            shape = tuple(layer["shape"])
+            mods.append(nn.Unflatten(1, ls.out))
         elif kind == "flatten":
             mods.append(nn.Flatten())
-            shape = (shape[0] * shape[1] * shape[2],)
         elif kind in ("conv", "conv_transpose"):
-            t = kind == "conv_transpose"
-            c, h, w = shape
+            (c, h, w), (_, oh, ow), (top, left) = ls.inp, ls.out, ls.pad
             (kh, kw), (sh, sw) = layer["kernel"], layer["stride"]
-            same = layer["padding"] == "same"
-            ph, pw = (0, 0) if same else layer["padding"]
-            oph, opw = layer.get("output_padding", [0, 0])
-            oh, top = _side(t, same, h, kh, sh, ph, oph)
-            ow, left = _side(t, same, w, kw, sw, pw, opw)
             args = (c, layer["units"], (kh, kw), (sh, sw))
-            if not t:
+            if kind == "conv":
                 if (h + 2 * top - kh) // sh + 1 == oh and (w + 2 * left - kw) // sw + 1 == ow:
                     mods.append(nn.Conv2d(*args, padding=(top, left), bias=layer["bias"]))
                 else:  # rows beyond the input up to the last one the output reads
@@ -120,7 +110,6 @@ def build(spec: dict) -> nn.Sequential:
                 else:
                     mods.append(CroppedConvTranspose2d(*args, crop=(top, left, oh, ow),
                                                        bias=layer["bias"]))
-            shape = (layer["units"], oh, ow)
         else:
             raise ValueError(f"layer kind {kind!r} has no PyTorch module here")
     return nn.Sequential(*mods)

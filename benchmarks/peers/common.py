@@ -24,8 +24,17 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+# The spec geometry shared with scripts/torch_model.py (no framework imported).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import model_shapes  # noqa: E402
+
 # A layer is a tuple: ("dense", units, bias), ("leaky_relu", slope), ("tanh",),
-# ("batchnorm", running_keep, eps, unbiased_running_var), ("dropout", rate).
+# ("batchnorm", running_keep, eps, unbiased_running_var) (statistics over the batch),
+# ("batchnorm2d", running_keep, eps, unbiased_running_var) (per channel, over batch and positions),
+# ("dropout", rate), ("reshape", c, h, w) (a flat row read as an NCHW image), ("flatten",),
+# ("conv", units, (kh, kw), (sh, sw), padding, bias), and
+# ("conv_transpose", units, (kh, kw), (sh, sw), padding, (oph, opw), bias), padding "same"
+# (TensorFlow's: the odd pixel at the bottom / right) or PyTorch's symmetric (ph, pw).
 Layer = tuple
 
 
@@ -83,7 +92,27 @@ def _torch_mlp() -> Preset:
                   Adam(lr=2e-3), "joint", False)
 
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (_keras_mlp(), _tf_mlp(), _torch_mlp())}
+def _dcgan() -> Preset:
+    # TensorFlow's DCGAN tutorial; Keras defaults: LeakyReLU 0.3, BatchNormalization momentum 0.99
+    # and eps 1e-3 (biased running variance), Glorot uniform, Adam 1e-4 with eps 1e-7. The reshape
+    # is channels-first (the tutorial's is channels-last: a relabelling of the dense units).
+    bn = (0.99, 1e-3, False)
+    convt = lambda units, stride: ("conv_transpose", units, (5, 5), (stride, stride), "same",
+                                   (0, 0), False)
+    conv = lambda units: ("conv", units, (5, 5), (2, 2), "same", True)
+    g = [("dense", 7 * 7 * 256, False), ("batchnorm", *bn), ("leaky_relu", 0.3),
+         ("reshape", 256, 7, 7),
+         convt(128, 1), ("batchnorm2d", *bn), ("leaky_relu", 0.3),
+         convt(64, 2), ("batchnorm2d", *bn), ("leaky_relu", 0.3),
+         convt(1, 2), ("tanh",)]
+    d = [("reshape", 1, 28, 28), conv(64), ("leaky_relu", 0.3), ("dropout", 0.3),
+         conv(128), ("leaky_relu", 0.3), ("dropout", 0.3), ("flatten",), ("dense", 1, True)]
+    return Preset("dcgan", 100, tuple(g), tuple(d), "normal", "glorot_uniform", 256,
+                  Adam(lr=1e-4, eps=1e-7), "joint", False)
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (_keras_mlp(), _tf_mlp(), _torch_mlp(),
+                                                  _dcgan())}
 IMAGE_SIZE = 784
 N_IMAGES = 60000
 
@@ -98,18 +127,27 @@ def has_dropout(p: Preset) -> bool:
     return any(l[0] == "dropout" and l[1] > 0 for l in p.g_layers + p.d_layers)
 
 
+def spec_json(input_dim: int, layers: tuple) -> dict:
+    """The model spec as the engine's config.json writes it (model_spec_to_json)."""
+    return {"input": input_dim, "layers": [_layer_json(l) for l in layers]}
+
+
 def tensor_specs(input_dim: int, layers: tuple) -> list[tuple[str, tuple, bool]]:
-    """(name, shape, is_state) of every tensor, in engine/model.cpp's order."""
-    out, width = [], input_dim
-    for i, l in enumerate(layers):
-        if l[0] == "dense":
-            out.append((f"{i}.weight", (l[1], width), False))
-            if l[2]:
+    """(name, shape, is_state) of every tensor, in engine/model.cpp's order. Weights: dense
+    (OUT, IN), conv (OUT, IN, KH, KW), conv_transpose (IN, OUT, KH, KW), as PyTorch's."""
+    out = []
+    for i, (l, ls) in enumerate(zip(layers, model_shapes.layer_shapes(spec_json(input_dim,
+                                                                                 layers)))):
+        if l[0] in ("dense", "conv", "conv_transpose"):
+            out_in = (ls.inp[0], l[1]) if l[0] == "conv_transpose" else (l[1], ls.inp[0])
+            weight = out_in if l[0] == "dense" else (*out_in, *l[2])
+            out.append((f"{i}.weight", weight, False))
+            if l[-1]:
                 out.append((f"{i}.bias", (l[1],), False))
-            width = l[1]
-        elif l[0] == "batchnorm":
-            out += [(f"{i}.weight", (width,), False), (f"{i}.bias", (width,), False),
-                    (f"{i}.running_mean", (width,), True), (f"{i}.running_var", (width,), True)]
+        elif l[0] in ("batchnorm", "batchnorm2d"):
+            c = ls.inp[0]
+            out += [(f"{i}.weight", (c,), False), (f"{i}.bias", (c,), False),
+                    (f"{i}.running_mean", (c,), True), (f"{i}.running_var", (c,), True)]
     return out
 
 
@@ -125,15 +163,19 @@ def init_tensors(p: Preset, seed: int = 0, perturb_bn: bool = False) -> dict[str
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for prefix, specs in model_specs(p).items():
-        dense = ("", 0)  # (layer index, fan-in) of the latest dense weight: its bias follows it
+        dense = ("", 0)  # (layer index, PyTorch's fan-in) of the latest weight: its bias follows
         for name, shape, _ in specs:
             layer = name.split(".")[0]
-            if len(shape) == 2:  # dense weight (out, in)
-                dense = (layer, shape[1])
-                limit = (np.sqrt(6.0 / (shape[0] + shape[1])) if p.init == "glorot_uniform"
-                         else 1.0 / np.sqrt(shape[1]))
+            if len(shape) >= 2:  # dense / conv / conv_transpose weight
+                # Glorot with the receptive field in both fans (Keras; symmetric in the fans, so
+                # the same for conv_transpose's (IN, OUT, ...)); PyTorch's fan-in is
+                # size(1) x the receptive field (for ConvTranspose2d that is OUT KH KW).
+                field = int(np.prod(shape[2:]))
+                dense = (layer, shape[1] * field)
+                limit = (np.sqrt(6.0 / ((shape[0] + shape[1]) * field))
+                         if p.init == "glorot_uniform" else 1.0 / np.sqrt(dense[1]))
                 v = rng.uniform(-limit, limit, shape)
-            elif layer == dense[0]:  # dense bias: zero (Keras) or U(+-1/sqrt(in)) (PyTorch)
+            elif layer == dense[0]:  # bias: zero (Keras) or U(+-1/sqrt(fan-in)) (PyTorch)
                 v = (np.zeros(shape) if p.init == "glorot_uniform"
                      else rng.uniform(-1, 1, shape) / np.sqrt(dense[1]))
             elif name.endswith((".weight", "running_var")):  # batch-norm gamma, running var
@@ -268,9 +310,18 @@ def _layer_json(l: Layer) -> dict:
         return {"kind": "dense", "units": l[1], "bias": l[2]}
     if l[0] in ("leaky_relu", "tanh"):
         return {"kind": "activation", "activation": l[0], "param": l[1] if len(l) > 1 else 0.0}
-    if l[0] == "batchnorm":
-        return {"kind": "batchnorm", "running_keep": l[1], "eps": l[2],
-                "unbiased_running_var": l[3]}
+    if l[0] in ("batchnorm", "batchnorm2d"):
+        return {"kind": l[0], "running_keep": l[1], "eps": l[2], "unbiased_running_var": l[3]}
+    if l[0] == "reshape":
+        return {"kind": "reshape", "shape": list(l[1:])}
+    if l[0] == "flatten":
+        return {"kind": "flatten"}
+    if l[0] in ("conv", "conv_transpose"):
+        j = {"kind": l[0], "units": l[1], "bias": l[-1], "kernel": list(l[2]),
+             "stride": list(l[3]), "padding": l[4] if l[4] == "same" else list(l[4])}
+        if l[0] == "conv_transpose":
+            j["output_padding"] = list(l[5])
+        return j
     return {"kind": "dropout", "rate": l[1]}
 
 

@@ -27,37 +27,70 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import model_shapes  # scripts/, on the path through common
 from common import Preset
 
 Params = dict[str, jax.Array]
+
+
+def conv_layer(params: Params, i: int, l: tuple, ls, x: jax.Array) -> jax.Array:
+    """Layer i, a conv or conv_transpose (kernels/conv.h) of x: (B, C, H, W); ls: its
+    model_shapes.LayerShape (output size, zeros before the first row / column)."""
+    (_, h, w), (_, oh, ow), (top, left) = ls.inp, ls.out, ls.pad
+    (kh, kw), (sh, sw) = l[2], l[3]
+    weight = params[f"{i}.weight"]
+    if l[0] == "conv":  # explicit (before, after) padding: TensorFlow's 'same' is asymmetric
+        pads = [(top, (oh - 1) * sh + kh - h - top), (left, (ow - 1) * sw + kw - w - left)]
+        y = jax.lax.conv_general_dilated(x, weight, (sh, sw), pads,
+                                         dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    else:  # the adjoint: the input dilated by the stride, a stride-1 conv with the kernel flipped
+        pads = [(kh - 1 - top, oh - 1 - (h - 1) * sh + top),
+                (kw - 1 - left, ow - 1 - (w - 1) * sw + left)]
+        y = jax.lax.conv_general_dilated(x, weight[:, :, ::-1, ::-1], (1, 1), pads,
+                                         lhs_dilation=(sh, sw),
+                                         dimension_numbers=("NCHW", "IOHW", "NCHW"))
+    if l[-1]:
+        y = y + params[f"{i}.bias"][:, None, None]
+    return y
 
 
 def forward(params: Params, state: Params, x: jax.Array, layers: tuple, training: bool,
             key: jax.Array) -> tuple[jax.Array, Params]:
     """y = model(x); returns y and the batch-norm running statistics after this call."""
     state = dict(state)
-    for i, l in enumerate(layers):
+    shapes = model_shapes.layer_shapes(common.spec_json(x.shape[1], layers))
+    for i, (l, ls) in enumerate(zip(layers, shapes)):
         if l[0] == "dense":
             x = x @ params[f"{i}.weight"].T
             if l[2]:
                 x = x + params[f"{i}.bias"]
+        elif l[0] in ("conv", "conv_transpose"):
+            x = conv_layer(params, i, l, ls, x)
+        elif l[0] == "reshape":
+            x = x.reshape(x.shape[0], *l[1:])
+        elif l[0] == "flatten":
+            x = x.reshape(x.shape[0], -1)
         elif l[0] == "leaky_relu":
             x = jnp.where(x > 0, x, l[1] * x)
         elif l[0] == "tanh":
             x = jnp.tanh(x)
-        elif l[0] == "batchnorm":
+        elif l[0] in ("batchnorm", "batchnorm2d"):
+            # Per feature over the batch, or per channel over the batch and the positions.
             keep, eps, unbiased = l[1], l[2], l[3]
+            axes = (0,) if x.ndim == 2 else (0, 2, 3)
+            per_channel = lambda v: v.reshape((-1,) + (1,) * (x.ndim - 2))
             rm, rv = f"{i}.running_mean", f"{i}.running_var"
             if training:
-                mean = x.mean(0)
-                var = jnp.square(x - mean).mean(0)
-                n = x.shape[0]
+                mean = x.mean(axes)
+                var = jnp.square(x - per_channel(mean)).mean(axes)
+                n = x.size // x.shape[1]
                 running = var * (n / (n - 1)) if unbiased and n > 1 else var
                 state[rm] = keep * state[rm] + (1 - keep) * jax.lax.stop_gradient(mean)
                 state[rv] = keep * state[rv] + (1 - keep) * jax.lax.stop_gradient(running)
             else:
                 mean, var = state[rm], state[rv]
-            x = (x - mean) * jax.lax.rsqrt(var + eps) * params[f"{i}.weight"] + params[f"{i}.bias"]
+            scale = jax.lax.rsqrt(var + eps) * params[f"{i}.weight"]
+            x = (x - per_channel(mean)) * per_channel(scale) + per_channel(params[f"{i}.bias"])
         elif l[0] == "dropout":
             if training and l[1] > 0:  # inverted scaling, as the engine
                 kept = jax.random.uniform(jax.random.fold_in(key, i), x.shape) >= l[1]

@@ -20,12 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import common
+import torch_model  # scripts/, on the path through common
 from common import Preset
 
 
 class BatchNorm(nn.Module):
     """Batch norm with the engine's conventions: running = keep * running + (1 - keep) * batch,
-    running variance biased or unbiased as configured (Keras: biased), eps inside the sqrt."""
+    running variance biased or unbiased as configured (Keras: biased), eps inside the sqrt.
+    Statistics per feature over the batch ((B, F) input) or per channel over the batch and the
+    positions ((B, C, H, W) input: BatchNorm2d)."""
 
     def __init__(self, width: int, keep: float, eps: float, unbiased: bool):
         super().__init__()
@@ -36,38 +39,31 @@ class BatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = (0,) if x.dim() == 2 else (0, 2, 3)
+        per_channel = (-1,) + (1,) * (x.dim() - 2)  # (C) -> broadcast over (B, C, ...)
         if self.training:
-            mean = x.mean(0)
-            var = (x - mean).square().mean(0)
+            mean = x.mean(dims)
+            var = (x - mean.view(per_channel)).square().mean(dims)
             with torch.no_grad():
-                n = x.shape[0]
+                n = x.numel() // x.shape[1]
                 running = var * (n / (n - 1)) if self.unbiased and n > 1 else var
                 self.running_mean.mul_(self.keep).add_(mean, alpha=1 - self.keep)
                 self.running_var.mul_(self.keep).add_(running, alpha=1 - self.keep)
         else:
             mean, var = self.running_mean, self.running_var
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        scale = torch.rsqrt(var + self.eps) * self.weight
+        return ((x - mean.view(per_channel)) * scale.view(per_channel)
+                + self.bias.view(per_channel))
 
 
 def build(input_dim: int, layers: tuple) -> nn.Sequential:
-    """nn.Sequential of the layer list: its state_dict names are the engine's tensor names."""
-    mods: list[nn.Module] = []
-    width = input_dim
-    for l in layers:
-        if l[0] == "dense":
-            mods.append(nn.Linear(width, l[1], bias=l[2]))
-            width = l[1]
-        elif l[0] == "leaky_relu":
-            mods.append(nn.LeakyReLU(l[1]))
-        elif l[0] == "tanh":
-            mods.append(nn.Tanh())
-        elif l[0] == "batchnorm":
-            mods.append(BatchNorm(width, l[1], l[2], l[3]))
-        elif l[0] == "dropout":
-            mods.append(nn.Dropout(l[1]))
-        else:
-            raise ValueError(f"unknown layer {l}")
-    return nn.Sequential(*mods)
+    """nn.Sequential of the layer list: its state_dict names are the engine's tensor names.
+    scripts/torch_model.py's modules (TensorFlow 'same' convolutions included), with this
+    file's batch norm."""
+    return torch_model.build(
+        common.spec_json(input_dim, layers),
+        batchnorm=lambda kind, width, l: BatchNorm(width, l["running_keep"], l["eps"],
+                                                   l["unbiased_running_var"]))
 
 
 class TorchGan:
@@ -102,8 +98,8 @@ class TorchGan:
         G, D, opt_d, opt_g = self.G, self.D, self.opt_d, self.opt_g
         # D step: fakes from G (inference mode for Keras' predict), G's output treated as data.
         G.train(not self.p.g_eval_in_d_step)
-        with torch.no_grad():
-            fake = G(z_d)
+        with torch.no_grad():  # images (B, 1, 28, 28) as flat rows (B, 784), as the engine's
+            fake = G(z_d).flatten(1)
         G.train()
         opt_d.zero_grad(set_to_none=self.grads_to_none)
         logits_real = D(real)
@@ -129,7 +125,7 @@ class TorchGan:
         opt_d.step()
         # G step: non-saturating loss through D (train mode); D's parameter gradients not computed.
         opt_g.zero_grad(set_to_none=self.grads_to_none)
-        logits = D(G(z_g))
+        logits = D(G(z_g).flatten(1))
         loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         loss_g.backward(inputs=self.g_params)
         self._record("G", G)
