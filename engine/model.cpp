@@ -308,22 +308,27 @@ std::string describe_model_spec(const ModelSpec& spec) {
 std::string describe_model_layers(const ModelSpec& spec) {
   const std::vector<LayerShapes> shapes = checked_shapes(spec, "model");
   const ModelFootprint f = model_footprint(spec, 1);
-  std::string s = fmt::format("{:>5}  {:<36} {:>12} {:>10}\n", "layer", "", "output", "params");
-  s += fmt::format("{:>5}  {:<36} {:>12} {:>10}\n", "", "input", RowShape{spec.input}.str(), "");
+  size_t width = 5;  // the longest layer description sets the column
+  for (const LayerSpec& l : spec.layers) width = std::max(width, describe_layer(l).size());
+  const auto row = [&](const std::string& index, const std::string& what,
+                       const std::string& shape, const std::string& params) {
+    return fmt::format("{:>5}  {:<{}}  {:>12}  {:>10}\n", index, what, width, shape, params);
+  };
+  std::string s = row("layer", "", "output", "params");
+  s += row("", "input", RowShape{spec.input}.str(), "");
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const LayerShapes& ls = shapes[i];
     uint64_t params = 0;
     if (l.kind == LayerKind::Dense)
       params = uint64_t(l.units) * uint64_t(ls.in.size()) + (l.bias ? l.units : 0);
-    if (is_conv(l.kind))
-      params = uint64_t(ls.conv.w_size()) + (l.bias ? uint64_t(l.units) : 0);
+    if (is_conv(l.kind)) params = uint64_t(ls.conv.w_size()) + (l.bias ? uint64_t(l.units) : 0);
     if (l.kind == LayerKind::BatchNorm || l.kind == LayerKind::BatchNorm2d)
       params = 2 * uint64_t(ls.out.spatial ? ls.out.c : ls.out.size());
-    s += fmt::format("{:>5}  {:<36} {:>12} {:>10}\n", i, describe_layer(l), ls.out.str(),
-                     params ? std::to_string(params) : "");
+    s += row(std::to_string(i), describe_layer(l), ls.out.str(),
+             params ? std::to_string(params) : "");
   }
-  s += fmt::format("{:>5}  {:<36} {:>12} {:>10}\n", "", "total", "", f.params);
+  s += row("", "total", "", std::to_string(f.params));
   return s;
 }
 

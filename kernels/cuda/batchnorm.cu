@@ -1,8 +1,10 @@
-// BatchNorm1d on the GPU: per-feature reductions over the batch dimension of a (B, F) row-major
-// batch, in a fixed order so every run gives the same bits.
+// BatchNorm1d and BatchNorm2d on the GPU: per-feature reductions over the batch dimension of a
+// (B, F) row-major batch, per-channel reductions over the B and S dimensions of a (B, C, S) one,
+// both in a fixed order so every run gives the same bits.
 #include <algorithm>
 
 #include "kernels/batchnorm.h"
+#include "kernels/cuda/channel_reduce.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/scalar.h"
@@ -145,6 +147,104 @@ __global__ void __launch_bounds__(kFeatures* kRows)
   }
 }
 
+// ---- BatchNorm2d -------------------------------------------------------------------------------
+//
+// The same maths per channel c, over its n = B S values (B runs of S contiguous floats). Thread
+// mapping (both reduction kernels): block c owns channel c; its kChannelThreads threads walk
+// the channel's values in a fixed assignment (for_channel_elements) and block_sum combines their
+// partial sums in a fixed order. One block per channel keeps the whole reduction in one kernel
+// (no cross-block combine); C blocks of 512 threads fill a GPU once C is in the hundreds.
+
+// Three passes over the channel as the BatchNorm1d kernel: mean, biased variance about it, y.
+// y may alias x: each element is read and then written by the same thread, after both reductions.
+__global__ void __launch_bounds__(kChannelThreads)
+    batchnorm2d_forward_train_kernel(BatchNormConfig cfg, const float* x, float* y, int B, int C,
+                                     int S, const float* gamma, const float* beta, float* save_mean,
+                                     float* save_inv_std, float* running_mean, float* running_var) {
+  const int c = blockIdx.x;
+  const size_t n = size_t(B) * size_t(S);
+  float sum[1] = {0.0f};
+  for_channel_elements(B, C, S, c, [&](size_t i) { sum[0] += x[i]; });
+  block_sum(sum);
+  const float mean = sum[0] / float(n);
+
+  float sq[1] = {0.0f};
+  for_channel_elements(B, C, S, c, [&](size_t i) {
+    const float d = x[i] - mean;
+    sq[0] += d * d;
+  });
+  block_sum(sq);
+  const float var = sq[0] / float(n);
+  const float inv_std = 1.0f / sqrt(var + cfg.eps);
+
+  if (threadIdx.x == 0) {
+    save_mean[c] = mean;
+    save_inv_std[c] = inv_std;
+    if (running_mean != nullptr) {
+      const float keep = cfg.running_keep, take = 1.0f - cfg.running_keep;
+      const float batch_var =
+          (cfg.unbiased_running_var && n > 1) ? var * (float(n) / float(n - 1)) : var;
+      running_mean[c] = keep * running_mean[c] + take * mean;
+      running_var[c] = keep * running_var[c] + take * batch_var;
+    }
+  }
+
+  const float g = gamma[c], bt = beta[c];
+  for_channel_elements(B, C, S, c, [&](size_t i) { y[i] = g * (x[i] - mean) * inv_std + bt; });
+}
+
+// Thread mapping: grid-stride loop, one element of the (B, C, S) batch per iteration, channel
+// (i / S) % C.
+__global__ void batchnorm2d_forward_eval_kernel(float eps, const float* x, float* y, size_t N,
+                                                int C, int S, const float* gamma, const float* beta,
+                                                const float* running_mean,
+                                                const float* running_var) {
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N; i += stride) {
+    const int c = int((i / size_t(S)) % size_t(C));
+    const float inv_std = 1.0f / sqrt(running_var[c] + eps);
+    y[i] = gamma[c] * (x[i] - running_mean[c]) * inv_std + beta[c];
+  }
+}
+
+// The BatchNorm1d derivation with mean_b replaced by the mean over the channel's n = B S values:
+//   dbeta = sum dy, dgamma = sum dy xhat, dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat)).
+// One pass for both sums, one to write dx. dx may alias dy: each element is read and then written
+// by the same thread, after the reduction.
+__global__ void __launch_bounds__(kChannelThreads)
+    batchnorm2d_backward_kernel(const float* x, const float* dy, float* dx, int B, int C, int S,
+                                const float* gamma, const float* save_mean,
+                                const float* save_inv_std, float* dgamma, float* dbeta,
+                                GradMode mode) {
+  const int c = blockIdx.x;
+  const size_t n = size_t(B) * size_t(S);
+  const float mean = save_mean[c], inv_std = save_inv_std[c];
+  float sums[2] = {0.0f, 0.0f};  // [0]: sum dy, [1]: sum dy xhat
+  for_channel_elements(B, C, S, c, [&](size_t i) {
+    const float g = dy[i];
+    sums[0] += g;
+    sums[1] += g * ((x[i] - mean) * inv_std);
+  });
+  block_sum(sums);
+
+  if (threadIdx.x == 0) {
+    if (mode == GradMode::Overwrite) {
+      dgamma[c] = sums[1];
+      dbeta[c] = sums[0];
+    } else if (mode == GradMode::Accumulate) {
+      dgamma[c] += sums[1];
+      dbeta[c] += sums[0];
+    }
+  }
+
+  const float mean_dy = sums[0] / float(n), mean_dy_xhat = sums[1] / float(n);
+  const float scale = gamma[c] * inv_std;
+  for_channel_elements(B, C, S, c, [&](size_t i) {
+    const float xhat = (x[i] - mean) * inv_std;
+    dx[i] = scale * (dy[i] - mean_dy - xhat * mean_dy_xhat);
+  });
+}
+
 dim3 reduction_grid(int F) { return dim3(unsigned((F + kFeatures - 1) / kFeatures)); }
 
 }  // namespace
@@ -178,6 +278,39 @@ void batchnorm_backward(const float* x, const float* dy, float* dx, int B, int F
   if (B <= 0 || F <= 0) return;
   batchnorm_backward_kernel<<<reduction_grid(F), dim3(kFeatures, kRows), 0, stream>>>(
       x, dy, dx, B, F, gamma, save_mean, save_inv_std, dgamma, dbeta, mode);
+  CUDA_CHECK_LAUNCH();
+}
+
+// x, y: (B, C, S); gamma, beta, save_mean, save_inv_std, running_mean, running_var: (C).
+void batchnorm2d_forward_train(const BatchNormConfig& cfg, const float* x, float* y, int B, int C,
+                               int S, const float* gamma, const float* beta, float* save_mean,
+                               float* save_inv_std, float* running_mean, float* running_var,
+                               cudaStream_t stream) {
+  if (B <= 0 || C <= 0 || S <= 0) return;
+  batchnorm2d_forward_train_kernel<<<unsigned(C), kChannelThreads, 0, stream>>>(
+      cfg, x, y, B, C, S, gamma, beta, save_mean, save_inv_std, running_mean, running_var);
+  CUDA_CHECK_LAUNCH();
+}
+
+// x, y: (B, C, S); gamma, beta, running_mean, running_var: (C).
+void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const float* x, float* y, int B, int C,
+                              int S, const float* gamma, const float* beta,
+                              const float* running_mean, const float* running_var,
+                              cudaStream_t stream) {
+  if (B <= 0 || C <= 0 || S <= 0) return;
+  const size_t N = size_t(B) * size_t(C) * size_t(S);
+  batchnorm2d_forward_eval_kernel<<<grid_stride_blocks(N), kGridStrideThreads, 0, stream>>>(
+      cfg.eps, x, y, N, C, S, gamma, beta, running_mean, running_var);
+  CUDA_CHECK_LAUNCH();
+}
+
+// x, dy, dx: (B, C, S); gamma, save_mean, save_inv_std, dgamma, dbeta: (C).
+void batchnorm2d_backward(const float* x, const float* dy, float* dx, int B, int C, int S,
+                          const float* gamma, const float* save_mean, const float* save_inv_std,
+                          float* dgamma, float* dbeta, GradMode mode, cudaStream_t stream) {
+  if (B <= 0 || C <= 0 || S <= 0) return;
+  batchnorm2d_backward_kernel<<<unsigned(C), kChannelThreads, 0, stream>>>(
+      x, dy, dx, B, C, S, gamma, save_mean, save_inv_std, dgamma, dbeta, mode);
   CUDA_CHECK_LAUNCH();
 }
 
