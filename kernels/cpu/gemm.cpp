@@ -1,4 +1,5 @@
-// Reference GEMM: plain loops in the caller's precision, accumulation order fixed (k ascending).
+// CPU GEMM: plain loops in the caller's precision (double, and float without AVX2), AVX2 tiles for
+// float; accumulation order fixed (k ascending, one FMA or multiply-add at a time).
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -10,6 +11,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
 #endif
 
 namespace gan {
@@ -57,57 +61,161 @@ void row_block_epilogue(int m0, int rows, int N, T alpha, T beta, T* C, const T*
 }
 
 #if defined(__x86_64__)
-// float rows [m0, m0 + 4) of acc = op(A) Bp on CPUs with AVX2 and FMA (chosen at run time, so the
-// build stays portable). A 4 x 24 tile keeps 12 accumulators in registers across the K loop (per
-// k: three loads of Bp's row, four broadcasts of A, twelve FMAs); narrower remainders go 8 columns
-// at a time, then one. Each element sums its products in ascending k, one FMA at a time.
-__attribute__((target("avx2,fma"))) void gemm_rows4_avx2(Trans ta, int m0, int M, int N, int K,
-                                                         const float* A, const float* Bp,
-                                                         float* acc) {
-  const float* a_rows[4];
-  size_t a_step = 1;
-  if (ta == Trans::No) {
-    for (int r = 0; r < 4; ++r) a_rows[r] = A + size_t(m0 + r) * K;
-  } else {
-    for (int r = 0; r < 4; ++r) a_rows[r] = A + m0 + r;
-    a_step = size_t(M);
+// The float AVX2 path, cache-blocked in BLIS's loop order. The (M, N) product is split into
+// tasks of at most kMc rows x kNc columns, one thread each. A task walks K in kKc slices: it packs
+// its (rows x kKc) block of op(A) into 4-row panels (k-major, 4 values per k) and its (kKc x cols)
+// panel of op(B) into 24-column strips (k-major, the last strip zero-padded to 8 or 16 columns),
+// then runs the 4 x 24 register tile strip by strip (a strip, 24 KiB, stays in L1 while every row
+// panel of the block, from L2, passes over it). Partial sums wait in a per-task float buffer
+// between slices. Each element is one chain of FMAs in ascending k (the chain paused and resumed
+// through memory, exactly), so the result does not depend on the block sizes, the task split or
+// the thread count.
+constexpr int kKc = 256, kMc = 192, kNc = 480;
+
+// acc (4 rows, 8 NV columns, row stride ldc) (+)= a b over kc: a is a packed 4-row panel, b a
+// packed strip of 8 NV columns. 4 NV accumulators stay in registers (per k: NV loads of b, four
+// broadcasts of a, 4 NV FMAs).
+template <int NV>
+__attribute__((target("avx2,fma"))) void tile4_avx2(int kc, const float* a, const float* b,
+                                                    float* acc, size_t ldc, bool resume) {
+  // The unroll pragmas let GCC keep c in registers (without them it spills c every k).
+  __m256 c[4][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      c[r][j] = resume ? _mm256_loadu_ps(acc + r * ldc + 8 * j) : _mm256_setzero_ps();
+  for (int k = 0; k < kc; ++k, a += 4, b += 8 * NV) {
+    __m256 bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = _mm256_loadu_ps(b + 8 * j);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) c[r][j] = _mm256_fmadd_ps(av, bv[j], c[r][j]);
+    }
   }
-  int n = 0;
-  for (; n + 24 <= N; n += 24) {
-    __m256 c[4][3];
-    for (auto& row : c)
-      for (auto& v : row) v = _mm256_setzero_ps();
-    const float* b = Bp + n;
-    for (int k = 0; k < K; ++k, b += N) {
-      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8),
-                   b2 = _mm256_loadu_ps(b + 16);
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(acc + r * ldc + 8 * j, c[r][j]);
+}
+
+// op(A) rows [m0, m1) x k [pc, pc + kc) -> 4-row panels, (k, r) at panel + 4 k + r; rows past m1
+// are zeros (their results are never stored).
+void pack_a(Trans ta, int M, int K, const float* A, int m0, int m1, int pc, int kc, float* out) {
+  for (int p = 0; m0 + 4 * p < m1; ++p) {
+    float* dst = out + size_t(p) * 4 * kc;
+    const int mp = m0 + 4 * p, rows = std::min(4, m1 - mp);
+    if (ta == Trans::No) {
       for (int r = 0; r < 4; ++r) {
-        const __m256 a = _mm256_set1_ps(a_rows[r][size_t(k) * a_step]);
-        c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
-        c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
-        c[r][2] = _mm256_fmadd_ps(a, b2, c[r][2]);
+        if (r >= rows) {
+          for (int k = 0; k < kc; ++k) dst[4 * k + r] = 0.0f;
+          continue;
+        }
+        const float* src = A + size_t(mp + r) * K + pc;
+        for (int k = 0; k < kc; ++k) dst[4 * k + r] = src[k];
+      }
+    } else {
+      for (int k = 0; k < kc; ++k) {
+        const float* src = A + size_t(pc + k) * M + mp;
+        for (int r = 0; r < 4; ++r) dst[4 * k + r] = r < rows ? src[r] : 0.0f;
       }
     }
-    for (int r = 0; r < 4; ++r)
-      for (int j = 0; j < 3; ++j) _mm256_storeu_ps(acc + size_t(r) * N + n + 8 * j, c[r][j]);
   }
-  for (; n + 8 <= N; n += 8) {
-    __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps()};
-    for (int k = 0; k < K; ++k) {
-      const __m256 b = _mm256_loadu_ps(Bp + size_t(k) * N + n);
-      for (int r = 0; r < 4; ++r)
-        c[r] = _mm256_fmadd_ps(_mm256_set1_ps(a_rows[r][size_t(k) * a_step]), b, c[r]);
+}
+
+// op(B) k [pc, pc + kc) x columns [n0, n1) -> strips of 24 columns, (k, j) at strip + wp k + j,
+// wp = the strip's width rounded up to 8 (the padding columns are zeros).
+void pack_b(Trans tb, int N, int K, const float* B, int n0, int n1, int pc, int kc, float* out) {
+  for (int c0 = n0; c0 < n1; c0 += 24) {
+    const int w = std::min(24, n1 - c0), wp = (w + 7) / 8 * 8;
+    float* dst = out + size_t(c0 - n0) * kc;
+    if (tb == Trans::No) {
+      for (int k = 0; k < kc; ++k) {
+        const float* src = B + size_t(pc + k) * N + c0;
+        std::copy(src, src + w, dst + size_t(k) * wp);
+        std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+      }
+    } else {
+      for (int j = 0; j < w; ++j) {
+        const float* src = B + size_t(c0 + j) * K + pc;
+        for (int k = 0; k < kc; ++k) dst[size_t(k) * wp + j] = src[k];
+      }
+      for (int k = 0; k < kc; ++k) std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
     }
-    for (int r = 0; r < 4; ++r) _mm256_storeu_ps(acc + size_t(r) * N + n, c[r]);
   }
-  for (; n < N; ++n)
-    for (int r = 0; r < 4; ++r) {
-      float sum = 0.0f;
-      for (int k = 0; k < K; ++k)
-        sum = std::fma(a_rows[r][size_t(k) * a_step], Bp[size_t(k) * N + n], sum);
-      acc[size_t(r) * N + n] = sum;
+}
+
+// One task: C rows [m0, m1) x columns [n0, n1), m0 a multiple of 4, n0 of 24.
+void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int n0, int n1,
+                    float alpha, const float* A, const float* B, float beta, float* C,
+                    const float* bias, Activation act) {
+  thread_local std::vector<float> apack, bpack, acc;
+  const int panels = (m1 - m0 + 3) / 4, cols = n1 - n0, ldc = (cols + 7) / 8 * 8;
+  const int strips = (cols + 23) / 24;
+  apack.resize(size_t(panels) * 4 * kKc);
+  bpack.resize(size_t(strips) * 24 * kKc);
+  acc.resize(size_t(panels) * 4 * ldc);
+  for (int pc = 0; pc < K; pc += kKc) {
+    const int kc = std::min(kKc, K - pc);
+    pack_a(ta, M, K, A, m0, m1, pc, kc, apack.data());
+    pack_b(tb, N, K, B, n0, n1, pc, kc, bpack.data());
+    for (int s = 0; s < strips; ++s) {
+      const int wp = (std::min(24, cols - 24 * s) + 7) / 8 * 8;
+      const float* b = bpack.data() + size_t(s) * 24 * kc;
+      for (int p = 0; p < panels; ++p) {
+        const float* a = apack.data() + size_t(p) * 4 * kc;
+        float* c = acc.data() + size_t(p) * 4 * ldc + 24 * s;
+        if (wp == 24) tile4_avx2<3>(kc, a, b, c, ldc, pc > 0);
+        else if (wp == 16) tile4_avx2<2>(kc, a, b, c, ldc, pc > 0);
+        else tile4_avx2<1>(kc, a, b, c, ldc, pc > 0);
+      }
     }
+  }
+  // The epilogue of row_block_epilogue, one operation per pass so each pass vectorises.
+  for (int m = m0; m < m1; ++m) {
+    const float* arow = acc.data() + size_t(m - m0) * ldc;
+    float* crow = C + size_t(m) * N + n0;
+    if (beta != 0.0f)
+      for (int n = 0; n < cols; ++n) crow[n] = alpha * arow[n] + beta * crow[n];
+    else
+      for (int n = 0; n < cols; ++n) crow[n] = alpha * arow[n];
+    if (bias)
+      for (int n = 0; n < cols; ++n) crow[n] += bias[n0 + n];
+    if (act.kind != ActKind::Identity)
+      for (int n = 0; n < cols; ++n) crow[n] = act_forward(act, crow[n]);
+  }
+}
+
+// Splits C into tasks: about kMc x kNc each, and at least one per thread (rows first, then
+// columns, so that B is packed as few times as possible), rows in multiples of 4, columns of 24.
+void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
+                       const float* B, float beta, float* C, const float* bias, Activation act) {
+  const int row_blocks = (M + 3) / 4, strips = (N + 23) / 24;
+  int mt = (row_blocks + kMc / 4 - 1) / (kMc / 4), nt = (strips + kNc / 24 - 1) / (kNc / 24);
+  const double work = double(M) * N * K;
+#if defined(_OPENMP)
+  const int threads = work > 2e5 && !omp_in_parallel() ? omp_get_max_threads() : 1;
+#else
+  const int threads = 1;
+#endif
+  while (mt * nt < threads && mt < row_blocks) ++mt;
+  while (mt * nt < threads && nt < strips) ++nt;
+  // Fewer tasks than twice the threads: make their count a multiple of the threads (balance).
+  if (mt * nt < 2 * threads && mt * nt % threads != 0 && mt < row_blocks) mt += 1;
+  const int tasks = mt * nt;
+#pragma omp parallel for schedule(static) if (threads > 1)
+  for (int t = 0; t < tasks; ++t) {
+    const int i = t / nt, j = t % nt;
+    const int m0 = 4 * int(int64_t(row_blocks) * i / mt);
+    const int m1 = std::min(M, 4 * int(int64_t(row_blocks) * (i + 1) / mt));
+    const int n0 = 24 * int(int64_t(strips) * j / nt);
+    const int n1 = std::min(N, 24 * int(int64_t(strips) * (j + 1) / nt));
+    if (m0 < m1 && n0 < n1)
+      gemm_task_avx2(ta, tb, M, N, K, m0, m1, n0, n1, alpha, A, B, beta, C, bias, act);
+  }
 }
 
 // float rows [m0, m0 + 4) of acc = A B^T (ta == No, tb == Yes: the dense forward x W^T) without
@@ -206,16 +314,23 @@ void gemm_row_block(Trans ta, int m0, int rows, int M, int N, int K, T alpha, co
 template <class T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T* B, T beta, T* C,
           const T* bias, Activation act) {
-  // Scratch reused across calls: no allocation once the largest shape has been seen.
-  thread_local std::vector<T> packed;
-  const T* Bp = B;
 #if defined(__x86_64__)
-  // x W^T on AVX2: row blocks of 4 read B as it is; only a ragged last block needs it packed.
+  // x W^T on AVX2: row blocks of 4 read B as it is (dot products, no packing); every other float
+  // product takes the cache-blocked path.
   const bool nt_direct = std::is_same_v<T, float> && ta == Trans::No && tb == Trans::Yes &&
                          M % kRowBlock == 0 && cpu_has_avx2_fma();
+  if constexpr (std::is_same_v<T, float>) {
+    if (!nt_direct && cpu_has_avx2_fma()) {
+      gemm_blocked_avx2(ta, tb, M, N, K, alpha, A, B, beta, C, bias, act);
+      return;
+    }
+  }
 #else
   const bool nt_direct = false;
 #endif
+  // Scratch reused across calls: no allocation once the largest shape has been seen.
+  thread_local std::vector<T> packed;
+  const T* Bp = B;
   if (tb == Trans::Yes && !nt_direct) {
     // Transpose (N, K) -> (K, N) in 32 x 32 tiles, so reads and writes both stay in cache lines.
     packed.resize(size_t(K) * N);
@@ -245,11 +360,6 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
     if constexpr (std::is_same_v<T, float>) {
       if (nt_direct) {
         gemm_rows4_nt_avx2(m0, N, K, A, B, acc.data());
-        row_block_epilogue<T>(m0, rows, N, alpha, beta, C, bias, act, acc.data());
-        continue;
-      }
-      if (rows == kRowBlock && cpu_has_avx2_fma()) {
-        gemm_rows4_avx2(ta, m0, M, N, K, A, Bp, acc.data());
         row_block_epilogue<T>(m0, rows, N, alpha, beta, C, bias, act, acc.data());
         continue;
       }
