@@ -3,7 +3,7 @@
 // Each shape is first verified at batch 2 against the float64 direct reference (relative_error
 // below tolerance), then warmed up and timed: the median of --repeats calls.
 //
-//   bench_conv [--batches 64,256] [--repeats 15] [--json PATH]
+//   bench_conv [--batches 64,256] [--repeats 15] [--filter TEXT] [--json PATH]
 //
 // GFLOP/s counts 2 flops per nominal multiply-add (zero padding included), backward twice the
 // forward's (dx and dW), as benchmarks/peers/conv_bench_torch.py does for PyTorch: compare rows
@@ -137,10 +137,11 @@ double median_ms(int repeats, F&& call) {
 
 int main(int argc, char** argv) {
   CLI::App app{"bench_conv: CPU conv2d / conv_transpose2d forward and backward, ms and GFLOP/s"};
-  std::string batches = "64,256", json_path;
+  std::string batches = "64,256", json_path, filter;
   int repeats = 15;
   app.add_option("--batches", batches, "comma-separated batch sizes")->capture_default_str();
   app.add_option("--repeats", repeats, "timed calls per row (median)")->check(CLI::PositiveNumber);
+  app.add_option("--filter", filter, "only the shapes whose name contains this");
   app.add_option("--json", json_path, "write the rows as JSON here");
   CLI11_PARSE(app, argc, argv);
 
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
   for (std::string item; std::getline(ss, item, ',');) {
     const int B = std::stoi(item);
     for (const Case& c : kCases) {
+      if (std::string(c.name).find(filter) == std::string::npos) continue;
       const double err = verify(c, gen);
       ok = ok && err <= kTol;
       Layer<float> l(c, B, gen);

@@ -39,6 +39,7 @@ void write_grad(T* dst, T value, GradMode mode) {
 // dy: (B, C, P) -> db: (C), db[c] = sum_{n, p} dy[n, c, p], n then p ascending.
 template <class T>
 void bias_grad(int B, int C, int P, const T* dy, T* db, GradMode mode) {
+#pragma omp parallel for schedule(static) if (size_t(B) * C * P > 65536)
   for (int c = 0; c < C; ++c) {
     T acc = T(0);
     for (int n = 0; n < B; ++n)
@@ -153,18 +154,30 @@ namespace {
 
 // ---- the float path ------------------------------------------------------------------------
 
-// Rows scratch per chunk of images: about this many floats (4 MiB), so a chunk's rows are still in
-// L2 / L3 when the GEMM reads them.
-constexpr size_t kChunkFloats = size_t(1) << 20;
+// Images per chunk: enough for about kChunkRows GEMM rows (so that packing W, once per chunk
+// and thread, costs little beside the products), at most kChunkFloats of im2row rows (16 MiB),
+// and chunks of equal size. Fixed by the shape alone, so the dW sums run in the same order
+// whatever the thread count.
+constexpr int kChunkRows = 1024;
+constexpr size_t kChunkFloats = size_t(1) << 22;
 
-// Images per chunk: a multiple of 4 / gcd(OH OW, 4) where the batch allows, so the GEMM's M (chunk
-// rows) is a multiple of its 4-row block and no block takes the scalar path.
 int chunk_images(const ConvShape& c) {
-  const size_t per_image = size_t(c.OH) * c.OW * c.IN * c.KH * c.KW;
-  int nb = int(std::clamp<size_t>(kChunkFloats / per_image, 1, size_t(c.B)));
-  const int P = c.OH * c.OW, step = P % 4 == 0 ? 1 : P % 2 == 0 ? 2 : 4;
-  if (nb >= step) nb -= nb % step;
-  return nb;
+  const int P = c.OH * c.OW;
+  const size_t per_image = size_t(P) * c.IN * c.KH * c.KW;
+  const int by_rows = (kChunkRows + P - 1) / P;
+  const int by_floats = int(std::max<size_t>(1, kChunkFloats / per_image));
+  const int nb = std::clamp(std::min(by_rows, by_floats), 1, c.B);
+  const int chunks = (c.B + nb - 1) / nb;
+  return (c.B + chunks - 1) / chunks;
+}
+
+// The kernel taps [lo, hi) that land inside [0, size) from output position o: tap t reads input
+// o * stride - pad + t.
+struct Taps {
+  int lo, hi;
+};
+Taps taps(int o, int stride, int pad, int k, int size) {
+  return {std::max(0, pad - o * stride), std::min(k, size + pad - o * stride)};
 }
 
 // rows: (nb OH OW, IN KH KW) for images [n0, n0 + nb) of x: (B, IN, H, W).
@@ -173,21 +186,22 @@ void im2row(const ConvShape& c, const float* x, int n0, int nb, float* rows) {
 #pragma omp parallel for schedule(static) if (size_t(nb) * c.OH * c.OW * K > 32768)
   for (int t = 0; t < nb * c.OH; ++t) {
     const int n = n0 + t / c.OH, oh = t % c.OH;
+    const Taps th = taps(oh, c.SH, c.PH, c.KH, c.H);
     for (int ow = 0; ow < c.OW; ++ow) {
+      const Taps tw = taps(ow, c.SW, c.PW, c.KW, c.W);
       float* r = rows + (size_t(t) * c.OW + ow) * K;
       for (int i = 0; i < c.IN; ++i)
         for (int kh = 0; kh < c.KH; ++kh) {
           float* dst = r + (i * c.KH + kh) * c.KW;
-          const int ih = oh * c.SH - c.PH + kh;
-          if (ih < 0 || ih >= c.H) {
+          if (kh < th.lo || kh >= th.hi || tw.lo >= tw.hi) {
             std::fill(dst, dst + c.KW, 0.0f);
             continue;
           }
-          const float* src = x + ((size_t(n) * c.IN + i) * c.H + ih) * c.W;
-          for (int kw = 0; kw < c.KW; ++kw) {
-            const int iw = ow * c.SW - c.PW + kw;
-            dst[kw] = iw >= 0 && iw < c.W ? src[iw] : 0.0f;
-          }
+          const float* src = x + ((size_t(n) * c.IN + i) * c.H + oh * c.SH - c.PH + kh) * c.W;
+          const int iw0 = ow * c.SW - c.PW;
+          std::fill(dst, dst + tw.lo, 0.0f);
+          for (int kw = tw.lo; kw < tw.hi; ++kw) dst[kw] = src[iw0 + kw];
+          std::fill(dst + tw.hi, dst + c.KW, 0.0f);
         }
     }
   }
@@ -202,19 +216,19 @@ void row2im(const ConvShape& c, const float* rows, const float* bias, int n0, in
     const int n = pl / c.IN, i = pl % c.IN;
     float* plane = x + (size_t(n0 + n) * c.IN + i) * c.H * c.W;
     std::fill(plane, plane + size_t(c.H) * c.W, bias ? bias[i] : 0.0f);
-    for (int oh = 0; oh < c.OH; ++oh)
+    for (int oh = 0; oh < c.OH; ++oh) {
+      const Taps th = taps(oh, c.SH, c.PH, c.KH, c.H);
       for (int ow = 0; ow < c.OW; ++ow) {
+        const Taps tw = taps(ow, c.SW, c.PW, c.KW, c.W);
         const float* r = rows + ((size_t(n) * c.OH + oh) * c.OW + ow) * K + size_t(i) * KK;
-        for (int kh = 0; kh < c.KH; ++kh) {
-          const int ih = oh * c.SH - c.PH + kh;
-          if (ih < 0 || ih >= c.H) continue;
-          float* dst = plane + size_t(ih) * c.W;
-          for (int kw = 0; kw < c.KW; ++kw) {
-            const int iw = ow * c.SW - c.PW + kw;
-            if (iw >= 0 && iw < c.W) dst[iw] += r[kh * c.KW + kw];
-          }
+        const int iw0 = ow * c.SW - c.PW;
+        for (int kh = th.lo; kh < th.hi; ++kh) {
+          float* dst = plane + size_t(oh * c.SH - c.PH + kh) * c.W;
+          const float* src = r + kh * c.KW;
+          for (int kw = tw.lo; kw < tw.hi; ++kw) dst[iw0 + kw] += src[kw];
         }
       }
+    }
   }
 }
 
@@ -239,16 +253,18 @@ void rows_to_planes(const float* rows, int n0, int nb, int C, int P, float* t) {
   }
 }
 
-// (R, C) -> (C, R), both row-major.
+// (R, C) -> (C, R), both row-major; threads take bands of output rows.
 void transpose(const float* a, int R, int C, float* t) {
-  for (int r = 0; r < R; ++r)
-    for (int ch = 0; ch < C; ++ch) t[size_t(ch) * R + r] = a[size_t(r) * C + ch];
+#pragma omp parallel for schedule(static) if (size_t(R) * C > 65536)
+  for (int ch = 0; ch < C; ++ch)
+    for (int r = 0; r < R; ++r) t[size_t(ch) * R + r] = a[size_t(r) * C + ch];
 }
 
-// Scratch kept per calling thread (the parallel regions inside share the caller's buffers).
+// Scratch kept per calling thread (the parallel regions inside share the caller's buffers): im2row
+// rows (or their gradient), NHWC rows of the output side, W^T, dW^T.
 struct Scratch {
-  std::vector<float> rows, yrows, wt;
-  float* get(std::vector<float>& v, size_t n) {
+  std::vector<float> rows, yrows, wt, dwt;
+  static float* get(std::vector<float>& v, size_t n) {
     if (v.size() < n) v.resize(n);
     return v.data();
   }
@@ -258,13 +274,20 @@ Scratch& scratch() {
   return s;
 }
 
+// dW (OUT, K) = dW^T (K, OUT) transposed, written as `mode` says.
+void store_weight_grad(const float* dwt, int K, int OUT, float* dW, GradMode mode) {
+#pragma omp parallel for schedule(static) if (size_t(K) * OUT > 65536)
+  for (int o = 0; o < OUT; ++o)
+    for (int k = 0; k < K; ++k) write_grad(dW + size_t(o) * K + k, dwt[size_t(k) * OUT + o], mode);
+}
+
 // conv2d on c: x: (B, IN, H, W), W: (OUT, IN, KH, KW), b: (OUT) or null -> y: (B, OUT, OH, OW).
 void forward_gemm(const ConvShape& c, const float* x, const float* W, const float* b, float* y) {
   Scratch& sc = scratch();
   const int K = c.IN * c.KH * c.KW, P = c.OH * c.OW, nb = chunk_images(c);
-  float* rows = sc.get(sc.rows, size_t(nb) * P * K);
-  float* yrows = sc.get(sc.yrows, size_t(nb) * P * c.OUT);
-  float* wt = sc.get(sc.wt, size_t(K) * c.OUT);
+  float* rows = Scratch::get(sc.rows, size_t(nb) * P * K);
+  float* yrows = Scratch::get(sc.yrows, size_t(nb) * P * c.OUT);
+  float* wt = Scratch::get(sc.wt, size_t(K) * c.OUT);
   transpose(W, c.OUT, K, wt);
   for (int n0 = 0; n0 < c.B; n0 += nb) {
     const int m = std::min(nb, c.B - n0);
@@ -275,14 +298,14 @@ void forward_gemm(const ConvShape& c, const float* x, const float* W, const floa
   }
 }
 
-// The conv2d on c's transpose: dy: (B, OUT, OH, OW), W: (OUT, IN, KH, KW), bias: (IN) or null ->
-// dx: (B, IN, H, W) = conv2d^T(dy) + bias.
+// conv2d^T on c: dy: (B, OUT, OH, OW), W: (OUT, IN, KH, KW), bias: (IN) or null -> dx: (B, IN, H,
+// W) = conv2d^T(dy) + bias (conv2d's input gradient; conv_transpose2d's forward).
 void input_grad_gemm(const ConvShape& c, const float* W, const float* dy, const float* bias,
                      float* dx) {
   Scratch& sc = scratch();
   const int K = c.IN * c.KH * c.KW, P = c.OH * c.OW, nb = chunk_images(c);
-  float* rows = sc.get(sc.rows, size_t(nb) * P * K);
-  float* yrows = sc.get(sc.yrows, size_t(nb) * P * c.OUT);
+  float* rows = Scratch::get(sc.rows, size_t(nb) * P * K);
+  float* yrows = Scratch::get(sc.yrows, size_t(nb) * P * c.OUT);
   for (int n0 = 0; n0 < c.B; n0 += nb) {
     const int m = std::min(nb, c.B - n0);
     planes_to_rows(dy, n0, m, c.OUT, P, yrows);
@@ -292,25 +315,60 @@ void input_grad_gemm(const ConvShape& c, const float* W, const float* dy, const 
   }
 }
 
-// conv2d's weight gradient on c: x: (B, IN, H, W), dy: (B, OUT, OH, OW) -> dW: (OUT, IN, KH, KW).
-// Chunks add into dW^T in chunk order, each chunk's sum in ascending rows.
-void weight_grad_gemm(const ConvShape& c, const float* x, const float* dy, float* dW,
-                      GradMode mode) {
+// conv2d backward on c, one pass over the chunks: dY rows feed both dW^T (+)= rows^T dY and
+// drows = dY W; the rows buffer holds im2row(x) for the first, then drows for row2im.
+void conv2d_backward_gemm(const ConvShape& c, const float* x, const float* W, const float* dy,
+                          float* dx, float* dW, GradMode mode) {
   Scratch& sc = scratch();
   const int K = c.IN * c.KH * c.KW, P = c.OH * c.OW, nb = chunk_images(c);
-  float* rows = sc.get(sc.rows, size_t(nb) * P * K);
-  float* yrows = sc.get(sc.yrows, size_t(nb) * P * c.OUT);
-  float* dwt = sc.get(sc.wt, size_t(K) * c.OUT);
+  const bool want_dW = mode != GradMode::Ignore;
+  float* rows = Scratch::get(sc.rows, size_t(nb) * P * K);
+  float* yrows = Scratch::get(sc.yrows, size_t(nb) * P * c.OUT);
+  float* dwt = Scratch::get(sc.dwt, size_t(K) * c.OUT);
   for (int n0 = 0; n0 < c.B; n0 += nb) {
     const int m = std::min(nb, c.B - n0);
-    im2row(c, x, n0, m, rows);
     planes_to_rows(dy, n0, m, c.OUT, P, yrows);
-    // dW^T (K, OUT) (+)= rows^T (K, m P) dY (m P, OUT)
-    gemm<float>(Trans::Yes, Trans::No, K, c.OUT, m * P, 1.0f, rows, yrows, n0 == 0 ? 0.0f : 1.0f,
-                dwt);
+    if (want_dW) {
+      im2row(c, x, n0, m, rows);
+      // dW^T (K, OUT) (+)= rows^T (K, m P) dY (m P, OUT); chunks add in order
+      gemm<float>(Trans::Yes, Trans::No, K, c.OUT, m * P, 1.0f, rows, yrows,
+                  n0 == 0 ? 0.0f : 1.0f, dwt);
+    }
+    if (dx) {
+      gemm<float>(Trans::No, Trans::No, m * P, K, c.OUT, 1.0f, yrows, W, 0.0f, rows);
+      row2im(c, rows, nullptr, n0, m, dx);
+    }
   }
-  for (int o = 0; o < c.OUT; ++o)
-    for (int k = 0; k < K; ++k) write_grad(dW + size_t(o) * K + k, dwt[size_t(k) * c.OUT + o], mode);
+  if (want_dW) store_weight_grad(dwt, K, c.OUT, dW, mode);
+}
+
+// conv_transpose2d backward as its conv2d c = adjoint(t), one pass over the chunks: im2row(dy)
+// feeds both dW^T (+)= rows^T X (X: x as NHWC rows, the conv2d's output gradient) and
+// dx = rows W^T (the conv2d's forward).
+void conv_transpose2d_backward_gemm(const ConvShape& c, const float* x, const float* W,
+                                    const float* dy, float* dx, float* dW, GradMode mode) {
+  Scratch& sc = scratch();
+  const int K = c.IN * c.KH * c.KW, P = c.OH * c.OW, nb = chunk_images(c);
+  const bool want_dW = mode != GradMode::Ignore;
+  float* rows = Scratch::get(sc.rows, size_t(nb) * P * K);
+  float* yrows = Scratch::get(sc.yrows, size_t(nb) * P * c.OUT);
+  float* dwt = Scratch::get(sc.dwt, size_t(K) * c.OUT);
+  float* wt = Scratch::get(sc.wt, size_t(K) * c.OUT);
+  if (dx) transpose(W, c.OUT, K, wt);
+  for (int n0 = 0; n0 < c.B; n0 += nb) {
+    const int m = std::min(nb, c.B - n0);
+    im2row(c, dy, n0, m, rows);
+    if (want_dW) {
+      planes_to_rows(x, n0, m, c.OUT, P, yrows);
+      gemm<float>(Trans::Yes, Trans::No, K, c.OUT, m * P, 1.0f, rows, yrows,
+                  n0 == 0 ? 0.0f : 1.0f, dwt);
+    }
+    if (dx) {
+      gemm<float>(Trans::No, Trans::No, m * P, c.OUT, K, 1.0f, rows, wt, 0.0f, yrows);
+      rows_to_planes(yrows, n0, m, c.OUT, P, dx);
+    }
+  }
+  if (want_dW) store_weight_grad(dwt, K, c.OUT, dW, mode);
 }
 
 }  // namespace
@@ -327,11 +385,8 @@ template <class T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* W, const T* dy, T* dx, T* dW, T* db,
                      GradMode mode) {
   if constexpr (std::is_same_v<T, float>) {
-    if (mode != GradMode::Ignore) {
-      weight_grad_gemm(s, x, dy, dW, mode);
-      if (db) bias_grad(s.B, s.OUT, s.OH * s.OW, dy, db, mode);
-    }
-    if (dx) input_grad_gemm(s, W, dy, nullptr, dx);
+    conv2d_backward_gemm(s, x, W, dy, dx, dW, mode);
+    if (db && mode != GradMode::Ignore) bias_grad(s.B, s.OUT, s.OH * s.OW, dy, db, mode);
   } else {
     conv2d_backward_direct(s, x, W, dy, dx, dW, db, mode);
   }
@@ -349,12 +404,8 @@ template <class T>
 void conv_transpose2d_backward(const ConvShape& s, const T* x, const T* W, const T* dy, T* dx,
                                T* dW, T* db, GradMode mode) {
   if constexpr (std::is_same_v<T, float>) {
-    const ConvShape c = adjoint(s);
-    if (mode != GradMode::Ignore) {
-      weight_grad_gemm(c, dy, x, dW, mode);
-      if (db) bias_grad(s.B, s.OUT, s.OH * s.OW, dy, db, mode);
-    }
-    if (dx) forward_gemm(c, dy, W, nullptr, dx);
+    conv_transpose2d_backward_gemm(adjoint(s), x, W, dy, dx, dW, mode);
+    if (db && mode != GradMode::Ignore) bias_grad(s.B, s.OUT, s.OH * s.OW, dy, db, mode);
   } else {
     conv_transpose2d_backward_direct(s, x, W, dy, dx, dW, db, mode);
   }

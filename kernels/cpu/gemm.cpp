@@ -61,30 +61,31 @@ void row_block_epilogue(int m0, int rows, int N, T alpha, T beta, T* C, const T*
 }
 
 #if defined(__x86_64__)
-// The float AVX2 path, cache-blocked in BLIS's loop order. The (M, N) product is split into
-// tasks of at most kMc rows x kNc columns, one thread each. A task walks K in kKc slices: it packs
-// its (rows x kKc) block of op(A) into 4-row panels (k-major, 4 values per k) and its (kKc x cols)
-// panel of op(B) into 24-column strips (k-major, the last strip zero-padded to 8 or 16 columns),
-// then runs the 4 x 24 register tile strip by strip (a strip, 24 KiB, stays in L1 while every row
-// panel of the block, from L2, passes over it). Partial sums wait in a per-task float buffer
-// between slices. Each element is one chain of FMAs in ascending k (the chain paused and resumed
-// through memory, exactly), so the result does not depend on the block sizes, the task split or
-// the thread count.
+// The float AVX2 path, cache-blocked as BLIS does. C is split into one task per thread (row
+// ranges, or column ranges when M is small). A task packs its columns of op(B) once into strips of
+// 24 columns (k-major, the last strip zero-padded to 8 or 16 columns), then for each block of kNc
+// columns and kMc rows, walks K in kKc slices: packs the (kMc x kKc) block of op(A) into 4-row
+// panels and runs the 4 x 24 register tile strip by strip (a strip slice, 24 KiB, stays in L1
+// while every row panel of the block, from L2, passes over it). Partial sums wait between slices
+// in a (kMc x kNc) float buffer (L2). Each element is one chain of FMAs in ascending k, paused and
+// resumed through memory exactly, so the result depends on neither the blocking, nor the split,
+// nor the thread count.
 constexpr int kKc = 256, kMc = 192, kNc = 480;
 
-// acc (4 rows, 8 NV columns, row stride ldc) (+)= a b over kc: a is a packed 4-row panel, b a
-// packed strip of 8 NV columns. 4 NV accumulators stay in registers (per k: NV loads of b, four
-// broadcasts of a, 4 NV FMAs).
+// out (4 rows, 8 NV columns, row stride ldo) = in (row stride ldi; zeros when null) + a b over kc:
+// a is a packed 4-row panel, b a packed strip of 8 NV columns. 4 NV accumulators stay in registers
+// (per k: NV loads of b, four broadcasts of a, 4 NV FMAs).
 template <int NV>
 __attribute__((target("avx2,fma"))) void tile4_avx2(int kc, const float* a, const float* b,
-                                                    float* acc, size_t ldc, bool resume) {
+                                                    const float* in, size_t ldi, float* out,
+                                                    size_t ldo) {
   // The unroll pragmas let GCC keep c in registers (without them it spills c every k).
   __m256 c[4][NV];
 #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
-      c[r][j] = resume ? _mm256_loadu_ps(acc + r * ldc + 8 * j) : _mm256_setzero_ps();
+      c[r][j] = in ? _mm256_loadu_ps(in + r * ldi + 8 * j) : _mm256_setzero_ps();
   for (int k = 0; k < kc; ++k, a += 4, b += 8 * NV) {
     __m256 bv[NV];
 #pragma GCC unroll 4
@@ -99,118 +100,140 @@ __attribute__((target("avx2,fma"))) void tile4_avx2(int kc, const float* a, cons
 #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(acc + r * ldc + 8 * j, c[r][j]);
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(out + r * ldo + 8 * j, c[r][j]);
 }
 
-// op(A) rows [m0, m1) x k [pc, pc + kc) -> 4-row panels, (k, r) at panel + 4 k + r; rows past m1
-// are zeros (their results are never stored).
-void pack_a(Trans ta, int M, int K, const float* A, int m0, int m1, int pc, int kc, float* out) {
+// op(A) rows [m0, m1) x k [0, K) -> 4-row panels, panel p at out + 4 K p, (k, r) at panel + 4 k + r
+// (so a slice of k is contiguous too); rows past m1 are zeros (their results are never stored).
+void pack_a(Trans ta, int M, int K, const float* A, int m0, int m1, float* out) {
   for (int p = 0; m0 + 4 * p < m1; ++p) {
-    float* dst = out + size_t(p) * 4 * kc;
+    float* dst = out + size_t(p) * 4 * K;
     const int mp = m0 + 4 * p, rows = std::min(4, m1 - mp);
-    if (ta == Trans::No) {
-      for (int r = 0; r < 4; ++r) {
-        if (r >= rows) {
-          for (int k = 0; k < kc; ++k) dst[4 * k + r] = 0.0f;
-          continue;
-        }
-        const float* src = A + size_t(mp + r) * K + pc;
-        for (int k = 0; k < kc; ++k) dst[4 * k + r] = src[k];
-      }
-    } else {
-      for (int k = 0; k < kc; ++k) {
-        const float* src = A + size_t(pc + k) * M + mp;
+    if (ta == Trans::Yes) {
+      for (int k = 0; k < K; ++k) {
+        const float* src = A + size_t(k) * M + mp;
         for (int r = 0; r < 4; ++r) dst[4 * k + r] = r < rows ? src[r] : 0.0f;
       }
+    } else if (rows == 4) {
+      // Four rows at a time through a 4 x 4 SSE transpose.
+      const float* src[4] = {A + size_t(mp) * K, A + size_t(mp + 1) * K, A + size_t(mp + 2) * K,
+                             A + size_t(mp + 3) * K};
+      int k = 0;
+      for (; k + 4 <= K; k += 4) {
+        __m128 r0 = _mm_loadu_ps(src[0] + k), r1 = _mm_loadu_ps(src[1] + k),
+               r2 = _mm_loadu_ps(src[2] + k), r3 = _mm_loadu_ps(src[3] + k);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst + 4 * k, r0);
+        _mm_storeu_ps(dst + 4 * k + 4, r1);
+        _mm_storeu_ps(dst + 4 * k + 8, r2);
+        _mm_storeu_ps(dst + 4 * k + 12, r3);
+      }
+      for (; k < K; ++k)
+        for (int r = 0; r < 4; ++r) dst[4 * k + r] = src[r][k];
+    } else {
+      for (int k = 0; k < K; ++k)
+        for (int r = 0; r < 4; ++r) dst[4 * k + r] = r < rows ? A[size_t(mp + r) * K + k] : 0.0f;
     }
   }
 }
 
-// op(B) k [pc, pc + kc) x columns [n0, n1) -> strips of 24 columns, (k, j) at strip + wp k + j,
-// wp = the strip's width rounded up to 8 (the padding columns are zeros).
-void pack_b(Trans tb, int N, int K, const float* B, int n0, int n1, int pc, int kc, float* out) {
+// op(B) k [0, K) x columns [n0, n1) -> strips of 24 columns, strip s at out + 24 K s, (k, j) at
+// strip + wp k + j, wp = the strip's width rounded up to 8 (padding columns are zeros).
+void pack_b(Trans tb, int N, int K, const float* B, int n0, int n1, float* out) {
   for (int c0 = n0; c0 < n1; c0 += 24) {
     const int w = std::min(24, n1 - c0), wp = (w + 7) / 8 * 8;
-    float* dst = out + size_t(c0 - n0) * kc;
+    float* dst = out + size_t(c0 - n0) * K;
     if (tb == Trans::No) {
-      for (int k = 0; k < kc; ++k) {
-        const float* src = B + size_t(pc + k) * N + c0;
+      for (int k = 0; k < K; ++k) {
+        const float* src = B + size_t(k) * N + c0;
         std::copy(src, src + w, dst + size_t(k) * wp);
         std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
       }
     } else {
       for (int j = 0; j < w; ++j) {
-        const float* src = B + size_t(c0 + j) * K + pc;
-        for (int k = 0; k < kc; ++k) dst[size_t(k) * wp + j] = src[k];
+        const float* src = B + size_t(c0 + j) * K;
+        for (int k = 0; k < K; ++k) dst[size_t(k) * wp + j] = src[k];
       }
-      for (int k = 0; k < kc; ++k) std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+      for (int k = 0; k < K; ++k) std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
     }
   }
 }
 
-// One task: C rows [m0, m1) x columns [n0, n1), m0 a multiple of 4, n0 of 24.
+// One task: C rows [m0, m1) x columns [n0, n1), n0 a multiple of 24.
 void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int n0, int n1,
                     float alpha, const float* A, const float* B, float beta, float* C,
                     const float* bias, Activation act) {
   thread_local std::vector<float> apack, bpack, acc;
-  const int panels = (m1 - m0 + 3) / 4, cols = n1 - n0, ldc = (cols + 7) / 8 * 8;
-  const int strips = (cols + 23) / 24;
-  apack.resize(size_t(panels) * 4 * kKc);
-  bpack.resize(size_t(strips) * 24 * kKc);
-  acc.resize(size_t(panels) * 4 * ldc);
-  for (int pc = 0; pc < K; pc += kKc) {
-    const int kc = std::min(kKc, K - pc);
-    pack_a(ta, M, K, A, m0, m1, pc, kc, apack.data());
-    pack_b(tb, N, K, B, n0, n1, pc, kc, bpack.data());
-    for (int s = 0; s < strips; ++s) {
-      const int wp = (std::min(24, cols - 24 * s) + 7) / 8 * 8;
-      const float* b = bpack.data() + size_t(s) * 24 * kc;
-      for (int p = 0; p < panels; ++p) {
-        const float* a = apack.data() + size_t(p) * 4 * kc;
-        float* c = acc.data() + size_t(p) * 4 * ldc + 24 * s;
-        if (wp == 24) tile4_avx2<3>(kc, a, b, c, ldc, pc > 0);
-        else if (wp == 16) tile4_avx2<2>(kc, a, b, c, ldc, pc > 0);
-        else tile4_avx2<1>(kc, a, b, c, ldc, pc > 0);
+  apack.resize(size_t(kMc) * K);
+  bpack.resize(size_t(n1 - n0 + 23) / 24 * 24 * K);
+  acc.resize(size_t(kMc) * kNc);
+  pack_b(tb, N, K, B, n0, n1, bpack.data());
+  // A plain product (C = op(A) op(B)) lets full tiles of the last k slice go straight to C.
+  const bool plain = alpha == 1.0f && beta == 0.0f && !bias && act.kind == ActKind::Identity;
+  for (int ic = m0; ic < m1; ic += kMc) {
+    const int mc = std::min(kMc, m1 - ic), panels = (mc + 3) / 4;
+    pack_a(ta, M, K, A, ic, ic + mc, apack.data());
+    for (int jc = n0; jc < n1; jc += kNc) {
+      const int cols = std::min(kNc, n1 - jc), ldc = (cols + 7) / 8 * 8;
+      const int full_panels = plain ? mc / 4 : 0, full_strips = plain ? cols / 24 : 0;
+      for (int pc = 0; pc < K; pc += kKc) {
+        const int kc = std::min(kKc, K - pc);
+        const bool last = pc + kc == K;
+        for (int s = 0; 24 * s < cols; ++s) {
+          const int wp = (std::min(24, cols - 24 * s) + 7) / 8 * 8;
+          const float* b = bpack.data() + size_t(jc - n0 + 24 * s) * K + size_t(pc) * wp;
+          for (int p = 0; p < panels; ++p) {
+            const float* a = apack.data() + size_t(p) * 4 * K + size_t(pc) * 4;
+            float* c = acc.data() + size_t(p) * 4 * ldc + 24 * s;
+            const float* in = pc > 0 ? c : nullptr;
+            float* out = c;
+            size_t ldo = ldc;
+            if (last && p < full_panels && s < full_strips) {
+              out = C + size_t(ic + 4 * p) * N + jc + 24 * s;
+              ldo = N;
+            }
+            if (wp == 24) tile4_avx2<3>(kc, a, b, in, ldc, out, ldo);
+            else if (wp == 16) tile4_avx2<2>(kc, a, b, in, ldc, out, ldo);
+            else tile4_avx2<1>(kc, a, b, in, ldc, out, ldo);
+          }
+        }
+      }
+      // The rest: row_block_epilogue's arithmetic, one operation per pass so that each vectorises.
+      for (int m = ic; m < ic + mc; ++m) {
+        const int skip = m - ic < 4 * full_panels ? 24 * full_strips : 0;
+        const float* arow = acc.data() + size_t(m - ic) * ldc;
+        float* crow = C + size_t(m) * N + jc;
+        if (beta != 0.0f)
+          for (int n = skip; n < cols; ++n) crow[n] = alpha * arow[n] + beta * crow[n];
+        else
+          for (int n = skip; n < cols; ++n) crow[n] = alpha * arow[n];
+        if (bias)
+          for (int n = skip; n < cols; ++n) crow[n] += bias[jc + n];
+        if (act.kind != ActKind::Identity)
+          for (int n = skip; n < cols; ++n) crow[n] = act_forward(act, crow[n]);
       }
     }
   }
-  // The epilogue of row_block_epilogue, one operation per pass so each pass vectorises.
-  for (int m = m0; m < m1; ++m) {
-    const float* arow = acc.data() + size_t(m - m0) * ldc;
-    float* crow = C + size_t(m) * N + n0;
-    if (beta != 0.0f)
-      for (int n = 0; n < cols; ++n) crow[n] = alpha * arow[n] + beta * crow[n];
-    else
-      for (int n = 0; n < cols; ++n) crow[n] = alpha * arow[n];
-    if (bias)
-      for (int n = 0; n < cols; ++n) crow[n] += bias[n0 + n];
-    if (act.kind != ActKind::Identity)
-      for (int n = 0; n < cols; ++n) crow[n] = act_forward(act, crow[n]);
-  }
 }
 
-// Splits C into tasks: about kMc x kNc each, and at least one per thread (rows first, then
-// columns, so that B is packed as few times as possible), rows in multiples of 4, columns of 24.
+// One task per thread: row ranges of whole 4-row panels, or, with fewer panels than threads,
+// column ranges of whole 24-column strips too.
 void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
                        const float* B, float beta, float* C, const float* bias, Activation act) {
-  const int row_blocks = (M + 3) / 4, strips = (N + 23) / 24;
-  int mt = (row_blocks + kMc / 4 - 1) / (kMc / 4), nt = (strips + kNc / 24 - 1) / (kNc / 24);
-  const double work = double(M) * N * K;
+  const int panels = (M + 3) / 4, strips = (N + 23) / 24;
 #if defined(_OPENMP)
+  const double work = double(M) * N * K;
   const int threads = work > 2e5 && !omp_in_parallel() ? omp_get_max_threads() : 1;
 #else
   const int threads = 1;
 #endif
-  while (mt * nt < threads && mt < row_blocks) ++mt;
-  while (mt * nt < threads && nt < strips) ++nt;
-  // Fewer tasks than twice the threads: make their count a multiple of the threads (balance).
-  if (mt * nt < 2 * threads && mt * nt % threads != 0 && mt < row_blocks) mt += 1;
-  const int tasks = mt * nt;
-#pragma omp parallel for schedule(static) if (threads > 1)
-  for (int t = 0; t < tasks; ++t) {
+  const int mt = std::min(threads, panels);
+  const int nt = std::min(strips, (threads + mt - 1) / mt);
+#pragma omp parallel for schedule(static) if (mt * nt > 1)
+  for (int t = 0; t < mt * nt; ++t) {
     const int i = t / nt, j = t % nt;
-    const int m0 = 4 * int(int64_t(row_blocks) * i / mt);
-    const int m1 = std::min(M, 4 * int(int64_t(row_blocks) * (i + 1) / mt));
+    const int m0 = 4 * int(int64_t(panels) * i / mt);
+    const int m1 = std::min(M, 4 * int(int64_t(panels) * (i + 1) / mt));
     const int n0 = 24 * int(int64_t(strips) * j / nt);
     const int n1 = std::min(N, 24 * int(int64_t(strips) * (j + 1) / nt));
     if (m0 < m1 && n0 < n1)

@@ -229,8 +229,9 @@ void check_grad_modes(const Op<T>& op, const ConvShape& s, Rng& rng) {
   EXPECT_TRUE(all_close("db (no dx)", db5, db, 0, 0));
 }
 
-// Shapes for the float path: the DCGAN layers at a small batch, odd ones, and two whose im2row
-// rows need several chunks of images (dW summed across chunks, a ragged last chunk).
+// Shapes for the float path: the DCGAN layers at a small batch, odd ones, and two whose 2800 GEMM
+// rows (B OH OW) take several chunks of images (conv.cpp's chunks hold about 1024 rows): dW summed
+// across chunks, a short last chunk.
 struct FloatCase {
   bool transposed;
   ConvShape s;
@@ -242,8 +243,8 @@ const FloatCase kFloatCases[] = {
     {true, geometry(3, 64, 14, 14, 1, 28, 28, 5, 5, 2, 2, 2, 2)},    // G: 64 -> 1, 14 -> 28
     {false, geometry(3, 1, 28, 28, 64, 14, 14, 5, 5, 2, 2, 1, 1)},   // D: 1 -> 64, TF 'same'
     {false, geometry(2, 64, 14, 14, 128, 7, 7, 5, 5, 2, 2, 2, 2)},   // D: 64 -> 128, 14 -> 7
-    {false, geometry(3, 64, 16, 16, 3, 16, 16, 5, 5, 1, 1, 2, 2)},   // several chunks
-    {true, geometry(3, 3, 16, 16, 64, 16, 16, 5, 5, 1, 1, 2, 2)},    // several chunks
+    {false, geometry(7, 2, 20, 20, 3, 20, 20, 3, 3, 1, 1, 1, 1)},    // several chunks
+    {true, geometry(7, 3, 20, 20, 2, 20, 20, 3, 3, 1, 1, 1, 1)},     // several chunks
     {false, geometry(5, 3, 7, 9, 7, 3, 7, 4, 3, 2, 1, 1, 0)},        // odd, non-square
     {true, geometry(5, 7, 3, 5, 3, 6, 10, 4, 4, 2, 2, 1, 1)},        // odd
     {true, geometry(1, 3, 3, 4, 5, 7, 3, 3, 2, 2, 1, 0, 1)},         // odd, cropped
