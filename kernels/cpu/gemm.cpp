@@ -1,4 +1,5 @@
-// Reference GEMM: plain loops in the caller's precision, accumulation order fixed (k ascending).
+// CPU GEMM: plain loops in the caller's precision (double, and float without AVX2), AVX2 tiles for
+// float; accumulation order fixed (k ascending, one FMA or multiply-add at a time).
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -10,6 +11,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
 #endif
 
 namespace gan {
@@ -57,57 +61,184 @@ void row_block_epilogue(int m0, int rows, int N, T alpha, T beta, T* C, const T*
 }
 
 #if defined(__x86_64__)
-// float rows [m0, m0 + 4) of acc = op(A) Bp on CPUs with AVX2 and FMA (chosen at run time, so the
-// build stays portable). A 4 x 24 tile keeps 12 accumulators in registers across the K loop (per
-// k: three loads of Bp's row, four broadcasts of A, twelve FMAs); narrower remainders go 8 columns
-// at a time, then one. Each element sums its products in ascending k, one FMA at a time.
-__attribute__((target("avx2,fma"))) void gemm_rows4_avx2(Trans ta, int m0, int M, int N, int K,
-                                                         const float* A, const float* Bp,
-                                                         float* acc) {
-  const float* a_rows[4];
-  size_t a_step = 1;
-  if (ta == Trans::No) {
-    for (int r = 0; r < 4; ++r) a_rows[r] = A + size_t(m0 + r) * K;
-  } else {
-    for (int r = 0; r < 4; ++r) a_rows[r] = A + m0 + r;
-    a_step = size_t(M);
+// The float AVX2 path, cache-blocked as BLIS does. C is split into one task per thread (row
+// ranges, or column ranges when M is small). A task packs its columns of op(B) once into strips of
+// 24 columns (k-major, the last strip zero-padded to 8 or 16 columns), then for each block of kNc
+// columns and kMc rows, walks K in kKc slices: packs the (kMc x kKc) block of op(A) into 4-row
+// panels and runs the 4 x 24 register tile strip by strip (a strip slice, 24 KiB, stays in L1
+// while every row panel of the block, from L2, passes over it). Partial sums wait between slices
+// in a (kMc x kNc) float buffer (L2). Each element is one chain of FMAs in ascending k, paused and
+// resumed through memory exactly, so the result depends on neither the blocking, nor the split,
+// nor the thread count.
+constexpr int kKc = 256, kMc = 192, kNc = 480;
+
+// out (4 rows, 8 NV columns, row stride ldo) = in (row stride ldi; zeros when null) + a b over kc:
+// a is a packed 4-row panel, b a packed strip of 8 NV columns. 4 NV accumulators stay in registers
+// (per k: NV loads of b, four broadcasts of a, 4 NV FMAs).
+template <int NV>
+__attribute__((target("avx2,fma"))) void tile4_avx2(int kc, const float* a, const float* b,
+                                                    const float* in, size_t ldi, float* out,
+                                                    size_t ldo) {
+  // The unroll pragmas let GCC keep c in registers (without them it spills c every k).
+  __m256 c[4][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      c[r][j] = in ? _mm256_loadu_ps(in + r * ldi + 8 * j) : _mm256_setzero_ps();
+  for (int k = 0; k < kc; ++k, a += 4, b += 8 * NV) {
+    __m256 bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = _mm256_loadu_ps(b + 8 * j);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) c[r][j] = _mm256_fmadd_ps(av, bv[j], c[r][j]);
+    }
   }
-  int n = 0;
-  for (; n + 24 <= N; n += 24) {
-    __m256 c[4][3];
-    for (auto& row : c)
-      for (auto& v : row) v = _mm256_setzero_ps();
-    const float* b = Bp + n;
-    for (int k = 0; k < K; ++k, b += N) {
-      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8),
-                   b2 = _mm256_loadu_ps(b + 16);
-      for (int r = 0; r < 4; ++r) {
-        const __m256 a = _mm256_set1_ps(a_rows[r][size_t(k) * a_step]);
-        c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
-        c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
-        c[r][2] = _mm256_fmadd_ps(a, b2, c[r][2]);
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(out + r * ldo + 8 * j, c[r][j]);
+}
+
+// op(A) rows [m0, m1) x k [0, K) -> 4-row panels, panel p at out + 4 K p, (k, r) at panel + 4 k + r
+// (so a slice of k is contiguous too); rows past m1 are zeros (their results are never stored).
+void pack_a(Trans ta, int M, int K, const float* A, int m0, int m1, float* out) {
+  for (int p = 0; m0 + 4 * p < m1; ++p) {
+    float* dst = out + size_t(p) * 4 * K;
+    const int mp = m0 + 4 * p, rows = std::min(4, m1 - mp);
+    if (ta == Trans::Yes) {
+      for (int k = 0; k < K; ++k) {
+        const float* src = A + size_t(k) * M + mp;
+        for (int r = 0; r < 4; ++r) dst[4 * k + r] = r < rows ? src[r] : 0.0f;
+      }
+    } else if (rows == 4) {
+      // Four rows at a time through a 4 x 4 SSE transpose.
+      const float* src[4] = {A + size_t(mp) * K, A + size_t(mp + 1) * K, A + size_t(mp + 2) * K,
+                             A + size_t(mp + 3) * K};
+      int k = 0;
+      for (; k + 4 <= K; k += 4) {
+        __m128 r0 = _mm_loadu_ps(src[0] + k), r1 = _mm_loadu_ps(src[1] + k),
+               r2 = _mm_loadu_ps(src[2] + k), r3 = _mm_loadu_ps(src[3] + k);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst + 4 * k, r0);
+        _mm_storeu_ps(dst + 4 * k + 4, r1);
+        _mm_storeu_ps(dst + 4 * k + 8, r2);
+        _mm_storeu_ps(dst + 4 * k + 12, r3);
+      }
+      for (; k < K; ++k)
+        for (int r = 0; r < 4; ++r) dst[4 * k + r] = src[r][k];
+    } else {
+      for (int k = 0; k < K; ++k)
+        for (int r = 0; r < 4; ++r) dst[4 * k + r] = r < rows ? A[size_t(mp + r) * K + k] : 0.0f;
+    }
+  }
+}
+
+// op(B) k [0, K) x columns [n0, n1) -> strips of 24 columns, strip s at out + 24 K s, (k, j) at
+// strip + wp k + j, wp = the strip's width rounded up to 8 (padding columns are zeros).
+void pack_b(Trans tb, int N, int K, const float* B, int n0, int n1, float* out) {
+  for (int c0 = n0; c0 < n1; c0 += 24) {
+    const int w = std::min(24, n1 - c0), wp = (w + 7) / 8 * 8;
+    float* dst = out + size_t(c0 - n0) * K;
+    if (tb == Trans::No) {
+      for (int k = 0; k < K; ++k) {
+        const float* src = B + size_t(k) * N + c0;
+        std::copy(src, src + w, dst + size_t(k) * wp);
+        std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+      }
+    } else {
+      for (int j = 0; j < w; ++j) {
+        const float* src = B + size_t(c0 + j) * K;
+        for (int k = 0; k < K; ++k) dst[size_t(k) * wp + j] = src[k];
+      }
+      for (int k = 0; k < K; ++k) std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+    }
+  }
+}
+
+// One task: C rows [m0, m1) x columns [n0, n1), n0 a multiple of 24.
+void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int n0, int n1,
+                    float alpha, const float* A, const float* B, float beta, float* C,
+                    const float* bias, Activation act) {
+  thread_local std::vector<float> apack, bpack, acc;
+  apack.resize(size_t(kMc) * K);
+  bpack.resize(size_t(n1 - n0 + 23) / 24 * 24 * K);
+  acc.resize(size_t(kMc) * kNc);
+  pack_b(tb, N, K, B, n0, n1, bpack.data());
+  // A plain product (C = op(A) op(B)) lets full tiles of the last k slice go straight to C.
+  const bool plain = alpha == 1.0f && beta == 0.0f && !bias && act.kind == ActKind::Identity;
+  for (int ic = m0; ic < m1; ic += kMc) {
+    const int mc = std::min(kMc, m1 - ic), panels = (mc + 3) / 4;
+    pack_a(ta, M, K, A, ic, ic + mc, apack.data());
+    for (int jc = n0; jc < n1; jc += kNc) {
+      const int cols = std::min(kNc, n1 - jc), ldc = (cols + 7) / 8 * 8;
+      const int full_panels = plain ? mc / 4 : 0, full_strips = plain ? cols / 24 : 0;
+      for (int pc = 0; pc < K; pc += kKc) {
+        const int kc = std::min(kKc, K - pc);
+        const bool last = pc + kc == K;
+        for (int s = 0; 24 * s < cols; ++s) {
+          const int wp = (std::min(24, cols - 24 * s) + 7) / 8 * 8;
+          const float* b = bpack.data() + size_t(jc - n0 + 24 * s) * K + size_t(pc) * wp;
+          for (int p = 0; p < panels; ++p) {
+            const float* a = apack.data() + size_t(p) * 4 * K + size_t(pc) * 4;
+            float* c = acc.data() + size_t(p) * 4 * ldc + 24 * s;
+            const float* in = pc > 0 ? c : nullptr;
+            float* out = c;
+            size_t ldo = ldc;
+            if (last && p < full_panels && s < full_strips) {
+              out = C + size_t(ic + 4 * p) * N + jc + 24 * s;
+              ldo = N;
+            }
+            if (wp == 24) tile4_avx2<3>(kc, a, b, in, ldc, out, ldo);
+            else if (wp == 16) tile4_avx2<2>(kc, a, b, in, ldc, out, ldo);
+            else tile4_avx2<1>(kc, a, b, in, ldc, out, ldo);
+          }
+        }
+      }
+      // The rest: row_block_epilogue's arithmetic, one operation per pass so that each vectorises.
+      for (int m = ic; m < ic + mc; ++m) {
+        const int skip = m - ic < 4 * full_panels ? 24 * full_strips : 0;
+        const float* arow = acc.data() + size_t(m - ic) * ldc;
+        float* crow = C + size_t(m) * N + jc;
+        if (beta != 0.0f)
+          for (int n = skip; n < cols; ++n) crow[n] = alpha * arow[n] + beta * crow[n];
+        else
+          for (int n = skip; n < cols; ++n) crow[n] = alpha * arow[n];
+        if (bias)
+          for (int n = skip; n < cols; ++n) crow[n] += bias[jc + n];
+        if (act.kind != ActKind::Identity)
+          for (int n = skip; n < cols; ++n) crow[n] = act_forward(act, crow[n]);
       }
     }
-    for (int r = 0; r < 4; ++r)
-      for (int j = 0; j < 3; ++j) _mm256_storeu_ps(acc + size_t(r) * N + n + 8 * j, c[r][j]);
   }
-  for (; n + 8 <= N; n += 8) {
-    __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps()};
-    for (int k = 0; k < K; ++k) {
-      const __m256 b = _mm256_loadu_ps(Bp + size_t(k) * N + n);
-      for (int r = 0; r < 4; ++r)
-        c[r] = _mm256_fmadd_ps(_mm256_set1_ps(a_rows[r][size_t(k) * a_step]), b, c[r]);
-    }
-    for (int r = 0; r < 4; ++r) _mm256_storeu_ps(acc + size_t(r) * N + n, c[r]);
+}
+
+// One task per thread: row ranges of whole 4-row panels, or, with fewer panels than threads,
+// column ranges of whole 24-column strips too.
+void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
+                       const float* B, float beta, float* C, const float* bias, Activation act) {
+  const int panels = (M + 3) / 4, strips = (N + 23) / 24;
+#if defined(_OPENMP)
+  const double work = double(M) * N * K;
+  const int threads = work > 2e5 && !omp_in_parallel() ? omp_get_max_threads() : 1;
+#else
+  const int threads = 1;
+#endif
+  const int mt = std::min(threads, panels);
+  const int nt = std::min(strips, (threads + mt - 1) / mt);
+#pragma omp parallel for schedule(static) if (mt * nt > 1)
+  for (int t = 0; t < mt * nt; ++t) {
+    const int i = t / nt, j = t % nt;
+    const int m0 = 4 * int(int64_t(panels) * i / mt);
+    const int m1 = std::min(M, 4 * int(int64_t(panels) * (i + 1) / mt));
+    const int n0 = 24 * int(int64_t(strips) * j / nt);
+    const int n1 = std::min(N, 24 * int(int64_t(strips) * (j + 1) / nt));
+    if (m0 < m1 && n0 < n1)
+      gemm_task_avx2(ta, tb, M, N, K, m0, m1, n0, n1, alpha, A, B, beta, C, bias, act);
   }
-  for (; n < N; ++n)
-    for (int r = 0; r < 4; ++r) {
-      float sum = 0.0f;
-      for (int k = 0; k < K; ++k)
-        sum = std::fma(a_rows[r][size_t(k) * a_step], Bp[size_t(k) * N + n], sum);
-      acc[size_t(r) * N + n] = sum;
-    }
 }
 
 // float rows [m0, m0 + 4) of acc = A B^T (ta == No, tb == Yes: the dense forward x W^T) without
@@ -206,16 +337,23 @@ void gemm_row_block(Trans ta, int m0, int rows, int M, int N, int K, T alpha, co
 template <class T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T* B, T beta, T* C,
           const T* bias, Activation act) {
-  // Scratch reused across calls: no allocation once the largest shape has been seen.
-  thread_local std::vector<T> packed;
-  const T* Bp = B;
 #if defined(__x86_64__)
-  // x W^T on AVX2: row blocks of 4 read B as it is; only a ragged last block needs it packed.
+  // x W^T on AVX2: row blocks of 4 read B as it is (dot products, no packing); every other float
+  // product takes the cache-blocked path.
   const bool nt_direct = std::is_same_v<T, float> && ta == Trans::No && tb == Trans::Yes &&
                          M % kRowBlock == 0 && cpu_has_avx2_fma();
+  if constexpr (std::is_same_v<T, float>) {
+    if (!nt_direct && cpu_has_avx2_fma()) {
+      gemm_blocked_avx2(ta, tb, M, N, K, alpha, A, B, beta, C, bias, act);
+      return;
+    }
+  }
 #else
   const bool nt_direct = false;
 #endif
+  // Scratch reused across calls: no allocation once the largest shape has been seen.
+  thread_local std::vector<T> packed;
+  const T* Bp = B;
   if (tb == Trans::Yes && !nt_direct) {
     // Transpose (N, K) -> (K, N) in 32 x 32 tiles, so reads and writes both stay in cache lines.
     packed.resize(size_t(K) * N);
@@ -245,11 +383,6 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
     if constexpr (std::is_same_v<T, float>) {
       if (nt_direct) {
         gemm_rows4_nt_avx2(m0, N, K, A, B, acc.data());
-        row_block_epilogue<T>(m0, rows, N, alpha, beta, C, bias, act, acc.data());
-        continue;
-      }
-      if (rows == kRowBlock && cpu_has_avx2_fma()) {
-        gemm_rows4_avx2(ta, m0, M, N, K, A, Bp, acc.data());
         row_block_epilogue<T>(m0, rows, N, alpha, beta, C, bias, act, acc.data());
         continue;
       }

@@ -1,9 +1,10 @@
-// BatchNorm1d: float64 gradient checks through the batch statistics, running-statistics
+// BatchNorm1d and 2d: float64 gradient checks through the batch statistics, running-statistics
 // conventions (Keras momentum 0.8, PyTorch momentum 0.1), eval forward, gradient modes.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "gradcheck.h"
 #include "kernels/batchnorm.h"
@@ -139,4 +140,80 @@ TEST(CpuBatchNorm, GradModes) {
                                   inv_std.data(), dg_nan.data(), db_nan.data(), GradMode::Ignore);
   for (int f = 0; f < F; ++f) EXPECT_TRUE(std::isnan(dg_nan[f]) && std::isnan(db_nan[f]));
   EXPECT_TRUE(all_close("dx (ignore)", dx3, dx, 0, 0));
+}
+
+// BatchNorm2d: per-channel statistics over the batch and the positions of (B, C, S).
+TEST(CpuBatchNorm2d, GradientCheck) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  for (BatchNormConfig cfg : {BatchNormConfig::torch(), BatchNormConfig::keras(0.99f)})
+    for (auto [B, C, S] : {std::tuple{1, 2, 5}, std::tuple{3, 1, 4}, std::tuple{2, 3, 9}}) {
+      SCOPED_TRACE("B=" + std::to_string(B) + " C=" + std::to_string(C) + " S=" + std::to_string(S));
+      auto x = rng.vec<double>(size_t(B) * C * S, -2, 2);
+      auto gamma = rng.vec<double>(C, 0.5, 1.5), beta = rng.vec<double>(C);
+      auto w = rng.vec<double>(x.size());
+      std::vector<double> y(x.size()), mean(C), inv_std(C);
+      LossFn loss = [&](KinkSignature*) {
+        cpu::batchnorm2d_forward_train<double>(cfg, x.data(), y.data(), B, C, S, gamma.data(),
+                                               beta.data(), mean.data(), inv_std.data(), nullptr,
+                                               nullptr);
+        return weighted_sum(w, y);
+      };
+      loss(nullptr);
+      std::vector<double> dx(x.size()), dgamma(C), dbeta(C);
+      cpu::batchnorm2d_backward<double>(x.data(), w.data(), dx.data(), B, C, S, gamma.data(),
+                                        mean.data(), inv_std.data(), dgamma.data(), dbeta.data(),
+                                        GradMode::Overwrite);
+      expect_gradient("x", x, dx, loss);
+      expect_gradient("gamma", gamma, dgamma, loss);
+      expect_gradient("beta", beta, dbeta, loss);
+    }
+}
+
+// Statistics, running conventions (n = B S values a channel; PyTorch's unbiased n / (n - 1)) and
+// eval, against sums written out by hand over the NCHW layout.
+TEST(CpuBatchNorm2d, StatisticsAndRunningConventionsPerChannel) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const int B = 3, C = 4, S = 6, n = B * S;
+  auto x = rng.vec<double>(size_t(B) * C * S, 2, 5);
+  auto gamma = rng.vec<double>(C, 0.5, 1.5), beta = rng.vec<double>(C);
+  std::vector<double> bm(C), bv(C);
+  for (int c = 0; c < C; ++c) {
+    for (int b = 0; b < B; ++b)
+      for (int s = 0; s < S; ++s) bm[c] += x[(b * C + c) * S + s] / n;
+    for (int b = 0; b < B; ++b)
+      for (int s = 0; s < S; ++s) {
+        const double d = x[(b * C + c) * S + s] - bm[c];
+        bv[c] += d * d / n;
+      }
+  }
+  for (BatchNormConfig cfg : {BatchNormConfig::keras(0.8f), BatchNormConfig::torch(0.1f)}) {
+    std::vector<double> y(x.size()), mean(C), inv_std(C), rm(C, 0.5), rv(C, 2.0);
+    cpu::batchnorm2d_forward_train<double>(cfg, x.data(), y.data(), B, C, S, gamma.data(),
+                                           beta.data(), mean.data(), inv_std.data(), rm.data(),
+                                           rv.data());
+    const double keep = cfg.running_keep;
+    const double unbias = cfg.unbiased_running_var ? double(n) / (n - 1) : 1.0;
+    for (int c = 0; c < C; ++c) {
+      EXPECT_NEAR(mean[c], bm[c], 1e-12);
+      EXPECT_NEAR(inv_std[c], 1.0 / std::sqrt(bv[c] + cfg.eps), 1e-9);
+      EXPECT_NEAR(rm[c], keep * 0.5 + (1 - keep) * bm[c], 1e-12);
+      EXPECT_NEAR(rv[c], keep * 2.0 + (1 - keep) * bv[c] * unbias, 1e-12);
+      for (int b = 0; b < B; ++b)
+        for (int s = 0; s < S; ++s) {
+          const size_t i = size_t(b * C + c) * S + s;
+          EXPECT_NEAR(y[i], gamma[c] * (x[i] - bm[c]) / std::sqrt(bv[c] + cfg.eps) + beta[c], 1e-9);
+        }
+    }
+    std::vector<double> ye(x.size());
+    cpu::batchnorm2d_forward_eval<double>(cfg, x.data(), ye.data(), B, C, S, gamma.data(),
+                                          beta.data(), rm.data(), rv.data());
+    for (int b = 0; b < B; ++b)
+      for (int c = 0; c < C; ++c)
+        for (int s = 0; s < S; ++s) {
+          const size_t i = size_t(b * C + c) * S + s;
+          EXPECT_NEAR(ye[i], gamma[c] * (x[i] - rm[c]) / std::sqrt(rv[c] + cfg.eps) + beta[c], 1e-12);
+        }
+  }
 }

@@ -54,8 +54,9 @@ double distance_to_rectangle(const std::string& png_path) {
 }  // namespace
 
 // Statistical: 80 steps at batch 16 and lr 1e-3 took the distance from 0.50 (an untrained G's
-// grey) below 0.2 in N of N seeds tried (see the bound below); a G that does not learn stays
-// near 0.5.
+// uniform grey) to between 0.06 and 0.11 in 6 of 6 seeds (measured 2026-11-27; 0.29-0.37 after
+// 20 steps, 0.17-0.18 after 40): mean 0.091, standard deviation 0.017, so the bound 0.2 is over
+// 6 standard deviations above the mean; a G that does not learn stays near 0.5.
 TEST_F(MnistGanCli, DcganLearnsTheDataSetsPicture) {
   const std::string data = tmp / "data";
   std::filesystem::create_directories(data);

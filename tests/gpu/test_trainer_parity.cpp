@@ -79,6 +79,18 @@ TEST_F(TrainerParity, OneStepMatchesTheCpu) {
   }
 }
 
+// The dcgan preset's step (conv, transposed conv, batchnorm2d, reshape and flatten views, dropout
+// masks on images) at batch 16, so the CPU side stays quick.
+TEST_F(TrainerParity, DcganStepMatchesTheCpu) {
+  SCOPED_TRACE(rng_.trace());
+  const ImageSet data = synthetic_images(rng_, 64, 28);
+  TrainConfig cfg = make_preset("dcgan");
+  cfg.batch = 16;
+  cfg.seed = rng_.bits();
+  cfg.log_every = 1;
+  expect_one_step_matches(cfg, data);
+}
+
 // The toy experiments' step (float points, sorted batches, stratified noise, minibatch features and
 // packing, SGD with decay, RMSprop, the Wasserstein loss, clipping, instance noise) on both
 // devices from the same state: one step, then the statistics and every parameter.
