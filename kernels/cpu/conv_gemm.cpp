@@ -294,28 +294,238 @@ void conv_transpose2d_backward_gemm(const ConvShape& c, const float* x, const fl
   });
 }
 
+// ---- stride 1 along W: one GEMM per kernel tap and output row, padding skipped ---------------
+//
+// With SW == 1 and images stored as pixel rows in (h, w, n, c) order (a chunk of m images: row
+// (h W + w) m + j holds image j's channels at pixel (h, w)), the pixels that tap (kh, kw) pairs
+// along an output row are one contiguous block of rows on each side: input (ih, iw_lo ...) and
+// output (oh, ow_lo ...). Each (row, tap) is then a GEMM on views of the two tensors, and products
+// that would read padding are never formed (31% of them in the DCGAN's 7x7 k5 s1 layer). Each
+// output element adds its taps in (kh, kw) order onto its initial value: a fixed order. dW sums
+// per tap over the chunks (fixed by the shape) and rows in order, one tap per thread.
+constexpr int kTapImages = 32;
+
+// The tap path needs SW == 1 and enough channels for the GEMMs' K (IN for the forward, OUT for the
+// input gradient) to keep the register tile busy.
+bool use_taps(const ConvShape& c) { return c.SW == 1 && c.IN >= 16 && c.OUT >= 16; }
+
+// Images per chunk of the tap path: at most kTapImages, chunks of equal size (shape only).
+int tap_chunk(int B) {
+  const int chunks = (B + kTapImages - 1) / kTapImages;
+  return (B + chunks - 1) / chunks;
+}
+
+// t: (B, C, P) planes <-> pixel rows in chunks of nb images (chunk of n0: at r + n0 P C, row p m + j).
+void to_pixel_rows(const float* t, int B, int C, int P, int nb, float* r) {
+#pragma omp parallel for schedule(static) if (size_t(B) * C * P > 65536)
+  for (int n = 0; n < B; ++n) {
+    const int n0 = n / nb * nb, m = std::min(nb, B - n0), j = n - n0;
+    float* dst = r + size_t(n0) * P * C + size_t(j) * C;
+    for (int ch = 0; ch < C; ++ch)
+      for (int p = 0; p < P; ++p) dst[size_t(p) * m * C + ch] = t[(size_t(n) * C + ch) * P + p];
+  }
+}
+
+void from_pixel_rows(const float* r, int B, int C, int P, int nb, float* t) {
+#pragma omp parallel for schedule(static) if (size_t(B) * C * P > 65536)
+  for (int n = 0; n < B; ++n) {
+    const int n0 = n / nb * nb, m = std::min(nb, B - n0), j = n - n0;
+    const float* src = r + size_t(n0) * P * C + size_t(j) * C;
+    for (int ch = 0; ch < C; ++ch)
+      for (int p = 0; p < P; ++p) t[(size_t(n) * C + ch) * P + p] = src[size_t(p) * m * C + ch];
+  }
+}
+
+// Every row of a (rows, C) block = bias, or zeros.
+void fill_rows(float* r, size_t rows, int C, const float* bias) {
+#pragma omp parallel for schedule(static) if (rows * C > 65536)
+  for (size_t i = 0; i < rows; ++i)
+    for (int ch = 0; ch < C; ++ch) r[i * C + ch] = bias ? bias[ch] : 0.0f;
+}
+
+// W: (OUT, IN, KH, KW) -> per tap, W[:, :, kh, kw] packed as op(B) = its transpose (IN, OUT)
+// when `transposed` (the forward), else as it is (OUT, IN) (the input gradient).
+void pack_taps(const ConvShape& c, const float* W, bool transposed, std::vector<PackedB>& taps) {
+  const int KK = c.KH * c.KW;
+  if (int(taps.size()) < KK) taps.resize(KK);
+#pragma omp parallel for schedule(static) if (size_t(c.OUT) * c.IN * KK > 65536)
+  for (int t = 0; t < KK; ++t) {
+    thread_local std::vector<float> w;
+    w.resize(size_t(c.OUT) * c.IN);
+    for (size_t j = 0; j < w.size(); ++j) w[j] = W[j * KK + t];
+    if (transposed)
+      pack_gemm_b(Trans::Yes, c.IN, c.OUT, w.data(), taps[t]);
+    else
+      pack_gemm_b(Trans::No, c.OUT, c.IN, w.data(), taps[t]);
+  }
+}
+
+// Y (m images) += the conv2d of X over every tap: Y[oh, ow_lo ..] += X[ih, iw_lo ..] W_tap^T.
+void taps_forward_chunk(const ConvShape& c, const float* X, int m,
+                        const std::vector<PackedB>& wt, float* Y) {
+  for (int oh = 0; oh < c.OH; ++oh)
+    for (int kh = 0; kh < c.KH; ++kh) {
+      const int ih = oh * c.SH - c.PH + kh;
+      if (ih < 0 || ih >= c.H) continue;
+      for (int kw = 0; kw < c.KW; ++kw) {
+        const int ow_lo = std::max(0, c.PW - kw), ow_hi = std::min(c.OW, c.W + c.PW - kw);
+        if (ow_lo >= ow_hi) continue;
+        const float* a = X + size_t(ih * c.W + ow_lo - c.PW + kw) * m * c.IN;
+        float* y = Y + size_t(oh * c.OW + ow_lo) * m * c.OUT;
+        gemm_packed(Trans::No, (ow_hi - ow_lo) * m, 1.0f, a, wt[kh * c.KW + kw], 1.0f, y);
+      }
+    }
+}
+
+// dX (m images) += conv2d^T of dY over every tap: dX[ih, iw_lo ..] += dY[oh, ow_lo ..] W_tap.
+void taps_input_grad_chunk(const ConvShape& c, const float* dY, int m,
+                           const std::vector<PackedB>& w, float* dX) {
+  for (int ih = 0; ih < c.H; ++ih)
+    for (int kh = 0; kh < c.KH; ++kh) {
+      const int t = ih + c.PH - kh;
+      if (t < 0 || t % c.SH != 0 || t / c.SH >= c.OH) continue;
+      const int oh = t / c.SH;
+      for (int kw = 0; kw < c.KW; ++kw) {
+        const int iw_lo = std::max(0, kw - c.PW), iw_hi = std::min(c.W, c.OW - c.PW + kw);
+        if (iw_lo >= iw_hi) continue;
+        const float* a = dY + size_t(oh * c.OW + iw_lo + c.PW - kw) * m * c.OUT;
+        float* dx = dX + size_t(ih * c.W + iw_lo) * m * c.IN;
+        gemm_packed(Trans::No, (iw_hi - iw_lo) * m, 1.0f, a, w[kh * c.KW + kw], 1.0f, dx);
+      }
+    }
+}
+
+// dW (OUT, IN, KH, KW) from pixel rows X (c's input) and G (its output gradient), chunks of nb:
+// per tap, dW_tap (OUT, IN) = sum over chunks and rows of G[oh, ow_lo ..]^T X[ih, iw_lo ..].
+void taps_weight_grad(const ConvShape& c, const float* X, const float* G, int nb, float* dW,
+                      GradMode mode) {
+  const int KK = c.KH * c.KW;
+  const bool split = KK >= max_threads();
+#pragma omp parallel for schedule(dynamic, 1) if (split && max_threads() > 1)
+  for (int t = 0; t < KK; ++t) {
+    const int kh = t / c.KW, kw = t % c.KW;
+    thread_local std::vector<float> acc;
+    acc.resize(size_t(c.OUT) * c.IN);
+    bool first = true;
+    const int ow_lo = std::max(0, c.PW - kw), ow_hi = std::min(c.OW, c.W + c.PW - kw);
+    for (int n0 = 0; n0 < c.B && ow_lo < ow_hi; n0 += nb) {
+      const int m = std::min(nb, c.B - n0);
+      const float* Xc = X + size_t(n0) * c.H * c.W * c.IN;
+      const float* Gc = G + size_t(n0) * c.OH * c.OW * c.OUT;
+      for (int oh = 0; oh < c.OH; ++oh) {
+        const int ih = oh * c.SH - c.PH + kh;
+        if (ih < 0 || ih >= c.H) continue;
+        const float* g = Gc + size_t(oh * c.OW + ow_lo) * m * c.OUT;
+        const float* x = Xc + size_t(ih * c.W + ow_lo - c.PW + kw) * m * c.IN;
+        // dW_tap (OUT, IN) (+)= G_rows^T (OUT, rows) X_rows (rows, IN)
+        gemm<float>(Trans::Yes, Trans::No, c.OUT, c.IN, (ow_hi - ow_lo) * m, 1.0f, g, x,
+                    first ? 0.0f : 1.0f, acc.data());
+        first = false;
+      }
+    }
+    if (first) std::fill(acc.begin(), acc.end(), 0.0f);
+    for (size_t j = 0; j < acc.size(); ++j) write_grad(dW + j * KK + t, acc[j], mode);
+  }
+}
+
+// Per call: pixel rows of the two sides and the packed taps.
+struct TapScratch {
+  std::vector<float> in, out;
+  std::vector<PackedB> taps;
+};
+TapScratch& tap_scratch() {
+  thread_local TapScratch s;
+  return s;
+}
+
+// conv2d on c, or conv2d^T (its input gradient) when `adjoint_op`: x: c's input (or, adjoint,
+// its output gradient) -> y: c's output (or its input), + bias.
+void taps_apply(const ConvShape& c, const float* x, const float* W, const float* bias, float* y,
+                bool adjoint_op) {
+  TapScratch& sc = tap_scratch();
+  const int nb = tap_chunk(c.B);
+  const int P_in = adjoint_op ? c.OH * c.OW : c.H * c.W, P_out = adjoint_op ? c.H * c.W : c.OH * c.OW;
+  const int C_in = adjoint_op ? c.OUT : c.IN, C_out = adjoint_op ? c.IN : c.OUT;
+  float* X = Scratch::get(sc.in, size_t(c.B) * P_in * C_in);
+  float* Y = Scratch::get(sc.out, size_t(c.B) * P_out * C_out);
+  pack_taps(c, W, !adjoint_op, sc.taps);
+  to_pixel_rows(x, c.B, C_in, P_in, nb, X);
+  fill_rows(Y, size_t(c.B) * P_out, C_out, bias);
+  for_chunks(c.B, nb, [&](int n0, int m) {
+    const float* Xc = X + size_t(n0) * P_in * C_in;
+    float* Yc = Y + size_t(n0) * P_out * C_out;
+    if (adjoint_op)
+      taps_input_grad_chunk(c, Xc, m, sc.taps, Yc);
+    else
+      taps_forward_chunk(c, Xc, m, sc.taps, Yc);
+  });
+  from_pixel_rows(Y, c.B, C_out, P_out, nb, y);
+}
+
+// The backward pass of conv2d c on the tap path: x its input, g its output gradient; dW (mode),
+// and when dx is set, dx = conv2d^T(g) (conv2d's backward) or, with `forward_dx`, conv2d(x) (the
+// input gradient of the transposed convolution that c is the adjoint of).
+void taps_backward(const ConvShape& c, const float* x, const float* W, const float* g, float* dx,
+                   float* dW, GradMode mode, bool forward_dx) {
+  TapScratch& sc = tap_scratch();
+  const int nb = tap_chunk(c.B), P_in = c.H * c.W, P_out = c.OH * c.OW;
+  float* X = Scratch::get(sc.in, size_t(c.B) * P_in * c.IN);
+  float* G = Scratch::get(sc.out, size_t(c.B) * P_out * c.OUT);
+  to_pixel_rows(x, c.B, c.IN, P_in, nb, X);
+  to_pixel_rows(g, c.B, c.OUT, P_out, nb, G);
+  if (mode != GradMode::Ignore) taps_weight_grad(c, X, G, nb, dW, mode);
+  if (!dx) return;
+  // The result goes to the chunk scratch rows of this thread (sized for the whole batch).
+  const int C_dx = forward_dx ? c.OUT : c.IN, P_dx = forward_dx ? P_out : P_in;
+  float* D = Scratch::get(scratch().rows, size_t(c.B) * P_dx * C_dx);
+  pack_taps(c, W, forward_dx, sc.taps);
+  fill_rows(D, size_t(c.B) * P_dx, C_dx, nullptr);
+  for_chunks(c.B, nb, [&](int n0, int m) {
+    if (forward_dx)
+      taps_forward_chunk(c, X + size_t(n0) * P_in * c.IN, m, sc.taps, D + size_t(n0) * P_dx * C_dx);
+    else
+      taps_input_grad_chunk(c, G + size_t(n0) * P_out * c.OUT, m, sc.taps,
+                            D + size_t(n0) * P_dx * C_dx);
+  });
+  from_pixel_rows(D, c.B, C_dx, P_dx, nb, dx);
+}
+
 }  // namespace
 
 void conv2d_forward_fast(const ConvShape& s, const float* x, const float* W, const float* b,
                          float* y) {
-  forward_gemm(s, x, W, b, y);
+  if (use_taps(s))
+    taps_apply(s, x, W, b, y, false);
+  else
+    forward_gemm(s, x, W, b, y);
 }
 
 void conv2d_backward_fast(const ConvShape& s, const float* x, const float* W, const float* dy,
                           float* dx, float* dW, float* db, GradMode mode) {
-  conv2d_backward_gemm(s, x, W, dy, dx, dW, mode);
+  if (use_taps(s))
+    taps_backward(s, x, W, dy, dx, dW, mode, false);
+  else
+    conv2d_backward_gemm(s, x, W, dy, dx, dW, mode);
   if (db && mode != GradMode::Ignore) conv_bias_grad(s.B, s.OUT, s.OH * s.OW, dy, db, mode);
 }
 
 void conv_transpose2d_forward_fast(const ConvShape& s, const float* x, const float* W,
                                    const float* b, float* y) {
-  input_grad_gemm(conv_adjoint(s), W, x, b, y);
+  const ConvShape c = conv_adjoint(s);
+  if (use_taps(c))
+    taps_apply(c, x, W, b, y, true);
+  else
+    input_grad_gemm(c, W, x, b, y);
 }
 
 void conv_transpose2d_backward_fast(const ConvShape& s, const float* x, const float* W,
                                     const float* dy, float* dx, float* dW, float* db,
                                     GradMode mode) {
-  conv_transpose2d_backward_gemm(conv_adjoint(s), x, W, dy, dx, dW, mode);
+  const ConvShape c = conv_adjoint(s);
+  if (use_taps(c))
+    taps_backward(c, dy, W, x, dx, dW, mode, true);
+  else
+    conv_transpose2d_backward_gemm(c, x, W, dy, dx, dW, mode);
   if (db && mode != GradMode::Ignore) conv_bias_grad(s.B, s.OUT, s.OH * s.OW, dy, db, mode);
 }
 

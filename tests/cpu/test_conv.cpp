@@ -230,8 +230,8 @@ void check_grad_modes(const Op<T>& op, const ConvShape& s, Rng& rng) {
 }
 
 // Shapes for the float path: the DCGAN layers at a small batch, odd ones, and two whose 2800 GEMM
-// rows (B OH OW) take several chunks of images (conv.cpp's chunks hold about 1024 rows): dW summed
-// across chunks, a short last chunk.
+// rows (B OH OW) take several chunks of images (conv_gemm.cpp's chunks hold about 192 rows): dW
+// summed across chunks and lanes, a short last chunk. The last three take the per-tap path.
 struct FloatCase {
   bool transposed;
   ConvShape s;
@@ -248,6 +248,10 @@ const FloatCase kFloatCases[] = {
     {false, geometry(5, 3, 7, 9, 7, 3, 7, 4, 3, 2, 1, 1, 0)},        // odd, non-square
     {true, geometry(5, 7, 3, 5, 3, 6, 10, 4, 4, 2, 2, 1, 1)},        // odd
     {true, geometry(1, 3, 3, 4, 5, 7, 3, 3, 2, 2, 1, 0, 1)},         // odd, cropped
+    // Stride 1 along W with 16+ channels: the per-tap path, 2 chunks of images.
+    {false, geometry(40, 16, 5, 6, 17, 3, 7, 3, 4, 2, 1, 1, 2)},
+    {true, geometry(35, 17, 3, 4, 16, 6, 4, 4, 3, 2, 1, 1, 1)},
+    {false, geometry(2, 20, 6, 6, 24, 6, 6, 5, 5, 1, 1, 2, 2)},      // one chunk, 'same' k5 s1
 };
 
 }  // namespace
@@ -260,7 +264,7 @@ TEST(CpuConv, GradModes) {
     check_grad_modes(Op<double>{transposed}, s, rng);
     check_grad_modes(Op<float>{transposed}, s, rng);
   }
-  for (const FloatCase& c : {kFloatCases[6], kFloatCases[7]})
+  for (const FloatCase& c : {kFloatCases[6], kFloatCases[7], kFloatCases[11], kFloatCases[12]})
     check_grad_modes(Op<float>{c.transposed}, c.s, rng);
 }
 
@@ -340,7 +344,8 @@ TEST(CpuConv, FloatPathMatchesFloat64Reference) {
 TEST(CpuConv, FloatPathIsDeterministic) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  for (const FloatCase& c : {kFloatCases[1], kFloatCases[5], kFloatCases[6], kFloatCases[7]}) {
+  for (const FloatCase& c : {kFloatCases[0], kFloatCases[1], kFloatCases[5], kFloatCases[6],
+                             kFloatCases[7], kFloatCases[11], kFloatCases[12]}) {
     const ConvShape& s = c.s;
     const Op<float> op{c.transposed};
     SCOPED_TRACE(std::string(op.name()) + " " + describe(s));
