@@ -294,20 +294,22 @@ void conv_transpose2d_backward_gemm(const ConvShape& c, const float* x, const fl
   });
 }
 
-// ---- stride 1 along W: one GEMM per kernel tap and output row, padding skipped ---------------
+// ---- one GEMM per kernel tap and output row, padding skipped -----------------------------------
 //
-// With SW == 1 and images stored as pixel rows in (h, w, n, c) order (a chunk of m images: row
-// (h W + w) m + j holds image j's channels at pixel (h, w)), the pixels that tap (kh, kw) pairs
-// along an output row are one contiguous block of rows on each side: input (ih, iw_lo ...) and
-// output (oh, ow_lo ...). Each (row, tap) is then a GEMM on views of the two tensors, and products
-// that would read padding are never formed (31% of them in the DCGAN's 7x7 k5 s1 layer). Each
-// output element adds its taps in (kh, kw) order onto its initial value: a fixed order. dW sums
-// per tap over the chunks (fixed by the shape) and rows in order, one tap per thread.
+// Images are stored as pixel rows (a chunk of m images: row (h, w, j) holds image j's channels at
+// pixel (h, w), j fastest), the conv2d's input side with its columns in phases of the stride SW
+// (w = SW q + r: all of phase 0, then phase 1, ...). Then the pixels that tap (kh, kw) pairs
+// along an output row oh are one contiguous block of rows on each side: output (oh, ow_lo ..),
+// input (ih, phase r, q_lo ..). Each (row, tap) is a GEMM on views of the two tensors, and
+// products that would read padding are never formed (31% of them in the DCGAN's 7x7 k5 s1 layer,
+// 30% in its 14 -> 7 k5 s2 ones). Each output element's products are FMA'd onto its initial
+// value (bias or 0) tap after tap in (kh, kw) order: one chain in a fixed order. dW sums per tap
+// over the chunks (fixed by the shape) and rows in order, one tap per thread.
 constexpr int kTapImages = 32;
 
-// The tap path needs SW == 1 and enough channels for the GEMMs' K (IN for the forward, OUT for the
-// input gradient) to keep the register tile busy.
-bool use_taps(const ConvShape& c) { return c.SW == 1 && c.IN >= 16 && c.OUT >= 16; }
+// Enough channels for the GEMMs' K (IN for the forward, OUT for the input gradient) to keep the
+// register tile busy; thinner layers take the im2row path.
+bool use_taps(const ConvShape& c) { return c.IN >= 16 && c.OUT >= 16; }
 
 // Images per chunk of the tap path: at most kTapImages, chunks of equal size (shape only).
 int tap_chunk(int B) {
@@ -315,24 +317,56 @@ int tap_chunk(int B) {
   return (B + chunks - 1) / chunks;
 }
 
-// t: (B, C, P) planes <-> pixel rows in chunks of nb images (chunk of n0: at r + n0 P C, row p m + j).
-void to_pixel_rows(const float* t, int B, int C, int P, int nb, float* r) {
+// Pixel rows per image of an (H, W) side whose columns go in S phases of Q = ceil(W / S) rows
+// (the last q of a short phase is unused), and the row of pixel (h, w).
+struct PixelRows {
+  int H, W, S, Q;
+  PixelRows(int h, int w, int s) : H(h), W(w), S(s), Q((w + s - 1) / s) {}
+  int per_image() const { return H * S * Q; }
+  int row(int h, int w) const { return (h * S + w % S) * Q + w / S; }
+};
+
+// The input-side view of tap kw along an output row: phase r, q = ow + d, for ow in [lo, hi).
+struct TapCols {
+  int r, d, lo, hi;
+};
+TapCols tap_cols(const ConvShape& c, int kw) {
+  const int t = kw - c.PW, d = t >= 0 ? t / c.SW : -((c.SW - 1 - t) / c.SW), r = t - d * c.SW;
+  const int q_end = (c.W - r + c.SW - 1) / c.SW;  // columns of phase r
+  return {r, d, std::max(0, -d), std::min(c.OW, q_end - d)};
+}
+
+// t: (B, C, H, W) planes <-> pixel rows in chunks of nb images (chunk of n0 at r + n0 rows C).
+void to_pixel_rows(const float* t, int B, int C, const PixelRows& pr, int nb, float* r) {
+  const int P = pr.H * pr.W, R = pr.per_image();
 #pragma omp parallel for schedule(static) if (size_t(B) * C * P > 65536)
   for (int n = 0; n < B; ++n) {
     const int n0 = n / nb * nb, m = std::min(nb, B - n0), j = n - n0;
-    float* dst = r + size_t(n0) * P * C + size_t(j) * C;
-    for (int ch = 0; ch < C; ++ch)
-      for (int p = 0; p < P; ++p) dst[size_t(p) * m * C + ch] = t[(size_t(n) * C + ch) * P + p];
+    float* dst = r + size_t(n0) * R * C + size_t(j) * C;
+    const float* src = t + size_t(n) * C * P;
+    // Pixel by pixel: contiguous writes; the C strided reads stay in L1 from one pixel to the next.
+    for (int h = 0; h < pr.H; ++h)
+      for (int w = 0; w < pr.W; ++w) {
+        float* d = dst + size_t(pr.row(h, w)) * m * C;
+        const float* s = src + h * pr.W + w;
+        for (int ch = 0; ch < C; ++ch) d[ch] = s[size_t(ch) * P];
+      }
   }
 }
 
-void from_pixel_rows(const float* r, int B, int C, int P, int nb, float* t) {
+void from_pixel_rows(const float* r, int B, int C, const PixelRows& pr, int nb, float* t) {
+  const int P = pr.H * pr.W, R = pr.per_image();
 #pragma omp parallel for schedule(static) if (size_t(B) * C * P > 65536)
   for (int n = 0; n < B; ++n) {
     const int n0 = n / nb * nb, m = std::min(nb, B - n0), j = n - n0;
-    const float* src = r + size_t(n0) * P * C + size_t(j) * C;
-    for (int ch = 0; ch < C; ++ch)
-      for (int p = 0; p < P; ++p) t[(size_t(n) * C + ch) * P + p] = src[size_t(p) * m * C + ch];
+    const float* src = r + size_t(n0) * R * C + size_t(j) * C;
+    float* dst = t + size_t(n) * C * P;
+    for (int h = 0; h < pr.H; ++h)
+      for (int w = 0; w < pr.W; ++w) {
+        const float* s = src + size_t(pr.row(h, w)) * m * C;
+        float* d = dst + h * pr.W + w;
+        for (int ch = 0; ch < C; ++ch) d[size_t(ch) * P] = s[ch];
+      }
   }
 }
 
@@ -360,65 +394,68 @@ void pack_taps(const ConvShape& c, const float* W, bool transposed, std::vector<
   }
 }
 
-// Y (m images) += the conv2d of X over every tap: Y[oh, ow_lo ..] += X[ih, iw_lo ..] W_tap^T.
+// Y (m images of c's output) += conv2d of X (its input): Y[oh, ow ..] += X[ih, r, q ..] W_tap^T.
 void taps_forward_chunk(const ConvShape& c, const float* X, int m,
                         const std::vector<PackedB>& wt, float* Y) {
+  const PixelRows in(c.H, c.W, c.SW);
   for (int oh = 0; oh < c.OH; ++oh)
     for (int kh = 0; kh < c.KH; ++kh) {
       const int ih = oh * c.SH - c.PH + kh;
       if (ih < 0 || ih >= c.H) continue;
       for (int kw = 0; kw < c.KW; ++kw) {
-        const int ow_lo = std::max(0, c.PW - kw), ow_hi = std::min(c.OW, c.W + c.PW - kw);
-        if (ow_lo >= ow_hi) continue;
-        const float* a = X + size_t(ih * c.W + ow_lo - c.PW + kw) * m * c.IN;
-        float* y = Y + size_t(oh * c.OW + ow_lo) * m * c.OUT;
-        gemm_packed(Trans::No, (ow_hi - ow_lo) * m, 1.0f, a, wt[kh * c.KW + kw], 1.0f, y);
+        const TapCols tc = tap_cols(c, kw);
+        if (tc.lo >= tc.hi) continue;
+        const float* x = X + size_t((ih * c.SW + tc.r) * in.Q + tc.lo + tc.d) * m * c.IN;
+        float* y = Y + size_t(oh * c.OW + tc.lo) * m * c.OUT;
+        gemm_packed_onto(Trans::No, (tc.hi - tc.lo) * m, x, wt[kh * c.KW + kw], y);
       }
     }
 }
 
-// dX (m images) += conv2d^T of dY over every tap: dX[ih, iw_lo ..] += dY[oh, ow_lo ..] W_tap.
+// dX (m images of c's input) += conv2d^T of dY: dX[ih, r, q ..] += dY[oh, ow ..] W_tap.
 void taps_input_grad_chunk(const ConvShape& c, const float* dY, int m,
                            const std::vector<PackedB>& w, float* dX) {
+  const PixelRows in(c.H, c.W, c.SW);
   for (int ih = 0; ih < c.H; ++ih)
     for (int kh = 0; kh < c.KH; ++kh) {
       const int t = ih + c.PH - kh;
       if (t < 0 || t % c.SH != 0 || t / c.SH >= c.OH) continue;
       const int oh = t / c.SH;
       for (int kw = 0; kw < c.KW; ++kw) {
-        const int iw_lo = std::max(0, kw - c.PW), iw_hi = std::min(c.W, c.OW - c.PW + kw);
-        if (iw_lo >= iw_hi) continue;
-        const float* a = dY + size_t(oh * c.OW + iw_lo + c.PW - kw) * m * c.OUT;
-        float* dx = dX + size_t(ih * c.W + iw_lo) * m * c.IN;
-        gemm_packed(Trans::No, (iw_hi - iw_lo) * m, 1.0f, a, w[kh * c.KW + kw], 1.0f, dx);
+        const TapCols tc = tap_cols(c, kw);
+        if (tc.lo >= tc.hi) continue;
+        const float* dy = dY + size_t(oh * c.OW + tc.lo) * m * c.OUT;
+        float* dx = dX + size_t((ih * c.SW + tc.r) * in.Q + tc.lo + tc.d) * m * c.IN;
+        gemm_packed_onto(Trans::No, (tc.hi - tc.lo) * m, dy, w[kh * c.KW + kw], dx);
       }
     }
 }
 
 // dW (OUT, IN, KH, KW) from pixel rows X (c's input) and G (its output gradient), chunks of nb:
-// per tap, dW_tap (OUT, IN) = sum over chunks and rows of G[oh, ow_lo ..]^T X[ih, iw_lo ..].
+// per tap, dW_tap (OUT, IN) = sum over chunks and rows of G[oh, ow ..]^T X[ih, r, q ..].
 void taps_weight_grad(const ConvShape& c, const float* X, const float* G, int nb, float* dW,
                       GradMode mode) {
   const int KK = c.KH * c.KW;
+  const PixelRows in(c.H, c.W, c.SW);
   const bool split = KK >= max_threads();
 #pragma omp parallel for schedule(dynamic, 1) if (split && max_threads() > 1)
   for (int t = 0; t < KK; ++t) {
-    const int kh = t / c.KW, kw = t % c.KW;
+    const int kh = t / c.KW;
+    const TapCols tc = tap_cols(c, t % c.KW);
     thread_local std::vector<float> acc;
     acc.resize(size_t(c.OUT) * c.IN);
     bool first = true;
-    const int ow_lo = std::max(0, c.PW - kw), ow_hi = std::min(c.OW, c.W + c.PW - kw);
-    for (int n0 = 0; n0 < c.B && ow_lo < ow_hi; n0 += nb) {
+    for (int n0 = 0; n0 < c.B && tc.lo < tc.hi; n0 += nb) {
       const int m = std::min(nb, c.B - n0);
-      const float* Xc = X + size_t(n0) * c.H * c.W * c.IN;
+      const float* Xc = X + size_t(n0) * in.per_image() * c.IN;
       const float* Gc = G + size_t(n0) * c.OH * c.OW * c.OUT;
       for (int oh = 0; oh < c.OH; ++oh) {
         const int ih = oh * c.SH - c.PH + kh;
         if (ih < 0 || ih >= c.H) continue;
-        const float* g = Gc + size_t(oh * c.OW + ow_lo) * m * c.OUT;
-        const float* x = Xc + size_t(ih * c.W + ow_lo - c.PW + kw) * m * c.IN;
+        const float* g = Gc + size_t(oh * c.OW + tc.lo) * m * c.OUT;
+        const float* x = Xc + size_t((ih * c.SW + tc.r) * in.Q + tc.lo + tc.d) * m * c.IN;
         // dW_tap (OUT, IN) (+)= G_rows^T (OUT, rows) X_rows (rows, IN)
-        gemm<float>(Trans::Yes, Trans::No, c.OUT, c.IN, (ow_hi - ow_lo) * m, 1.0f, g, x,
+        gemm<float>(Trans::Yes, Trans::No, c.OUT, c.IN, (tc.hi - tc.lo) * m, 1.0f, g, x,
                     first ? 0.0f : 1.0f, acc.data());
         first = false;
       }
@@ -438,28 +475,30 @@ TapScratch& tap_scratch() {
   return s;
 }
 
-// conv2d on c, or conv2d^T (its input gradient) when `adjoint_op`: x: c's input (or, adjoint,
-// its output gradient) -> y: c's output (or its input), + bias.
+// conv2d on c (x: its input -> y: its output), or with `adjoint_op` conv2d^T (x: its output
+// side -> y: its input side), + bias.
 void taps_apply(const ConvShape& c, const float* x, const float* W, const float* bias, float* y,
                 bool adjoint_op) {
   TapScratch& sc = tap_scratch();
   const int nb = tap_chunk(c.B);
-  const int P_in = adjoint_op ? c.OH * c.OW : c.H * c.W, P_out = adjoint_op ? c.H * c.W : c.OH * c.OW;
-  const int C_in = adjoint_op ? c.OUT : c.IN, C_out = adjoint_op ? c.IN : c.OUT;
-  float* X = Scratch::get(sc.in, size_t(c.B) * P_in * C_in);
-  float* Y = Scratch::get(sc.out, size_t(c.B) * P_out * C_out);
+  const PixelRows in(c.H, c.W, c.SW), out(c.OH, c.OW, 1);
+  const PixelRows& px = adjoint_op ? out : in;
+  const PixelRows& py = adjoint_op ? in : out;
+  const int cx = adjoint_op ? c.OUT : c.IN, cy = adjoint_op ? c.IN : c.OUT;
+  float* X = Scratch::get(sc.in, size_t(c.B) * px.per_image() * cx);
+  float* Y = Scratch::get(sc.out, size_t(c.B) * py.per_image() * cy);
   pack_taps(c, W, !adjoint_op, sc.taps);
-  to_pixel_rows(x, c.B, C_in, P_in, nb, X);
-  fill_rows(Y, size_t(c.B) * P_out, C_out, bias);
+  to_pixel_rows(x, c.B, cx, px, nb, X);
+  fill_rows(Y, size_t(c.B) * py.per_image(), cy, bias);
   for_chunks(c.B, nb, [&](int n0, int m) {
-    const float* Xc = X + size_t(n0) * P_in * C_in;
-    float* Yc = Y + size_t(n0) * P_out * C_out;
+    const float* Xc = X + size_t(n0) * px.per_image() * cx;
+    float* Yc = Y + size_t(n0) * py.per_image() * cy;
     if (adjoint_op)
       taps_input_grad_chunk(c, Xc, m, sc.taps, Yc);
     else
       taps_forward_chunk(c, Xc, m, sc.taps, Yc);
   });
-  from_pixel_rows(Y, c.B, C_out, P_out, nb, y);
+  from_pixel_rows(Y, c.B, cy, py, nb, y);
 }
 
 // The backward pass of conv2d c on the tap path: x its input, g its output gradient; dW (mode),
@@ -468,26 +507,28 @@ void taps_apply(const ConvShape& c, const float* x, const float* W, const float*
 void taps_backward(const ConvShape& c, const float* x, const float* W, const float* g, float* dx,
                    float* dW, GradMode mode, bool forward_dx) {
   TapScratch& sc = tap_scratch();
-  const int nb = tap_chunk(c.B), P_in = c.H * c.W, P_out = c.OH * c.OW;
-  float* X = Scratch::get(sc.in, size_t(c.B) * P_in * c.IN);
-  float* G = Scratch::get(sc.out, size_t(c.B) * P_out * c.OUT);
-  to_pixel_rows(x, c.B, c.IN, P_in, nb, X);
-  to_pixel_rows(g, c.B, c.OUT, P_out, nb, G);
+  const int nb = tap_chunk(c.B);
+  const PixelRows in(c.H, c.W, c.SW), out(c.OH, c.OW, 1);
+  float* X = Scratch::get(sc.in, size_t(c.B) * in.per_image() * c.IN);
+  float* G = Scratch::get(sc.out, size_t(c.B) * out.per_image() * c.OUT);
+  to_pixel_rows(x, c.B, c.IN, in, nb, X);
+  to_pixel_rows(g, c.B, c.OUT, out, nb, G);
   if (mode != GradMode::Ignore) taps_weight_grad(c, X, G, nb, dW, mode);
   if (!dx) return;
-  // The result goes to the chunk scratch rows of this thread (sized for the whole batch).
-  const int C_dx = forward_dx ? c.OUT : c.IN, P_dx = forward_dx ? P_out : P_in;
-  float* D = Scratch::get(scratch().rows, size_t(c.B) * P_dx * C_dx);
+  // The result goes to this thread's chunk scratch rows (sized for the whole batch here).
+  const PixelRows& pd = forward_dx ? out : in;
+  const int cd = forward_dx ? c.OUT : c.IN;
+  float* D = Scratch::get(scratch().rows, size_t(c.B) * pd.per_image() * cd);
   pack_taps(c, W, forward_dx, sc.taps);
-  fill_rows(D, size_t(c.B) * P_dx, C_dx, nullptr);
+  fill_rows(D, size_t(c.B) * pd.per_image(), cd, nullptr);
   for_chunks(c.B, nb, [&](int n0, int m) {
+    float* Dc = D + size_t(n0) * pd.per_image() * cd;
     if (forward_dx)
-      taps_forward_chunk(c, X + size_t(n0) * P_in * c.IN, m, sc.taps, D + size_t(n0) * P_dx * C_dx);
+      taps_forward_chunk(c, X + size_t(n0) * in.per_image() * c.IN, m, sc.taps, Dc);
     else
-      taps_input_grad_chunk(c, G + size_t(n0) * P_out * c.OUT, m, sc.taps,
-                            D + size_t(n0) * P_dx * C_dx);
+      taps_input_grad_chunk(c, G + size_t(n0) * out.per_image() * c.OUT, m, sc.taps, Dc);
   });
-  from_pixel_rows(D, c.B, C_dx, P_dx, nb, dx);
+  from_pixel_rows(D, c.B, cd, pd, nb, dx);
 }
 
 }  // namespace

@@ -172,10 +172,11 @@ void pack_b(Trans tb, int N, int K, const float* B, int s0, int s1, float* out) 
 }
 
 // One task: C rows [m0, m1) x the columns of strips [s0, s1). packed: all of op(B) as pack_b lays
-// it out, or null (the task packs its own strips).
+// it out, or null (the task packs its own strips). onto_c: C += op(A) op(B) with every element's
+// FMA chain starting from its value in C (alpha, beta, bias and act are then ignored).
 void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int s0, int s1,
                     float alpha, const float* A, const float* B, const float* packed, float beta,
-                    float* C, const float* bias, Activation act) {
+                    float* C, const float* bias, Activation act, bool onto_c) {
   thread_local std::vector<float> apack, bpack, acc;
   const int n0 = strip_start(s0, N);
   apack.resize(size_t(kMc) * K);
@@ -187,7 +188,8 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
     bp = bpack.data();
   }
   // A plain product (C = op(A) op(B)) lets exact tiles (no padding rows or columns) of the last k
-  // slice go straight to C.
+  // slice go straight to C; onto C, they also start from C.
+  if (onto_c) alpha = 1.0f, beta = 0.0f, bias = nullptr, act = Activation::identity();
   const bool plain = alpha == 1.0f && beta == 0.0f && !bias && act.kind == ActKind::Identity;
   for (int ic = m0; ic < m1; ic += kMc) {
     const int mc = std::min(kMc, m1 - ic), panels = (mc + 3) / 4;
@@ -201,6 +203,12 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
       // Direct stores cover the rows of full panels and every column up to a padded last strip.
       const int direct_rows = plain ? mc / 4 * 4 : 0;
       const int direct_cols = !plain ? 0 : cols % 8 == 0 ? cols : strip_start(je - 1, N) - jc;
+      if (onto_c)  // the other tiles start from a copy of C
+        for (int m = ic; m < ic + mc; ++m) {
+          const int skip = m - ic < direct_rows ? direct_cols : 0;
+          std::copy(C + size_t(m) * N + jc + skip, C + size_t(m) * N + jc + cols,
+                    acc.data() + size_t(m - ic) * ldc + skip);
+        }
       for (int pc = 0; pc < K; pc += kKc) {
         const int kc = std::min(kKc, K - pc);
         const bool last = pc + kc == K;
@@ -211,16 +219,17 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
           for (int p = 0; p < panels; ++p) {
             const float* a = apack.data() + size_t(p) * 4 * K + size_t(pc) * 4;
             float* c = acc.data() + size_t(p) * 4 * ldc + c0;
-            const float* in = pc > 0 ? c : nullptr;
+            const bool direct = 4 * p < direct_rows && c0 < direct_cols;
+            float* cd = C + size_t(ic + 4 * p) * N + jc + c0;
+            const float* in = pc > 0 || onto_c ? c : nullptr;
+            size_t ldi = ldc;
+            if (pc == 0 && onto_c && direct) in = cd, ldi = N;
             float* out = c;
             size_t ldo = ldc;
-            if (last && 4 * p < direct_rows && c0 < direct_cols) {
-              out = C + size_t(ic + 4 * p) * N + jc + c0;
-              ldo = N;
-            }
-            if (wp == 24) tile4_avx2<3>(kc, a, b, in, ldc, out, ldo);
-            else if (wp == 16) tile4_avx2<2>(kc, a, b, in, ldc, out, ldo);
-            else tile4_avx2<1>(kc, a, b, in, ldc, out, ldo);
+            if (last && direct) out = cd, ldo = N;
+            if (wp == 24) tile4_avx2<3>(kc, a, b, in, ldi, out, ldo);
+            else if (wp == 16) tile4_avx2<2>(kc, a, b, in, ldi, out, ldo);
+            else tile4_avx2<1>(kc, a, b, in, ldi, out, ldo);
           }
         }
       }
@@ -247,7 +256,7 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
 // column ranges of whole 24-column strips too.
 void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
                        const float* B, const float* packed, float beta, float* C, const float* bias,
-                       Activation act) {
+                       Activation act, bool onto_c = false) {
   const int panels = (M + 3) / 4, strips = strip_count(N);
 #if defined(_OPENMP)
   const double work = double(M) * N * K;
@@ -264,7 +273,8 @@ void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, con
     const int m1 = std::min(M, 4 * int(int64_t(panels) * (i + 1) / mt));
     const int s0 = int(int64_t(strips) * j / nt), s1 = int(int64_t(strips) * (j + 1) / nt);
     if (m0 < m1 && s0 < s1)
-      gemm_task_avx2(ta, tb, M, N, K, m0, m1, s0, s1, alpha, A, B, packed, beta, C, bias, act);
+      gemm_task_avx2(ta, tb, M, N, K, m0, m1, s0, s1, alpha, A, B, packed, beta, C, bias, act,
+                     onto_c);
   }
 }
 
@@ -449,6 +459,17 @@ void gemm_packed(Trans ta, int M, float alpha, const float* A, const PackedB& B,
   }
 #endif
   gemm<float>(ta, Trans::No, M, B.N, B.K, alpha, A, B.data.data(), beta, C, bias, act);
+}
+
+void gemm_packed_onto(Trans ta, int M, const float* A, const PackedB& B, float* C) {
+#if defined(__x86_64__)
+  if (B.strips) {
+    gemm_blocked_avx2(ta, Trans::No, M, B.N, B.K, 1.0f, A, nullptr, B.data.data(), 1.0f, C,
+                      nullptr, Activation::identity(), true);
+    return;
+  }
+#endif
+  gemm<float>(ta, Trans::No, M, B.N, B.K, 1.0f, A, B.data.data(), 1.0f, C);
 }
 
 template void gemm<float>(Trans, Trans, int, int, int, float, const float*, const float*, float,

@@ -24,4 +24,9 @@ void pack_gemm_b(Trans tb, int K, int N, const float* B, PackedB& out);
 void gemm_packed(Trans ta, int M, float alpha, const float* A, const PackedB& B, float beta,
                  float* C, const float* bias = nullptr, Activation act = {});
 
+// C (M, N) += op(A) op(B), each element's products FMA'd onto its value in C in ascending k: one
+// chain per element across calls, no separate partial sum (the convolutions add kernel taps one
+// product at a time this way). Without AVX2: gemm<float> with beta = 1.
+void gemm_packed_onto(Trans ta, int M, const float* A, const PackedB& B, float* C);
+
 }  // namespace gan::cpu
