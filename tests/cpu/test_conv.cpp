@@ -229,9 +229,11 @@ void check_grad_modes(const Op<T>& op, const ConvShape& s, Rng& rng) {
   EXPECT_TRUE(all_close("db (no dx)", db5, db, 0, 0));
 }
 
-// Shapes for the float path: the DCGAN layers at a small batch, odd ones, and two whose 2800 GEMM
-// rows (B OH OW) take several chunks of images (conv_gemm.cpp's chunks hold about 192 rows): dW
-// summed across chunks and lanes, a short last chunk. The last three take the per-tap path.
+// Shapes for the float path: the DCGAN layers at a small batch, odd ones, and ones that take
+// several chunks of images (dW summed across chunks, a short last chunk). Layers with 16+
+// channels on both sides of the conv2d take the per-tap path (conv_taps.cpp: the DCGAN's middle
+// layers and the last three), the others im2row (conv_gemm.cpp: 2800 GEMM rows in chunks of about
+// 192, dW over lanes).
 struct FloatCase {
   bool transposed;
   ConvShape s;

@@ -154,5 +154,22 @@ TEST(CpuGemm, FloatBlockedPathAgreesWithDoubleAndIsDeterministic) {
             EXPECT_TRUE(all_close("C (packed B)", Cp, Cd, tol, 0.0));
           else
             EXPECT_TRUE(all_close("C (packed B)", Cp, Cf, 0, 0));
+          // C0 += op(A) op(B), each element's chain starting from C0: within the bound of the
+          // double result, independent of the thread count.
+          std::vector<double> Co(C0);
+          cpu::gemm<double>(ta, tb, s.M, s.N, s.K, 1.0, A.data(), B.data(), 1.0, Co.data());
+          auto onto = [&] {
+            std::vector<float> C(C0f);
+            cpu::gemm_packed_onto(ta, s.M, Af.data(), packed, C.data());
+            return C;
+          };
+          const auto Cof = onto();
+          EXPECT_TRUE(all_close("C0 + AB (onto)", Cof, Co, tol, 0.0));
+#if defined(_OPENMP)
+          omp_set_num_threads(1);
+          const auto Co1 = onto();
+          omp_set_num_threads(threads);
+          EXPECT_TRUE(all_close("C0 + AB (onto), 1 thread", Co1, Cof, 0, 0));
+#endif
         }
 }
