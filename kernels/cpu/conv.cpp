@@ -148,19 +148,19 @@ void conv_transpose2d_backward(const ConvShape& s, const T* x, const T* W, const
     conv_transpose2d_backward_direct(s, x, W, dy, dx, dW, db, mode);
 }
 
-#define GAN_CONV_INSTANTIATE(T)                                                                   \
-  template void conv2d_forward_direct<T>(const ConvShape&, const T*, const T*, const T*, T*);     \
-  template void conv2d_backward_direct<T>(const ConvShape&, const T*, const T*, const T*, T*, T*, \
-                                          T*, GradMode);                                          \
-  template void conv_transpose2d_forward_direct<T>(const ConvShape&, const T*, const T*,          \
-                                                   const T*, T*);                                 \
-  template void conv_transpose2d_backward_direct<T>(const ConvShape&, const T*, const T*,         \
-                                                    const T*, T*, T*, T*, GradMode);              \
-  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);            \
-  template void conv2d_backward<T>(const ConvShape&, const T*, const T*, const T*, T*, T*, T*,    \
-                                   GradMode);                                                     \
-  template void conv_transpose2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);  \
-  template void conv_transpose2d_backward<T>(const ConvShape&, const T*, const T*, const T*, T*,  \
+#define GAN_CONV_INSTANTIATE(T)                                                                    \
+  template void conv2d_forward_direct<T>(const ConvShape&, const T*, const T*, const T*, T*);      \
+  template void conv2d_backward_direct<T>(const ConvShape&, const T*, const T*, const T*, T*, T*,  \
+                                          T*, GradMode);                                           \
+  template void conv_transpose2d_forward_direct<T>(const ConvShape&, const T*, const T*, const T*, \
+                                                   T*);                                            \
+  template void conv_transpose2d_backward_direct<T>(const ConvShape&, const T*, const T*,          \
+                                                    const T*, T*, T*, T*, GradMode);               \
+  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);             \
+  template void conv2d_backward<T>(const ConvShape&, const T*, const T*, const T*, T*, T*, T*,     \
+                                   GradMode);                                                      \
+  template void conv_transpose2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);   \
+  template void conv_transpose2d_backward<T>(const ConvShape&, const T*, const T*, const T*, T*,   \
                                              T*, T*, GradMode);
 GAN_CONV_INSTANTIATE(float)
 GAN_CONV_INSTANTIATE(double)

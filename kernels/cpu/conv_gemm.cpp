@@ -11,10 +11,11 @@
 //   weight grad  dW = dY^T rows              (M = OUT, N = IN KH KW, K = B OH OW)
 // W is packed once per call. Images go in chunks, each through its whole pipeline on one thread;
 // every output element is summed in an order fixed by the shape, never by the thread count.
+#include "kernels/cpu/conv_gemm.h"
+
 #include <algorithm>
 #include <vector>
 
-#include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/gemm_packed.h"
 
 namespace gan::cpu {
@@ -209,8 +210,8 @@ void backward_chunks(const ConvShape& c, const float* x, const float* g, float* 
       im2row(c, x, n0, m, rows);
       planes_to_rows(g, n0, m, c.OUT, P, yrows);
       // dW (OUT, K) (+)= X^T (OUT, m P) rows (m P, K)
-      gemm<float>(Trans::Yes, Trans::No, c.OUT, K, m * P, 1.0f, yrows, rows,
-                  ch == l ? 0.0f : 1.0f, lane + l * wsize);
+      gemm<float>(Trans::Yes, Trans::No, c.OUT, K, m * P, 1.0f, yrows, rows, ch == l ? 0.0f : 1.0f,
+                  lane + l * wsize);
       rest(n0, m, nb, rows, yrows);
     }
   }

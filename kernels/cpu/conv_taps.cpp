@@ -106,8 +106,8 @@ void pack_taps(const ConvShape& c, const float* W, bool transposed, std::vector<
 }
 
 // Y (m images of c's output) += conv2d of X (its input): Y[oh, ow ..] += X[ih, r, q ..] W_tap^T.
-void taps_forward_chunk(const ConvShape& c, const float* X, int m,
-                        const std::vector<PackedB>& wt, float* Y) {
+void taps_forward_chunk(const ConvShape& c, const float* X, int m, const std::vector<PackedB>& wt,
+                        float* Y) {
   const PixelRows in(c.H, c.W, c.SW);
   for (int oh = 0; oh < c.OH; ++oh)
     for (int kh = 0; kh < c.KH; ++kh) {

@@ -63,14 +63,16 @@ void row_block_epilogue(int m0, int rows, int N, T alpha, T beta, T* C, const T*
 
 #if defined(__x86_64__)
 // The float AVX2 path, cache-blocked as BLIS does. C is split into one task per thread (row
-// ranges, or column ranges when M is small). A task packs its columns of op(B) once into strips of
-// 24 columns (k-major, the last strip zero-padded to 8 or 16 columns), then for each block of kNc
-// columns and kMc rows, walks K in kKc slices: packs the (kMc x kKc) block of op(A) into 4-row
-// panels and runs the 4 x 24 register tile strip by strip (a strip slice, 24 KiB, stays in L1
+// ranges, or column ranges too when M is small). A task packs its columns of op(B) once into
+// strips of 24 columns, k-major (or takes them pre-packed: gemm_packed.h), then for each block of
+// kMc rows packs op(A) into 4-row panels, and for each block of up to kNc columns walks K in kKc
+// slices, running the 4 x 24 register tile strip by strip (a strip slice, 24 KiB, stays in L1
 // while every row panel of the block, from L2, passes over it). Partial sums wait between slices
-// in a (kMc x kNc) float buffer (L2). Each element is one chain of FMAs in ascending k, paused and
-// resumed through memory exactly, so the result depends on neither the blocking, nor the split,
-// nor the thread count.
+// in a (kMc x kNc) float buffer (L2); exact tiles of the last slice of a plain product go straight
+// to C. Each element is one chain of FMAs in ascending k, paused and resumed through memory
+// exactly, so the result depends on neither the blocking, nor the split, nor the thread count:
+// the same bits as the unblocked row-block kernel this replaced (which took rows of a ragged last
+// block through the scalar loop; those now get the FMA tile too).
 constexpr int kKc = 256, kMc = 192, kNc = 480;
 
 // out (4 rows, 8 NV columns, row stride ldo) = in (row stride ldi; zeros when null) + a b over kc:
@@ -166,7 +168,8 @@ void pack_b(Trans tb, int N, int K, const float* B, int s0, int s1, float* out) 
         const float* src = B + size_t(c0 + j) * K;
         for (int k = 0; k < K; ++k) dst[size_t(k) * wp + j] = src[k];
       }
-      for (int k = 0; k < K; ++k) std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+      for (int k = 0; k < K; ++k)
+        std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
     }
   }
 }
@@ -227,9 +230,12 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
             float* out = c;
             size_t ldo = ldc;
             if (last && direct) out = cd, ldo = N;
-            if (wp == 24) tile4_avx2<3>(kc, a, b, in, ldi, out, ldo);
-            else if (wp == 16) tile4_avx2<2>(kc, a, b, in, ldi, out, ldo);
-            else tile4_avx2<1>(kc, a, b, in, ldi, out, ldo);
+            if (wp == 24)
+              tile4_avx2<3>(kc, a, b, in, ldi, out, ldo);
+            else if (wp == 16)
+              tile4_avx2<2>(kc, a, b, in, ldi, out, ldo);
+            else
+              tile4_avx2<1>(kc, a, b, in, ldi, out, ldo);
           }
         }
       }
@@ -464,8 +470,8 @@ void gemm_packed(Trans ta, int M, float alpha, const float* A, const PackedB& B,
 void gemm_packed_onto(Trans ta, int M, const float* A, const PackedB& B, float* C) {
 #if defined(__x86_64__)
   if (B.strips) {
-    gemm_blocked_avx2(ta, Trans::No, M, B.N, B.K, 1.0f, A, nullptr, B.data.data(), 1.0f, C,
-                      nullptr, Activation::identity(), true);
+    gemm_blocked_avx2(ta, Trans::No, M, B.N, B.K, 1.0f, A, nullptr, B.data.data(), 1.0f, C, nullptr,
+                      Activation::identity(), true);
     return;
   }
 #endif
