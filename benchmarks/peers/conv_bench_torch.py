@@ -4,8 +4,9 @@
 
 Forward: F.conv2d / F.conv_transpose2d under no_grad. Backward: aten.convolution_backward with
 every gradient (input, weight, bias), the kernel autograd runs. Median milliseconds of --repeats
-calls after warm-up. GFLOP/s counts 2 flops per nominal multiply-add (padding included); backward
-(dx and dW; db is negligible) counts twice the forward's flops. bench_conv counts the same way.
+calls after warm-up (the JSON rows also give the fastest call). GFLOP/s counts 2 flops per nominal
+multiply-add (padding included); backward (dx and dW; db is negligible) counts twice the forward's
+flops. bench_conv counts the same way.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ SHAPES = [
 ]
 
 
-def median_ms(fn, repeats: int) -> float:
+def time_ms(fn, repeats: int) -> tuple[float, float]:
+    """Median and fastest milliseconds per call after warm-up."""
     for _ in range(3):
         fn()
     ts = []
@@ -35,7 +37,7 @@ def median_ms(fn, repeats: int) -> float:
         fn()
         ts.append(1e3 * (time.perf_counter() - t0))
     ts.sort()
-    return ts[len(ts) // 2]
+    return ts[len(ts) // 2], ts[0]
 
 
 def main() -> None:
@@ -61,18 +63,18 @@ def main() -> None:
                 fwd = lambda: F.conv2d(x, w, b, s, pad)
             with torch.no_grad():
                 assert fwd().shape == dy.shape, (name, fwd().shape)
-                fwd_ms = median_ms(fwd, a.repeats)
+                fwd_ms, fwd_min = time_ms(fwd, a.repeats)
                 bwd = lambda: torch.ops.aten.convolution_backward(
                     dy, x, w, [OUT], [s, s], [pad, pad], [1, 1], tr, [opad, opad], 1,
                     [True, True, True])
-                bwd_ms = median_ms(bwd, a.repeats)
+                bwd_ms, bwd_min = time_ms(bwd, a.repeats)
             # Multiply-adds: every (input pixel or output pixel, IN, OUT, kh, kw) product once.
             macs = B * IN * OUT * k * k * (H * H if tr else OH * OH)
             fwd_gf, bwd_gf = 2 * macs / (fwd_ms * 1e6), 4 * macs / (bwd_ms * 1e6)
             print(f"{name:<30} {B:>4} {fwd_ms:>9.3f} {fwd_gf:>8.1f} {bwd_ms:>9.3f} {bwd_gf:>8.1f}",
                   flush=True)
-            rows.append(dict(shape=name, batch=B, fwd_ms=fwd_ms, bwd_ms=bwd_ms,
-                             fwd_gflops=fwd_gf, bwd_gflops=bwd_gf))
+            rows.append(dict(shape=name, batch=B, fwd_ms=fwd_ms, bwd_ms=bwd_ms, fwd_min_ms=fwd_min,
+                             bwd_min_ms=bwd_min, fwd_gflops=fwd_gf, bwd_gflops=bwd_gf))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(framework="torch", version=torch.__version__, threads=a.threads,
