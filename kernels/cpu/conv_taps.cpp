@@ -22,9 +22,12 @@ namespace {
 
 constexpr int kTapImages = 32;
 
-// Images per chunk of the tap path: at most kTapImages, chunks of equal size (shape only).
+// Images per chunk of the tap path: at most kTapImages, chunks of equal size (shape only), and
+// two chunks or more from two images on: a chunk runs on one thread, so a small batch is one
+// parallel region rather than one per tap GEMM (a barrier each, which costs a scheduler tick
+// whenever other work shares the cores).
 int tap_chunk(int B) {
-  const int chunks = (B + kTapImages - 1) / kTapImages;
+  const int chunks = std::max((B + kTapImages - 1) / kTapImages, std::min(B, 2));
   return (B + chunks - 1) / chunks;
 }
 
