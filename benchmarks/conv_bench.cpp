@@ -1,10 +1,12 @@
-// CPU convolution benchmark: forward and backward (dx, dW, db) of the DCGAN layers through the
-// engine's float path (kernels/cpu/conv_gemm.cpp, conv_taps.cpp), milliseconds and GFLOP/s per row.
-// Each shape is first verified at batch 2 against the float64 direct reference (relative_error
-// below tolerance), then warmed up and timed: the median of --repeats calls (the JSON rows also
-// give the fastest call).
+// Convolution benchmark: forward and backward (dx, dW, db) of the DCGAN layers through the
+// engine's float path on the CPU (kernels/cpu/conv_gemm.cpp, conv_taps.cpp) or, with --device
+// cuda, the CUDA ops (kernels/cuda/conv.cu: im2col / col2im around cuBLAS or the tiled GEMM),
+// milliseconds and GFLOP/s per row. Each shape is first verified at batch 2 against the float64
+// direct reference (relative_error below tolerance), then warmed up and timed: the median of
+// --repeats calls (the JSON rows also give the fastest call; CUDA: CUDA events, the median).
 //
-//   bench_conv [--batches 64,256] [--repeats 15] [--filter TEXT] [--json PATH]
+//   bench_conv [--device cpu|cuda] [--gemm cublas|tiled] [--batches 64,256] [--repeats 15]
+//              [--filter TEXT] [--json PATH]
 //
 // GFLOP/s counts 2 flops per nominal multiply-add (zero padding included), backward twice the
 // forward's (dx and dW), as benchmarks/peers/conv_bench_torch.py does for PyTorch: compare rows
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -24,6 +27,12 @@
 #include <vector>
 
 #include "kernels/conv.h"
+
+#if GAN_WITH_CUDA
+#include "bench_util.h"
+#include "engine/context.h"
+#include "engine/device_buffer.h"
+#endif
 
 using namespace gan;
 
@@ -109,18 +118,47 @@ struct Layer {
   }
 };
 
-// The float path against the float64 reference at batch 2 (same float inputs).
-double verify(const Case& c, std::mt19937_64& gen) {
+// The float path (run: fills f's outputs from its inputs) against the float64 reference at batch 2
+// (same float inputs).
+template <class Run>
+double verify(const Case& c, std::mt19937_64& gen, Run&& run) {
   Layer<float> f(c, 2, gen);
   Layer<double> d(c, 2, gen);
   d.x.assign(f.x.begin(), f.x.end());
   d.W.assign(f.W.begin(), f.W.end());
   d.b.assign(f.b.begin(), f.b.end());
   d.dy.assign(f.dy.begin(), f.dy.end());
-  f.forward(false), f.backward(false), d.forward(true), d.backward(true);
+  run(f);
+  d.forward(true), d.backward(true);
   return std::max({relative_error(f.y, d.y), relative_error(f.dx, d.dx), relative_error(f.dW, d.dW),
                    relative_error(f.db, d.db)});
 }
+
+#if GAN_WITH_CUDA
+// The same layer on the GPU: device copies of a float Layer's inputs and outputs, the workspace.
+struct CudaLayer {
+  const Case& c;
+  ConvShape s;
+  cuda::GemmContext g;
+  DeviceBuffer<float> x, W, b, dy, y, dx, dW, db, work;
+  CudaLayer(const Layer<float>& l, const cuda::GemmContext& ctx)
+      : c(l.c), s(l.s), g(ctx), x(l.x), W(l.W), b(l.b), dy(l.dy), y(l.y.size()), dx(l.x.size()),
+        dW(l.W.size()), db(l.b.size()), work(cuda::conv_workspace_floats(l.s)) {
+    for (DeviceBuffer<float>* p : {&y, &dx, &dW, &db}) p->poison();
+  }
+  void forward() {
+    if (c.transposed)
+      cuda::conv_transpose2d_forward(g, s, x.data(), W.data(), b.data(), y.data(), work.data());
+    else
+      cuda::conv2d_forward(g, s, x.data(), W.data(), b.data(), y.data(), work.data());
+  }
+  void backward() {
+    auto f = c.transposed ? cuda::conv_transpose2d_backward : cuda::conv2d_backward;
+    f(g, s, x.data(), W.data(), dy.data(), dx.data(), dW.data(), db.data(), GradMode::Overwrite,
+      work.data());
+  }
+};
+#endif
 
 struct Timing {
   double median, min;
@@ -144,14 +182,37 @@ Timing time_ms(int repeats, F&& call) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"bench_conv: CPU conv2d / conv_transpose2d forward and backward, ms and GFLOP/s"};
-  std::string batches = "64,256", json_path, filter;
+  CLI::App app{"bench_conv: conv2d / conv_transpose2d forward and backward, ms and GFLOP/s"};
+  std::string batches = "64,256", json_path, filter, device = "cpu", gemm = "cublas";
   int repeats = 15;
+  app.add_option("--device", device, "cpu or cuda")->capture_default_str();
+  app.add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   app.add_option("--batches", batches, "comma-separated batch sizes")->capture_default_str();
   app.add_option("--repeats", repeats, "timed calls per row (median)")->check(CLI::PositiveNumber);
   app.add_option("--filter", filter, "only the shapes whose name contains this");
   app.add_option("--json", json_path, "write the rows as JSON here");
   CLI11_PARSE(app, argc, argv);
+  if (device != "cpu" && device != "cuda") {
+    std::fprintf(stderr, "bench_conv: error: --device: expected cpu or cuda, got '%s'\n",
+                 device.c_str());
+    return 1;
+  }
+  const bool on_gpu = device == "cuda";
+#if GAN_WITH_CUDA
+  std::unique_ptr<ExecResources> exec;
+  cuda::GemmContext g;
+  if (on_gpu) {
+    exec = std::make_unique<ExecResources>(DeviceKind::Cuda);
+    g = exec->context().gemm();
+    g.backend = gemm == "tiled" ? GemmBackend::Tiled : GemmBackend::Cublas;
+    fmt::print("device: {}, GEMM {}\n", exec->description(), gemm_backend_name(g.backend));
+  }
+#else
+  if (on_gpu) {
+    std::fprintf(stderr, "bench_conv: error: --device cuda: this build has no CUDA (GAN_CUDA=OFF)\n");
+    return 1;
+  }
+#endif
 
   std::mt19937_64 gen(std::random_device{}());
   // Float accumulation over up to IN KH KW = 6400 products (dW: B OH OW) of O(1) terms: observed
@@ -166,11 +227,30 @@ int main(int argc, char** argv) {
     const int B = std::stoi(item);
     for (const Case& c : kCases) {
       if (std::string(c.name).find(filter) == std::string::npos) continue;
-      const double err = verify(c, gen);
-      ok = ok && err <= kTol;
+      double err = 0;
+      Timing fwd{}, bwd{};
       Layer<float> l(c, B, gen);
-      const Timing fwd = time_ms(repeats, [&] { l.forward(false); });
-      const Timing bwd = time_ms(repeats, [&] { l.backward(false); });
+      if (!on_gpu) {
+        err = verify(c, gen, [](Layer<float>& f) { f.forward(false), f.backward(false); });
+        fwd = time_ms(repeats, [&] { l.forward(false); });
+        bwd = time_ms(repeats, [&] { l.backward(false); });
+      }
+#if GAN_WITH_CUDA
+      if (on_gpu) {
+        err = verify(c, gen, [&](Layer<float>& f) {
+          CudaLayer d(f, g);
+          d.forward(), d.backward();
+          CUDA_CHECK(cudaStreamSynchronize(g.stream));
+          f.y = d.y.download(), f.dx = d.dx.download(), f.dW = d.dW.download();
+          f.db = d.db.download();
+        });
+        CudaLayer d(l, g);
+        const double f_ms = bench::median_us(g.stream, repeats, [&] { d.forward(); }) / 1000;
+        const double b_ms = bench::median_us(g.stream, repeats, [&] { d.backward(); }) / 1000;
+        fwd = {f_ms, f_ms}, bwd = {b_ms, b_ms};
+      }
+#endif
+      ok = ok && err <= kTol;
       const ConvShape& s = l.s;
       const double macs =
           double(B) * s.IN * s.OUT * s.KH * s.KW * (c.transposed ? s.H * s.W : s.OH * s.OW);
@@ -190,6 +270,6 @@ int main(int argc, char** argv) {
     }
   }
   if (!json_path.empty())
-    std::ofstream(json_path) << nlohmann::json{{"rows", rows}}.dump(1) << "\n";
+    std::ofstream(json_path) << nlohmann::json{{"device", device}, {"rows", rows}}.dump(1) << "\n";
   return ok ? 0 : 1;
 }

@@ -164,7 +164,10 @@ if want bench; then
   run_bench "bench_step tf32" "$build/benchmarks/bench_step" --device cuda --tf32 --json "$raw/step_tf32.json"
   run_bench "bench_step dcgan" "$build/benchmarks/bench_step" --device cuda --presets dcgan \
     --batches 64,256,1024 --steps 50 --json "$raw/step_dcgan.json"
-  run_bench bench_conv "$build/benchmarks/bench_conv" --json "$raw/conv.json"
+  run_bench "bench_conv cuda" "$build/benchmarks/bench_conv" --device cuda --batches 64,256 \
+    --json "$raw/conv_cuda.json"
+  run_bench "conv cuDNN (torch)" $python benchmarks/peers/conv_bench_torch.py --device cuda \
+    --batches 64,256 --json "$raw/conv_torch_cuda.json"
 fi
 
 if want peers; then
