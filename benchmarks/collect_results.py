@@ -65,7 +65,7 @@ def main():
     doc = {"device": device, "date": datetime.date.today().isoformat(), "commit": commit,
            "rows": out_rows}
     # Kernel benchmarks ride along, so they come back from the device machine in this one file.
-    for name in ("gemm", "ops"):
+    for name in ("gemm", "ops", "conv_cuda", "conv_torch_cuda"):
         f = raw / f"{name}.json"
         if f.exists():
             text = f.read_text().strip()

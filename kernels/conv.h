@@ -56,10 +56,12 @@ template <class T>
 void conv_transpose2d_backward_direct(const ConvShape& s, const T* x, const T* W, const T* dy,
                                       T* dx, T* dW, T* db, GradMode mode);
 
-// The engine's CPU path: float through im2col / col2im around the CPU GEMM (AVX2 where the CPU
-// has it), double through the direct loops above. Deterministic: the same result whatever the
-// thread count. Scratch is kept per thread and reused (no allocation once the largest shape has
-// been seen).
+// The engine's CPU path: double through the direct loops above; float through the CPU GEMM (AVX2
+// where the CPU has it): layers with 16 or more channels on both sides as one GEMM per kernel tap
+// over pixel rows (products that would read padding are skipped; kernels/cpu/conv_taps.cpp), thin
+// ones through im2row / row2im (kernels/cpu/conv_gemm.cpp). Deterministic: the same result
+// whatever the thread count. Scratch is kept per thread and reused (no allocation once the
+// largest shape has been seen).
 template <class T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* W, const T* b, T* y);
 template <class T>

@@ -162,11 +162,17 @@ if want bench; then
   run_bench bench_ops "$build/benchmarks/bench_ops" --json "$raw/ops.json"
   run_bench "bench_step fp32" "$build/benchmarks/bench_step" --device cuda --json "$raw/step_fp32.json"
   run_bench "bench_step tf32" "$build/benchmarks/bench_step" --device cuda --tf32 --json "$raw/step_tf32.json"
+  run_bench "bench_step dcgan" "$build/benchmarks/bench_step" --device cuda --presets dcgan \
+    --batches 64,256,1024 --steps 50 --json "$raw/step_dcgan.json"
+  run_bench "bench_conv cuda" "$build/benchmarks/bench_conv" --device cuda --batches 64,256 \
+    --json "$raw/conv_cuda.json"
+  run_bench "conv cuDNN (torch)" $python benchmarks/peers/conv_bench_torch.py --device cuda \
+    --batches 64,256 --json "$raw/conv_torch_cuda.json"
 fi
 
 if want peers; then
   : >"$out/peers.log"
-  peer_presets=${PEER_PRESETS:-keras-mlp,tf-mlp,torch-mlp}
+  peer_presets=${PEER_PRESETS:-keras-mlp,tf-mlp,torch-mlp,dcgan}
   for p in ${peer_presets//,/ }; do
     dump="$raw/dump-$p"
     echo "=== first-step check $p" >>"$out/peers.log"

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/scalar.h"
 
 #if defined(__x86_64__)
@@ -62,14 +63,16 @@ void row_block_epilogue(int m0, int rows, int N, T alpha, T beta, T* C, const T*
 
 #if defined(__x86_64__)
 // The float AVX2 path, cache-blocked as BLIS does. C is split into one task per thread (row
-// ranges, or column ranges when M is small). A task packs its columns of op(B) once into strips of
-// 24 columns (k-major, the last strip zero-padded to 8 or 16 columns), then for each block of kNc
-// columns and kMc rows, walks K in kKc slices: packs the (kMc x kKc) block of op(A) into 4-row
-// panels and runs the 4 x 24 register tile strip by strip (a strip slice, 24 KiB, stays in L1
+// ranges, or column ranges too when M is small). A task packs its columns of op(B) once into
+// strips of 24 columns, k-major (or takes them pre-packed: gemm_packed.h), then for each block of
+// kMc rows packs op(A) into 4-row panels, and for each block of up to kNc columns walks K in kKc
+// slices, running the 4 x 24 register tile strip by strip (a strip slice, 24 KiB, stays in L1
 // while every row panel of the block, from L2, passes over it). Partial sums wait between slices
-// in a (kMc x kNc) float buffer (L2). Each element is one chain of FMAs in ascending k, paused and
-// resumed through memory exactly, so the result depends on neither the blocking, nor the split,
-// nor the thread count.
+// in a (kMc x kNc) float buffer (L2); exact tiles of the last slice of a plain product go straight
+// to C. Each element is one chain of FMAs in ascending k, paused and resumed through memory
+// exactly, so the result depends on neither the blocking, nor the split, nor the thread count:
+// the same bits as the unblocked row-block kernel this replaced (which took rows of a ragged last
+// block through the scalar loop; those now get the FMA tile too).
 constexpr int kKc = 256, kMc = 192, kNc = 480;
 
 // out (4 rows, 8 NV columns, row stride ldo) = in (row stride ldi; zeros when null) + a b over kc:
@@ -137,11 +140,22 @@ void pack_a(Trans ta, int M, int K, const float* A, int m0, int m1, float* out) 
   }
 }
 
-// op(B) k [0, K) x columns [n0, n1) -> strips of 24 columns, strip s at out + 24 K s, (k, j) at
-// strip + wp k + j, wp = the strip's width rounded up to 8 (padding columns are zeros).
-void pack_b(Trans tb, int N, int K, const float* B, int n0, int n1, float* out) {
-  for (int c0 = n0; c0 < n1; c0 += 24) {
-    const int w = std::min(24, n1 - c0), wp = (w + 7) / 8 * 8;
+// Column strips of op(B) and C: 24 wide, except that N = 24 q + 8 (q >= 1) ends in two strips of
+// 16 (8 accumulators each) rather than 24 and 8 (only 4, too few to hide the FMA latency).
+bool two_16_tail(int N) { return N % 24 == 8 && N >= 32; }
+int strip_count(int N) { return two_16_tail(N) ? (N - 32) / 24 + 2 : (N + 23) / 24; }
+// First column of strip s (N for s == strip_count(N)).
+int strip_start(int s, int N) {
+  const int q = two_16_tail(N) ? (N - 32) / 24 : N;
+  return s <= q ? std::min(N, 24 * s) : N - 32 + 16 * (s - q);
+}
+
+// Strips [s0, s1) of op(B), k [0, K): strip s at out + K (start(s) - start(s0)), (k, j) at strip +
+// wp k + j, wp = the strip's width rounded up to 8 (padding columns are zeros).
+void pack_b(Trans tb, int N, int K, const float* B, int s0, int s1, float* out) {
+  const int n0 = strip_start(s0, N);
+  for (int s = s0; s < s1; ++s) {
+    const int c0 = strip_start(s, N), w = strip_start(s + 1, N) - c0, wp = (w + 7) / 8 * 8;
     float* dst = out + size_t(c0 - n0) * K;
     if (tb == Trans::No) {
       for (int k = 0; k < K; ++k) {
@@ -154,53 +168,80 @@ void pack_b(Trans tb, int N, int K, const float* B, int n0, int n1, float* out) 
         const float* src = B + size_t(c0 + j) * K;
         for (int k = 0; k < K; ++k) dst[size_t(k) * wp + j] = src[k];
       }
-      for (int k = 0; k < K; ++k) std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+      for (int k = 0; k < K; ++k)
+        std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
     }
   }
 }
 
-// One task: C rows [m0, m1) x columns [n0, n1), n0 a multiple of 24.
-void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int n0, int n1,
-                    float alpha, const float* A, const float* B, float beta, float* C,
-                    const float* bias, Activation act) {
+// One task: C rows [m0, m1) x the columns of strips [s0, s1). packed: all of op(B) as pack_b lays
+// it out, or null (the task packs its own strips). onto_c: C += op(A) op(B) with every element's
+// FMA chain starting from its value in C (alpha, beta, bias and act are then ignored).
+void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int s0, int s1,
+                    float alpha, const float* A, const float* B, const float* packed, float beta,
+                    float* C, const float* bias, Activation act, bool onto_c) {
   thread_local std::vector<float> apack, bpack, acc;
+  const int n0 = strip_start(s0, N);
   apack.resize(size_t(kMc) * K);
-  bpack.resize(size_t(n1 - n0 + 23) / 24 * 24 * K);
   acc.resize(size_t(kMc) * kNc);
-  pack_b(tb, N, K, B, n0, n1, bpack.data());
-  // A plain product (C = op(A) op(B)) lets full tiles of the last k slice go straight to C.
+  const float* bp = packed ? packed + size_t(n0) * K : nullptr;
+  if (!bp) {
+    bpack.resize(size_t(strip_start(s1, N) - n0 + 7) / 8 * 8 * K);
+    pack_b(tb, N, K, B, s0, s1, bpack.data());
+    bp = bpack.data();
+  }
+  // A plain product (C = op(A) op(B)) lets exact tiles (no padding rows or columns) of the last k
+  // slice go straight to C; onto C, they also start from C.
+  if (onto_c) alpha = 1.0f, beta = 0.0f, bias = nullptr, act = Activation::identity();
   const bool plain = alpha == 1.0f && beta == 0.0f && !bias && act.kind == ActKind::Identity;
   for (int ic = m0; ic < m1; ic += kMc) {
     const int mc = std::min(kMc, m1 - ic), panels = (mc + 3) / 4;
     pack_a(ta, M, K, A, ic, ic + mc, apack.data());
-    for (int jc = n0; jc < n1; jc += kNc) {
-      const int cols = std::min(kNc, n1 - jc), ldc = (cols + 7) / 8 * 8;
-      const int full_panels = plain ? mc / 4 : 0, full_strips = plain ? cols / 24 : 0;
+    // Blocks of whole strips, at most kNc columns each.
+    for (int jb = s0; jb < s1;) {
+      const int jc = strip_start(jb, N);
+      int je = jb + 1;
+      while (je < s1 && strip_start(je + 1, N) - jc <= kNc) ++je;
+      const int cols = strip_start(je, N) - jc, ldc = (cols + 7) / 8 * 8;
+      // Direct stores cover the rows of full panels and every column up to a padded last strip.
+      const int direct_rows = plain ? mc / 4 * 4 : 0;
+      const int direct_cols = !plain ? 0 : cols % 8 == 0 ? cols : strip_start(je - 1, N) - jc;
+      if (onto_c)  // the other tiles start from a copy of C
+        for (int m = ic; m < ic + mc; ++m) {
+          const int skip = m - ic < direct_rows ? direct_cols : 0;
+          std::copy(C + size_t(m) * N + jc + skip, C + size_t(m) * N + jc + cols,
+                    acc.data() + size_t(m - ic) * ldc + skip);
+        }
       for (int pc = 0; pc < K; pc += kKc) {
         const int kc = std::min(kKc, K - pc);
         const bool last = pc + kc == K;
-        for (int s = 0; 24 * s < cols; ++s) {
-          const int wp = (std::min(24, cols - 24 * s) + 7) / 8 * 8;
-          const float* b = bpack.data() + size_t(jc - n0 + 24 * s) * K + size_t(pc) * wp;
+        for (int s = jb; s < je; ++s) {
+          const int c0 = strip_start(s, N) - jc;
+          const int wp = (strip_start(s + 1, N) - jc - c0 + 7) / 8 * 8;
+          const float* b = bp + size_t(jc + c0 - n0) * K + size_t(pc) * wp;
           for (int p = 0; p < panels; ++p) {
             const float* a = apack.data() + size_t(p) * 4 * K + size_t(pc) * 4;
-            float* c = acc.data() + size_t(p) * 4 * ldc + 24 * s;
-            const float* in = pc > 0 ? c : nullptr;
+            float* c = acc.data() + size_t(p) * 4 * ldc + c0;
+            const bool direct = 4 * p < direct_rows && c0 < direct_cols;
+            float* cd = C + size_t(ic + 4 * p) * N + jc + c0;
+            const float* in = pc > 0 || onto_c ? c : nullptr;
+            size_t ldi = ldc;
+            if (pc == 0 && onto_c && direct) in = cd, ldi = N;
             float* out = c;
             size_t ldo = ldc;
-            if (last && p < full_panels && s < full_strips) {
-              out = C + size_t(ic + 4 * p) * N + jc + 24 * s;
-              ldo = N;
-            }
-            if (wp == 24) tile4_avx2<3>(kc, a, b, in, ldc, out, ldo);
-            else if (wp == 16) tile4_avx2<2>(kc, a, b, in, ldc, out, ldo);
-            else tile4_avx2<1>(kc, a, b, in, ldc, out, ldo);
+            if (last && direct) out = cd, ldo = N;
+            if (wp == 24)
+              tile4_avx2<3>(kc, a, b, in, ldi, out, ldo);
+            else if (wp == 16)
+              tile4_avx2<2>(kc, a, b, in, ldi, out, ldo);
+            else
+              tile4_avx2<1>(kc, a, b, in, ldi, out, ldo);
           }
         }
       }
       // The rest: row_block_epilogue's arithmetic, one operation per pass so that each vectorises.
       for (int m = ic; m < ic + mc; ++m) {
-        const int skip = m - ic < 4 * full_panels ? 24 * full_strips : 0;
+        const int skip = m - ic < direct_rows ? direct_cols : 0;
         const float* arow = acc.data() + size_t(m - ic) * ldc;
         float* crow = C + size_t(m) * N + jc;
         if (beta != 0.0f)
@@ -212,6 +253,7 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
         if (act.kind != ActKind::Identity)
           for (int n = skip; n < cols; ++n) crow[n] = act_forward(act, crow[n]);
       }
+      jb = je;
     }
   }
 }
@@ -219,8 +261,9 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
 // One task per thread: row ranges of whole 4-row panels, or, with fewer panels than threads,
 // column ranges of whole 24-column strips too.
 void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
-                       const float* B, float beta, float* C, const float* bias, Activation act) {
-  const int panels = (M + 3) / 4, strips = (N + 23) / 24;
+                       const float* B, const float* packed, float beta, float* C, const float* bias,
+                       Activation act, bool onto_c = false) {
+  const int panels = (M + 3) / 4, strips = strip_count(N);
 #if defined(_OPENMP)
   const double work = double(M) * N * K;
   const int threads = work > 2e5 && !omp_in_parallel() ? omp_get_max_threads() : 1;
@@ -234,10 +277,10 @@ void gemm_blocked_avx2(Trans ta, Trans tb, int M, int N, int K, float alpha, con
     const int i = t / nt, j = t % nt;
     const int m0 = 4 * int(int64_t(panels) * i / mt);
     const int m1 = std::min(M, 4 * int(int64_t(panels) * (i + 1) / mt));
-    const int n0 = 24 * int(int64_t(strips) * j / nt);
-    const int n1 = std::min(N, 24 * int(int64_t(strips) * (j + 1) / nt));
-    if (m0 < m1 && n0 < n1)
-      gemm_task_avx2(ta, tb, M, N, K, m0, m1, n0, n1, alpha, A, B, beta, C, bias, act);
+    const int s0 = int(int64_t(strips) * j / nt), s1 = int(int64_t(strips) * (j + 1) / nt);
+    if (m0 < m1 && s0 < s1)
+      gemm_task_avx2(ta, tb, M, N, K, m0, m1, s0, s1, alpha, A, B, packed, beta, C, bias, act,
+                     onto_c);
   }
 }
 
@@ -344,7 +387,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
                          M % kRowBlock == 0 && cpu_has_avx2_fma();
   if constexpr (std::is_same_v<T, float>) {
     if (!nt_direct && cpu_has_avx2_fma()) {
-      gemm_blocked_avx2(ta, tb, M, N, K, alpha, A, B, beta, C, bias, act);
+      gemm_blocked_avx2(ta, tb, M, N, K, alpha, A, B, nullptr, beta, C, bias, act);
       return;
     }
   }
@@ -390,6 +433,49 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
 #endif
     gemm_row_block<T>(ta, m0, rows, M, N, K, alpha, A, Bp, beta, C, bias, act, acc.data());
   }
+}
+
+void pack_gemm_b(Trans tb, int K, int N, const float* B, PackedB& out) {
+  out.K = K, out.N = N;
+#if defined(__x86_64__)
+  out.strips = cpu_has_avx2_fma();
+  if (out.strips) {
+    const int strips = strip_count(N);
+    if (out.data.size() < size_t(N + 7) / 8 * 8 * K) out.data.resize(size_t(N + 7) / 8 * 8 * K);
+    float* dst = out.data.data();
+#pragma omp parallel for schedule(static) if (double(K) * N > 1e5)
+    for (int s = 0; s < strips; ++s)
+      pack_b(tb, N, K, B, s, s + 1, dst + size_t(strip_start(s, N)) * K);
+    return;
+  }
+#endif
+  if (out.data.size() < size_t(K) * N) out.data.resize(size_t(K) * N);
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < N; ++n)
+      out.data[size_t(k) * N + n] = tb == Trans::No ? B[size_t(k) * N + n] : B[size_t(n) * K + k];
+}
+
+void gemm_packed(Trans ta, int M, float alpha, const float* A, const PackedB& B, float beta,
+                 float* C, const float* bias, Activation act) {
+#if defined(__x86_64__)
+  if (B.strips) {
+    gemm_blocked_avx2(ta, Trans::No, M, B.N, B.K, alpha, A, nullptr, B.data.data(), beta, C, bias,
+                      act);
+    return;
+  }
+#endif
+  gemm<float>(ta, Trans::No, M, B.N, B.K, alpha, A, B.data.data(), beta, C, bias, act);
+}
+
+void gemm_packed_onto(Trans ta, int M, const float* A, const PackedB& B, float* C) {
+#if defined(__x86_64__)
+  if (B.strips) {
+    gemm_blocked_avx2(ta, Trans::No, M, B.N, B.K, 1.0f, A, nullptr, B.data.data(), 1.0f, C, nullptr,
+                      Activation::identity(), true);
+    return;
+  }
+#endif
+  gemm<float>(ta, Trans::No, M, B.N, B.K, 1.0f, A, B.data.data(), 1.0f, C);
 }
 
 template void gemm<float>(Trans, Trans, int, int, int, float, const float*, const float*, float,

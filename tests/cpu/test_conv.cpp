@@ -42,23 +42,23 @@ std::string describe(const ConvShape& s) {
 // 8, the odd pixel at the bottom), PyTorch explicit padding with a floored output size, and
 // non-square images, kernels and strides.
 const ConvShape kConvShapes[] = {
-    geometry(1, 1, 5, 5, 1, 5, 5, 1, 1, 1, 1, 0, 0),    // 1x1 kernel, valid
-    geometry(3, 3, 6, 7, 1, 6, 7, 3, 3, 1, 1, 1, 1),    // 'same' k3 s1
-    geometry(1, 1, 8, 8, 3, 4, 4, 5, 5, 2, 2, 1, 1),    // TF 'same' k5 s2 8 -> 4 (PH = 1)
-    geometry(3, 3, 7, 9, 3, 3, 7, 4, 3, 2, 1, 1, 0),    // k4x3 s2x1, PyTorch pad 1 floored in H
-    geometry(2, 2, 9, 6, 3, 4, 2, 3, 5, 2, 1, 0, 0),    // valid, KH != KW
-    geometry(1, 3, 8, 5, 1, 3, 3, 3, 3, 2, 2, 0, 1),    // floor: the last row never read
-    geometry(3, 1, 6, 6, 3, 3, 3, 5, 5, 2, 2, 2, 2)};   // PyTorch k5 s2 p2
+    geometry(1, 1, 5, 5, 1, 5, 5, 1, 1, 1, 1, 0, 0),   // 1x1 kernel, valid
+    geometry(3, 3, 6, 7, 1, 6, 7, 3, 3, 1, 1, 1, 1),   // 'same' k3 s1
+    geometry(1, 1, 8, 8, 3, 4, 4, 5, 5, 2, 2, 1, 1),   // TF 'same' k5 s2 8 -> 4 (PH = 1)
+    geometry(3, 3, 7, 9, 3, 3, 7, 4, 3, 2, 1, 1, 0),   // k4x3 s2x1, PyTorch pad 1 floored in H
+    geometry(2, 2, 9, 6, 3, 4, 2, 3, 5, 2, 1, 0, 0),   // valid, KH != KW
+    geometry(1, 3, 8, 5, 1, 3, 3, 3, 3, 2, 2, 0, 1),   // floor: the last row never read
+    geometry(3, 1, 6, 6, 3, 3, 3, 5, 5, 2, 2, 2, 2)};  // PyTorch k5 s2 p2
 
 // conv_transpose2d geometries (x: (B, IN, H, W) -> y: (B, OUT, OH, OW)).
 const ConvShape kConvTShapes[] = {
-    geometry(1, 1, 4, 4, 1, 4, 4, 1, 1, 1, 1, 0, 0),     // 1x1
-    geometry(3, 3, 4, 4, 1, 8, 8, 5, 5, 2, 2, 1, 1),     // TF 'same' k5 s2 4 -> 8 (PH = 1)
-    geometry(1, 1, 4, 4, 3, 8, 8, 5, 5, 2, 2, 2, 2),     // PyTorch p2, output_padding 1
-    geometry(3, 3, 3, 5, 3, 6, 10, 4, 4, 2, 2, 1, 1),    // DCGAN-style k4 s2 p1
-    geometry(2, 1, 3, 4, 3, 7, 3, 3, 2, 2, 1, 0, 1),     // full in H, cropped in W, KH != KW
-    geometry(3, 3, 5, 5, 3, 5, 5, 3, 3, 1, 1, 1, 1),     // 'same' k3 s1
-    geometry(1, 3, 3, 3, 1, 8, 6, 3, 3, 2, 2, 0, 0)};    // output beyond every target (zeros)
+    geometry(1, 1, 4, 4, 1, 4, 4, 1, 1, 1, 1, 0, 0),   // 1x1
+    geometry(3, 3, 4, 4, 1, 8, 8, 5, 5, 2, 2, 1, 1),   // TF 'same' k5 s2 4 -> 8 (PH = 1)
+    geometry(1, 1, 4, 4, 3, 8, 8, 5, 5, 2, 2, 2, 2),   // PyTorch p2, output_padding 1
+    geometry(3, 3, 3, 5, 3, 6, 10, 4, 4, 2, 2, 1, 1),  // DCGAN-style k4 s2 p1
+    geometry(2, 1, 3, 4, 3, 7, 3, 3, 2, 2, 1, 0, 1),   // full in H, cropped in W, KH != KW
+    geometry(3, 3, 5, 5, 3, 5, 5, 3, 3, 1, 1, 1, 1),   // 'same' k3 s1
+    geometry(1, 3, 3, 3, 1, 8, 6, 3, 3, 2, 2, 0, 0)};  // output beyond every target (zeros)
 
 // The conv2d that `t` is the adjoint of, written out here rather than taken from the library.
 ConvShape adjoint_of(const ConvShape& t) {
@@ -229,25 +229,31 @@ void check_grad_modes(const Op<T>& op, const ConvShape& s, Rng& rng) {
   EXPECT_TRUE(all_close("db (no dx)", db5, db, 0, 0));
 }
 
-// Shapes for the float path: the DCGAN layers at a small batch, odd ones, and two whose 2800 GEMM
-// rows (B OH OW) take several chunks of images (conv.cpp's chunks hold about 1024 rows): dW summed
-// across chunks, a short last chunk.
+// Shapes for the float path: the DCGAN layers at a small batch, odd ones, and ones that take
+// several chunks of images (dW summed across chunks, a short last chunk). Layers with 16+
+// channels on both sides of the conv2d take the per-tap path (conv_taps.cpp: the DCGAN's middle
+// layers and the last three), the others im2row (conv_gemm.cpp: 2800 GEMM rows in chunks of about
+// 192, dW over lanes).
 struct FloatCase {
   bool transposed;
   ConvShape s;
 };
 const FloatCase kFloatCases[] = {
-    {true, geometry(2, 256, 7, 7, 128, 7, 7, 5, 5, 1, 1, 2, 2)},     // G: 256 -> 128, 7 -> 7
-    {true, geometry(3, 128, 7, 7, 64, 14, 14, 5, 5, 2, 2, 1, 1)},    // G: 7 -> 14, TF 'same'
-    {true, geometry(2, 128, 7, 7, 64, 14, 14, 5, 5, 2, 2, 2, 2)},    // G: 7 -> 14, PyTorch
-    {true, geometry(3, 64, 14, 14, 1, 28, 28, 5, 5, 2, 2, 2, 2)},    // G: 64 -> 1, 14 -> 28
-    {false, geometry(3, 1, 28, 28, 64, 14, 14, 5, 5, 2, 2, 1, 1)},   // D: 1 -> 64, TF 'same'
-    {false, geometry(2, 64, 14, 14, 128, 7, 7, 5, 5, 2, 2, 2, 2)},   // D: 64 -> 128, 14 -> 7
-    {false, geometry(7, 2, 20, 20, 3, 20, 20, 3, 3, 1, 1, 1, 1)},    // several chunks
-    {true, geometry(7, 3, 20, 20, 2, 20, 20, 3, 3, 1, 1, 1, 1)},     // several chunks
-    {false, geometry(5, 3, 7, 9, 7, 3, 7, 4, 3, 2, 1, 1, 0)},        // odd, non-square
-    {true, geometry(5, 7, 3, 5, 3, 6, 10, 4, 4, 2, 2, 1, 1)},        // odd
-    {true, geometry(1, 3, 3, 4, 5, 7, 3, 3, 2, 2, 1, 0, 1)},         // odd, cropped
+    {true, geometry(2, 256, 7, 7, 128, 7, 7, 5, 5, 1, 1, 2, 2)},    // G: 256 -> 128, 7 -> 7
+    {true, geometry(3, 128, 7, 7, 64, 14, 14, 5, 5, 2, 2, 1, 1)},   // G: 7 -> 14, TF 'same'
+    {true, geometry(2, 128, 7, 7, 64, 14, 14, 5, 5, 2, 2, 2, 2)},   // G: 7 -> 14, PyTorch
+    {true, geometry(3, 64, 14, 14, 1, 28, 28, 5, 5, 2, 2, 2, 2)},   // G: 64 -> 1, 14 -> 28
+    {false, geometry(3, 1, 28, 28, 64, 14, 14, 5, 5, 2, 2, 1, 1)},  // D: 1 -> 64, TF 'same'
+    {false, geometry(2, 64, 14, 14, 128, 7, 7, 5, 5, 2, 2, 2, 2)},  // D: 64 -> 128, 14 -> 7
+    {false, geometry(7, 2, 20, 20, 3, 20, 20, 3, 3, 1, 1, 1, 1)},   // several chunks
+    {true, geometry(7, 3, 20, 20, 2, 20, 20, 3, 3, 1, 1, 1, 1)},    // several chunks
+    {false, geometry(5, 3, 7, 9, 7, 3, 7, 4, 3, 2, 1, 1, 0)},       // odd, non-square
+    {true, geometry(5, 7, 3, 5, 3, 6, 10, 4, 4, 2, 2, 1, 1)},       // odd
+    {true, geometry(1, 3, 3, 4, 5, 7, 3, 3, 2, 2, 1, 0, 1)},        // odd, cropped
+    // Stride 1 along W with 16+ channels: the per-tap path, 2 chunks of images.
+    {false, geometry(40, 16, 5, 6, 17, 3, 7, 3, 4, 2, 1, 1, 2)},
+    {true, geometry(35, 17, 3, 4, 16, 6, 4, 4, 3, 2, 1, 1, 1)},
+    {false, geometry(2, 20, 6, 6, 24, 6, 6, 5, 5, 1, 1, 2, 2)},  // one chunk, 'same' k5 s1
 };
 
 }  // namespace
@@ -260,7 +266,7 @@ TEST(CpuConv, GradModes) {
     check_grad_modes(Op<double>{transposed}, s, rng);
     check_grad_modes(Op<float>{transposed}, s, rng);
   }
-  for (const FloatCase& c : {kFloatCases[6], kFloatCases[7]})
+  for (const FloatCase& c : {kFloatCases[6], kFloatCases[7], kFloatCases[11], kFloatCases[12]})
     check_grad_modes(Op<float>{c.transposed}, c.s, rng);
 }
 
@@ -270,7 +276,8 @@ namespace {
 // in any order (FMA or not) err by at most gamma_n sum |term| <= (n + 2) 2^-24 absref, absref the
 // float64 result of the same op on |x|, |W|, |b|, |dy| (the inputs are floats, exact in double).
 // Far tighter than any indexing error: a term misplaced or missing moves an element by O(|term|).
-::testing::AssertionResult within_float_bound(const std::string& name, const std::vector<float>& got,
+::testing::AssertionResult within_float_bound(const std::string& name,
+                                              const std::vector<float>& got,
                                               const std::vector<double>& want,
                                               const std::vector<double>& absref, double n) {
   size_t bad = 0;
@@ -283,8 +290,8 @@ namespace {
              std::to_string((n + 2) * std::ldexp(1.0, -24) * absref[i]);
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << name << ": " << bad << " of " << got.size()
-                                       << " elements outside the bound" << msg;
+  return ::testing::AssertionFailure()
+         << name << ": " << bad << " of " << got.size() << " elements outside the bound" << msg;
 }
 
 std::vector<double> abs_of(const std::vector<double>& v) {
@@ -307,8 +314,7 @@ TEST(CpuConv, FloatPathMatchesFloat64Reference) {
                bf = rng.vec<float>(s.OUT), dyf = rng.vec<float>(s.y_size());
     const auto x = to_double(xf), W = to_double(Wf), b = to_double(bf), dy = to_double(dyf);
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    std::vector<float> y(s.y_size(), nan), dx(s.x_size(), nan), dW(s.w_size(), nan),
-        db(s.OUT, nan);
+    std::vector<float> y(s.y_size(), nan), dx(s.x_size(), nan), dW(s.w_size(), nan), db(s.OUT, nan);
     opf.forward(s, xf.data(), Wf.data(), bf.data(), y.data());
     opf.backward(s, xf.data(), Wf.data(), dyf.data(), dx.data(), dW.data(), db.data(),
                  GradMode::Overwrite);
@@ -340,7 +346,8 @@ TEST(CpuConv, FloatPathMatchesFloat64Reference) {
 TEST(CpuConv, FloatPathIsDeterministic) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  for (const FloatCase& c : {kFloatCases[1], kFloatCases[5], kFloatCases[6], kFloatCases[7]}) {
+  for (const FloatCase& c : {kFloatCases[0], kFloatCases[1], kFloatCases[5], kFloatCases[6],
+                             kFloatCases[7], kFloatCases[11], kFloatCases[12]}) {
     const ConvShape& s = c.s;
     const Op<float> op{c.transposed};
     SCOPED_TRACE(std::string(op.name()) + " " + describe(s));

@@ -4,9 +4,14 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/gemm.h"
 #include "kernels/scalar.h"
 #include "test_util.h"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 using namespace gan;
 using gan::test::all_close;
@@ -91,4 +96,80 @@ TEST(CpuGemm, FloatAgreesWithDouble) {
             << "M=" << s.M << " N=" << s.N << " K=" << s.K << " ta=" << int(ta)
             << " tb=" << int(tb);
       }
+}
+
+TEST(CpuGemm, FloatBlockedPathAgreesWithDoubleAndIsDeterministic) {
+  // Shapes for the cache-blocked AVX2 path's edges: several k slices (K > 256), row blocks
+  // (M > 192) and column blocks (N > 480), N = 24 q + 8 (two 16-column strips), tiny M (tasks
+  // split over columns), ragged rows; plain products (tiles stored straight to C) and epilogues.
+  // Same bound as above. The result must not depend on the thread count, and a product with a
+  // pre-packed B (gemm_packed) must give the same bits as the blocked path.
+  test::Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const Shape shapes[] = {{400, 130, 600}, {8, 1000, 40}, {4, 488, 300}, {197, 128, 257},
+                          {1, 56, 7},      {3, 32, 10},   {6, 8, 9}};
+  for (Shape s : shapes)
+    for (Trans ta : {Trans::No, Trans::Yes})
+      for (Trans tb : {Trans::No, Trans::Yes})
+        for (bool plain : {true, false}) {
+          SCOPED_TRACE("M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
+                       " K=" + std::to_string(s.K) + " ta=" + std::to_string(int(ta)) +
+                       " tb=" + std::to_string(int(tb)) + " plain=" + std::to_string(plain));
+          auto A = rng.vec<double>(size_t(s.M) * s.K), B = rng.vec<double>(size_t(s.K) * s.N);
+          auto bias = rng.vec<double>(s.N), C0 = rng.vec<double>(size_t(s.M) * s.N);
+          const double beta = plain ? 0.0 : 0.5;
+          const Activation act = plain ? Activation::identity() : Activation::leaky_relu(0.2f);
+          std::vector<double> Cd(C0);
+          cpu::gemm<double>(ta, tb, s.M, s.N, s.K, 1.0, A.data(), B.data(), beta, Cd.data(),
+                            plain ? nullptr : bias.data(), act);
+          std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()),
+              biasf(bias.begin(), bias.end()), C0f(C0.begin(), C0.end());
+          auto run = [&] {
+            std::vector<float> C = plain ? std::vector<float>(C0f.size(), NAN) : C0f;
+            cpu::gemm<float>(ta, tb, s.M, s.N, s.K, 1.0f, Af.data(), Bf.data(), float(beta),
+                             C.data(), plain ? nullptr : biasf.data(), act);
+            return C;
+          };
+          const auto Cf = run();
+          // beta C0 adds at most 2 u |C0| <= 2 u more.
+          const double tol = (s.K + 5) * std::ldexp(1.0, -24) * (s.K + 1);
+          EXPECT_TRUE(all_close("C", Cf, Cd, tol, 0.0));
+#if defined(_OPENMP)
+          const int threads = omp_get_max_threads();
+          for (int t : {1, 3}) {
+            omp_set_num_threads(t);
+            const auto Ct = run();
+            omp_set_num_threads(threads);
+            EXPECT_TRUE(all_close("C, threads=" + std::to_string(t), Ct, Cf, 0, 0));
+          }
+#endif
+          cpu::PackedB packed;
+          cpu::pack_gemm_b(tb, s.K, s.N, Bf.data(), packed);
+          std::vector<float> Cp = plain ? std::vector<float>(C0f.size(), NAN) : C0f;
+          cpu::gemm_packed(ta, s.M, 1.0f, Af.data(), packed, float(beta), Cp.data(),
+                           plain ? nullptr : biasf.data(), act);
+          // x W^T with M % 4 == 0 takes gemm<float>'s dot-product kernel, a different order.
+          const bool dot_products = ta == Trans::No && tb == Trans::Yes && s.M % 4 == 0;
+          if (dot_products)
+            EXPECT_TRUE(all_close("C (packed B)", Cp, Cd, tol, 0.0));
+          else
+            EXPECT_TRUE(all_close("C (packed B)", Cp, Cf, 0, 0));
+          // C0 += op(A) op(B), each element's chain starting from C0: within the bound of the
+          // double result, independent of the thread count.
+          std::vector<double> Co(C0);
+          cpu::gemm<double>(ta, tb, s.M, s.N, s.K, 1.0, A.data(), B.data(), 1.0, Co.data());
+          auto onto = [&] {
+            std::vector<float> C(C0f);
+            cpu::gemm_packed_onto(ta, s.M, Af.data(), packed, C.data());
+            return C;
+          };
+          const auto Cof = onto();
+          EXPECT_TRUE(all_close("C0 + AB (onto)", Cof, Co, tol, 0.0));
+#if defined(_OPENMP)
+          omp_set_num_threads(1);
+          const auto Co1 = onto();
+          omp_set_num_threads(threads);
+          EXPECT_TRUE(all_close("C0 + AB (onto), 1 thread", Co1, Cof, 0, 0));
+#endif
+        }
 }
