@@ -109,7 +109,8 @@ Side conv_side(bool transpose, const ConvSpec& c, bool rows, int n, const std::s
   }
   if (out > kMaxLayerWidth)
     throw std::invalid_argument(
-        fmt::format("{}: an output {} of {}, at most {} is supported", at, side, out, kMaxLayerWidth));
+        fmt::format("{}: an output {} of {}, at most {} is supported", at, side, out,
+                    kMaxLayerWidth));
   return {int(out), pad};
 }
 
@@ -125,7 +126,8 @@ void check_conv_spec(const LayerSpec& l, const std::string& at) {
                                               kMaxKernel, v));
   if (c.same) return;
   // PyTorch's own limits, so every spec here is an nn.Conv2d / nn.ConvTranspose2d as well.
-  for (auto [v, k, name] : {std::tuple{c.ph, c.kh, "padding height"}, {c.pw, c.kw, "padding width"}})
+  for (auto [v, k, name] :
+       {std::tuple{c.ph, c.kh, "padding height"}, {c.pw, c.kw, "padding width"}})
     if (v < 0 || v > k / 2)
       throw std::invalid_argument(fmt::format("{}: {} must be in [0, kernel / 2 = {}] (got {})",
                                               at, name, k / 2, v));
@@ -162,9 +164,10 @@ std::vector<LayerShapes> checked_shapes(const ModelSpec& spec, const std::string
                             l.kind == LayerKind::MinibatchDistance || l.kind == LayerKind::Pack ||
                             l.kind == LayerKind::Reshape;
     if (wants_image && !shape.spatial)
-      throw std::invalid_argument(fmt::format(
-          "{}: needs images (C x H x W), its input is {} flat values: add a reshape layer before it",
-          at, shape.size()));
+      throw std::invalid_argument(
+          fmt::format("{}: needs images (C x H x W), its input is {} flat values: add a reshape "
+                      "layer before it",
+                      at, shape.size()));
     if (wants_flat && shape.spatial)
       throw std::invalid_argument(fmt::format(
           "{}: needs flat rows, its input is {} images: add a flatten layer before it", at,
@@ -412,7 +415,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j) {
             l.conv.same = pad.is_string();
             if (l.conv.same && pad.get<std::string>() != "same")
               throw std::invalid_argument("padding: expected \"same\" or [height, width]");
-            if (!l.conv.same) std::tie(l.conv.ph, l.conv.pw) = json_pair(lj, "padding", 0, kMaxKernel);
+            if (!l.conv.same)
+              std::tie(l.conv.ph, l.conv.pw) = json_pair(lj, "padding", 0, kMaxKernel);
             if (l.kind == LayerKind::ConvTranspose)
               std::tie(l.conv.oph, l.conv.opw) = json_pair(lj, "output_padding", 0, kMaxKernel);
             break;

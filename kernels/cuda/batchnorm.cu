@@ -31,6 +31,17 @@ __device__ void reduce_over_rows(float (&partial)[K][kRows][kFeatures]) {
   }
 }
 
+// running = keep running + (1 - keep) batch statistic, for statistics over n values; the variance
+// unbiased (n / (n - 1)) when configured and n > 1.
+__device__ void update_running(const BatchNormConfig& cfg, int64_t n, float mean, float var,
+                               float* running_mean, float* running_var) {
+  const float keep = cfg.running_keep, take = 1.0f - cfg.running_keep;
+  const float batch_var =
+      (cfg.unbiased_running_var && n > 1) ? var * (float(n) / float(n - 1)) : var;
+  *running_mean = keep * *running_mean + take * mean;
+  *running_var = keep * *running_var + take * batch_var;
+}
+
 // Thread mapping: block (kFeatures, kRows) owns features [blockIdx.x * kFeatures, + kFeatures);
 // thread (tx, ty) handles feature f = blockIdx.x * kFeatures + tx on rows ty, ty + kRows, ...
 // Three passes over the block's columns: mean, biased variance about that mean (two-pass, for
@@ -67,13 +78,8 @@ __global__ void __launch_bounds__(kFeatures* kRows)
   if (ty == 0) {
     save_mean[f] = mean;
     save_inv_std[f] = inv_std;
-    if (running_mean != nullptr) {
-      const float keep = cfg.running_keep, take = 1.0f - cfg.running_keep;
-      const float batch_var =
-          (cfg.unbiased_running_var && B > 1) ? var * (float(B) / float(B - 1)) : var;
-      running_mean[f] = keep * running_mean[f] + take * mean;
-      running_var[f] = keep * running_var[f] + take * batch_var;
-    }
+    if (running_mean != nullptr)
+      update_running(cfg, B, mean, var, running_mean + f, running_var + f);
   }
 
   const float g = gamma[f], bt = beta[f];
@@ -180,13 +186,8 @@ __global__ void __launch_bounds__(kChannelThreads)
   if (threadIdx.x == 0) {
     save_mean[c] = mean;
     save_inv_std[c] = inv_std;
-    if (running_mean != nullptr) {
-      const float keep = cfg.running_keep, take = 1.0f - cfg.running_keep;
-      const float batch_var =
-          (cfg.unbiased_running_var && n > 1) ? var * (float(n) / float(n - 1)) : var;
-      running_mean[c] = keep * running_mean[c] + take * mean;
-      running_var[c] = keep * running_var[c] + take * batch_var;
-    }
+    if (running_mean != nullptr)
+      update_running(cfg, int64_t(n), mean, var, running_mean + c, running_var + c);
   }
 
   const float g = gamma[c], bt = beta[c];
