@@ -501,12 +501,11 @@ ModelFootprint model_footprint(const ModelSpec& spec, int max_batch) {
 
 Model::Model(std::string name, const ModelSpec& spec, int max_batch, DeviceKind device)
     : name_(std::move(name)), spec_(spec), max_batch_(max_batch) {
-  validate_model_spec(spec, name_);
+  const std::vector<LayerShapes> shapes = checked_shapes(spec, name_);  // validates the spec
   if (max_batch < 1) throw std::invalid_argument(name_ + ": batch size must be >= 1");
   const ModelFootprint planned = model_footprint(spec, max_batch);
   if (device == DeviceKind::Cpu)
     require_host_memory(planned.bytes(), fmt::format("{} ({})", name_, describe_model_spec(spec)));
-  const std::vector<LayerShapes> shapes = model_layer_shapes(spec);
   size_t n_params = 0, n_state = 0, n_work = 0;
   int width = spec.input, rows_div = 1;
   for (size_t i = 0; i < spec.layers.size(); ++i) {

@@ -51,34 +51,6 @@ void activation_backward(const ExecContext& ctx, Activation act, const float* y,
                cpu::activation_backward<float>(act, y, dy, dx, N));
 }
 
-void batchnorm_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
-                             float* y, int B, int F, const float* gamma, const float* beta,
-                             float* save_mean, float* save_inv_std, float* running_mean,
-                             float* running_var) {
-  GAN_DISPATCH(cuda::batchnorm_forward_train(cfg, x, y, B, F, gamma, beta, save_mean, save_inv_std,
-                                             running_mean, running_var, ctx.stream),
-               cpu::batchnorm_forward_train<float>(cfg, x, y, B, F, gamma, beta, save_mean,
-                                                   save_inv_std, running_mean, running_var));
-}
-
-void batchnorm_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
-                            float* y, int B, int F, const float* gamma, const float* beta,
-                            const float* running_mean, const float* running_var) {
-  GAN_DISPATCH(
-      cuda::batchnorm_forward_eval(cfg, x, y, B, F, gamma, beta, running_mean, running_var,
-                                   ctx.stream),
-      cpu::batchnorm_forward_eval<float>(cfg, x, y, B, F, gamma, beta, running_mean, running_var));
-}
-
-void batchnorm_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
-                        int F, const float* gamma, const float* save_mean,
-                        const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode) {
-  GAN_DISPATCH(cuda::batchnorm_backward(x, dy, dx, B, F, gamma, save_mean, save_inv_std, dgamma,
-                                        dbeta, mode, ctx.stream),
-               cpu::batchnorm_backward<float>(x, dy, dx, B, F, gamma, save_mean, save_inv_std,
-                                              dgamma, dbeta, mode));
-}
-
 void batchnorm2d_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
                                float* y, int B, int C, int S, const float* gamma,
                                const float* beta, float* save_mean, float* save_inv_std,

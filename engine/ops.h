@@ -23,16 +23,7 @@ void dense_backward(const ExecContext& ctx, const float* x, const float* W, cons
 void activation_forward(const ExecContext& ctx, Activation act, const float* x, float* y, size_t N);
 void activation_backward(const ExecContext& ctx, Activation act, const float* y, const float* dy,
                          float* dx, size_t N);
-void batchnorm_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
-                             float* y, int B, int F, const float* gamma, const float* beta,
-                             float* save_mean, float* save_inv_std, float* running_mean,
-                             float* running_var);
-void batchnorm_forward_eval(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
-                            float* y, int B, int F, const float* gamma, const float* beta,
-                            const float* running_mean, const float* running_var);
-void batchnorm_backward(const ExecContext& ctx, const float* x, const float* dy, float* dx, int B,
-                        int F, const float* gamma, const float* save_mean,
-                        const float* save_inv_std, float* dgamma, float* dbeta, GradMode mode);
+// BatchNorm1d is S = 1.
 void batchnorm2d_forward_train(const ExecContext& ctx, const BatchNormConfig& cfg, const float* x,
                                float* y, int B, int C, int S, const float* gamma,
                                const float* beta, float* save_mean, float* save_inv_std,

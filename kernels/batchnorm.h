@@ -47,7 +47,8 @@ void batchnorm_backward(const T* x, const T* dy, T* dx, int B, int F, const T* g
 
 // BatchNorm2d: the same contract with x, y, dy, dx: (B, C, S) and the per-feature vectors (C);
 // every statistic runs over the n = B S values of a channel (the unbiased running variance uses
-// n / (n - 1)). With S = 1 it is BatchNorm1d with F = C.
+// n / (n - 1)). With S = 1 it is BatchNorm1d with F = C (on CUDA it runs BatchNorm1d's kernels,
+// whose blocks read a row's features together; one block a channel suits long channels).
 template <class T>
 void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
                                const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
