@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "engine/device.h"
+#include "engine/core/device.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
 #include "kernels/batchnorm.h"

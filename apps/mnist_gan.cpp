@@ -10,15 +10,15 @@
 #include <filesystem>
 #include <optional>
 
-#include "engine/atomic_file.h"
-#include "engine/checkpoint.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/checkpoint.h"
 #include "engine/eval/evaluator.h"
-#include "engine/gan_trainer.h"
-#include "engine/image_grid.h"
-#include "engine/json_fields.h"
-#include "engine/memory_limits.h"
-#include "engine/safetensors.h"
-#include "engine/training_run.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/io/image_grid.h"
+#include "engine/io/json_fields.h"
+#include "engine/core/memory_limits.h"
+#include "engine/io/safetensors.h"
+#include "engine/train/training_run.h"
 #include "train_flags.h"
 
 using namespace gan;

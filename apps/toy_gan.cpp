@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/atomic_file.h"
-#include "engine/json_fields.h"
-#include "engine/toy_experiments.h"
-#include "engine/training_run.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/json_fields.h"
+#include "engine/train/toy_experiments.h"
+#include "engine/train/training_run.h"
 #include "train_flags.h"
 
 using namespace gan;

@@ -15,8 +15,8 @@
 #include <optional>
 #include <string>
 
-#include "engine/train_config.h"
-#include "engine/training_run.h"
+#include "engine/train/train_config.h"
+#include "engine/train/training_run.h"
 
 namespace gan::app {
 

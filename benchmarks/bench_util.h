@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/device.h"
+#include "engine/core/device.h"
 #include "kernels/cuda/check.h"
 
 namespace gan::bench {

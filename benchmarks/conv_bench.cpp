@@ -30,8 +30,8 @@
 
 #if GAN_WITH_CUDA
 #include "bench_util.h"
-#include "engine/context.h"
-#include "engine/device_buffer.h"
+#include "engine/core/context.h"
+#include "engine/core/device_buffer.h"
 #endif
 
 using namespace gan;

@@ -14,11 +14,11 @@
 #include <memory>
 #include <vector>
 
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 #include "engine/eval/evaluator.h"
-#include "engine/gan_trainer.h"
-#include "engine/train_config.h"
-#include "engine/training_run.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/train/train_config.h"
+#include "engine/train/training_run.h"
 #include "kernels/random.h"
 
 using namespace gan;

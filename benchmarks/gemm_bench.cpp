@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "benchmarks/bench_util.h"
-#include "engine/device.h"
-#include "engine/device_buffer.h"
+#include "engine/core/device.h"
+#include "engine/core/device_buffer.h"
 #include "kernels/cuda/check.h"
 #include "kernels/gemm.h"
 

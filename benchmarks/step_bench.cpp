@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "engine/atomic_file.h"
-#include "engine/gan_trainer.h"
-#include "engine/safetensors.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/io/safetensors.h"
 #include "kernels/random.h"
 
 #if GAN_WITH_CUDA

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 #include "fuzz_util.h"
 
 using namespace gan;

@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "engine/toy_experiments.h"
-#include "engine/train_config.h"
+#include "engine/train/toy_experiments.h"
+#include "engine/train/train_config.h"
 #include "fuzz_util.h"
 
 using namespace gan;

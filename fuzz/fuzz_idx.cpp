@@ -5,7 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "engine/idx.h"
+#include "engine/data/idx.h"
 #include "fuzz_util.h"
 
 using namespace gan;

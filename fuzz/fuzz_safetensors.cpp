@@ -5,7 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "engine/safetensors.h"
+#include "engine/io/safetensors.h"
 #include "fuzz_util.h"
 
 using namespace gan;

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 
 namespace gan::fuzz {
 

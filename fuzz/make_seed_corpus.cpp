@@ -12,14 +12,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "engine/checkpoint.h"
-#include "engine/context.h"
-#include "engine/gan_trainer.h"
-#include "engine/idx.h"
-#include "engine/safetensors.h"
-#include "engine/toy_experiments.h"
-#include "engine/train_config.h"
-#include "engine/training_run.h"
+#include "engine/train/checkpoint.h"
+#include "engine/core/context.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/data/idx.h"
+#include "engine/io/safetensors.h"
+#include "engine/train/toy_experiments.h"
+#include "engine/train/train_config.h"
+#include "engine/train/training_run.h"
 
 using namespace gan;
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@ framework imported: each layer's input and output shape and a convolution's lead
 
 Used by torch_model.py (nn.Sequential of a spec) and by the peers of the training step
 (benchmarks/peers: tensor shapes, the JAX convolutions). The geometry is written independently of
-the C++ one (engine/model.cpp), so the checks against the engine test both.
+the C++ one (engine/nn/model.cpp), so the checks against the engine test both.
 
 Convolutions (kernels/conv.h): 'same' is TensorFlow's (output ceil(n / stride) for conv, n stride
 for conv_transpose; of an odd total padding the extra pixel goes at the bottom / right), else

@@ -13,7 +13,7 @@ Convolutions whose padding PyTorch's modules cannot express (TensorFlow's 'same'
 total padding, which puts the extra pixel at the bottom / right) are subclasses of nn.Conv2d /
 nn.ConvTranspose2d that pad or crop explicitly: the same parameters, the engine's outputs. The
 geometry (model_shapes.py, beside this file) is written independently of the C++ one
-(engine/model.cpp), so the check below tests both.
+(engine/nn/model.cpp), so the check below tests both.
 
     python torch_model.py --check DIR   DIR/spec.json, weights.safetensors, x.bin, y.bin (float32)
                                         from the C++ test: load strictly, compare eval outputs

@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 
 namespace gan::test {
 

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "engine/device.h"
-#include "engine/device_buffer.h"
+#include "engine/core/device.h"
+#include "engine/core/device_buffer.h"
 #include "kernels/gemm.h"
 #include "test_util.h"
 

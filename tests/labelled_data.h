@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/idx.h"
+#include "engine/data/idx.h"
 
 namespace gan::test {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli_harness.h"
-#include "engine/idx.h"
+#include "engine/data/idx.h"
 
 #ifndef GAN_MNIST_GAN_BIN
 #error "GAN_MNIST_GAN_BIN (path of the mnist_gan binary) must be defined by tests/CMakeLists.txt"

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/model.h"
+#include "engine/nn/model.h"
 #include "test_util.h"
 
 namespace gan::test {

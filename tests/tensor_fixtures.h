@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 #include "test_util.h"
 
 namespace gan::test {

@@ -3,8 +3,8 @@
 #pragma once
 #include <string>
 
-#include "engine/idx.h"
-#include "engine/train_config.h"
+#include "engine/data/idx.h"
+#include "engine/train/train_config.h"
 #include "test_util.h"
 
 namespace gan::test {

@@ -1,6 +1,6 @@
 """Shared by the peer implementations (torch_gan.py, jax_gan.py) of one GAN training step.
 
-- The presets, mirroring engine/train_config.cpp (layer lists, Adam settings, D update mode).
+- The presets, mirroring engine/train/train_config.cpp (layer lists, Adam settings, D update mode).
 - Tensor names and shapes as the engine's Model gives them (PyTorch nn.Sequential indices of the
   layer list, "G." / "D." prefixes in the exchange files).
 - Initial parameters for the self-test and the benchmark (the first-step check loads the engine's).
@@ -133,7 +133,7 @@ def spec_json(input_dim: int, layers: tuple) -> dict:
 
 
 def tensor_specs(input_dim: int, layers: tuple) -> list[tuple[str, tuple, bool]]:
-    """(name, shape, is_state) of every tensor, in engine/model.cpp's order. Weights: dense
+    """(name, shape, is_state) of every tensor, in engine/nn/model.cpp's order. Weights: dense
     (OUT, IN), conv (OUT, IN, KH, KW), conv_transpose (IN, OUT, KH, KW), as PyTorch's."""
     out = []
     for i, (l, ls) in enumerate(zip(layers, model_shapes.layer_shapes(spec_json(input_dim,

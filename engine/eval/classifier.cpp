@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <map>
 
-#include "engine/gan_trainer.h"
-#include "engine/json_fields.h"
-#include "engine/ops.h"
-#include "engine/safetensors.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/io/json_fields.h"
+#include "engine/core/ops.h"
+#include "engine/io/safetensors.h"
 #include "kernels/scalar.h"
 
 namespace gan {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/context.h"
-#include "engine/idx.h"
-#include "engine/model.h"
+#include "engine/core/context.h"
+#include "engine/data/idx.h"
+#include "engine/nn/model.h"
 
 namespace gan {
 

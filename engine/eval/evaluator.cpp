@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "engine/gan_trainer.h"
-#include "engine/memory_limits.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/core/memory_limits.h"
 
 namespace gan {
 

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "engine/atomic_file.h"
-#include "engine/checkpoint.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/checkpoint.h"
 #include "tensor_fixtures.h"
 #include "test_util.h"
 

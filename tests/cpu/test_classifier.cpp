@@ -11,8 +11,8 @@
 
 #include "cli_harness.h"
 #include "engine/eval/evaluator.h"
-#include "engine/gan_trainer.h"
-#include "engine/safetensors.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/io/safetensors.h"
 #include "labelled_data.h"
 #include "test_util.h"
 

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/atomic_file.h"
-#include "engine/gan_trainer.h"
-#include "engine/model.h"
-#include "engine/safetensors.h"
-#include "engine/train_config.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/nn/model.h"
+#include "engine/io/safetensors.h"
+#include "engine/train/train_config.h"
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"

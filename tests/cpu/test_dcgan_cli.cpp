@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "engine/idx.h"
+#include "engine/data/idx.h"
 #include "mnist_gan_cli.h"
 #include "png_decode.h"
 #include "test_util.h"

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/checkpoint.h"
-#include "engine/safetensors.h"
+#include "engine/train/checkpoint.h"
+#include "engine/io/safetensors.h"
 #include "labelled_data.h"
 #include "mnist_gan_cli.h"
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "cli_harness.h"
-#include "engine/atomic_file.h"
-#include "engine/checkpoint.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/checkpoint.h"
 #include "mnist_gan_cli.h"
 #include "test_util.h"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cli_harness.h"
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 #include "mnist_gan_cli.h"
 
 namespace fs = std::filesystem;

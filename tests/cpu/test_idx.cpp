@@ -9,8 +9,8 @@
 #include <fstream>
 #include <functional>
 
-#include "engine/atomic_file.h"
-#include "engine/idx.h"
+#include "engine/io/atomic_file.h"
+#include "engine/data/idx.h"
 #include "test_util.h"
 
 using namespace gan;

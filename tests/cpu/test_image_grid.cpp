@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "engine/atomic_file.h"
-#include "engine/image_grid.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/image_grid.h"
 #include "png_decode.h"
 #include "test_util.h"
 

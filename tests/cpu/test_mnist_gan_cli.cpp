@@ -17,9 +17,9 @@
 
 #include "cli_harness.h"
 #include "mnist_gan_cli.h"
-#include "engine/checkpoint.h"
-#include "engine/device.h"
-#include "engine/idx.h"
+#include "engine/train/checkpoint.h"
+#include "engine/core/device.h"
+#include "engine/data/idx.h"
 
 
 namespace fs = std::filesystem;

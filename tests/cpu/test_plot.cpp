@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "engine/atomic_file.h"
-#include "engine/plot.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/plot.h"
 #include "png_decode.h"
 #include "test_util.h"
 

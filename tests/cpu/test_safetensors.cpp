@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "engine/atomic_file.h"
-#include "engine/safetensors.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
 #include "tensor_fixtures.h"
 #include "test_util.h"
 

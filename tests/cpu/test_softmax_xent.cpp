@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/ops.h"
+#include "engine/core/ops.h"
 #include "gradcheck.h"
 #include "kernels/softmax_xent.h"
 #include "test_util.h"

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "cli_harness.h"
-#include "engine/gan_trainer.h"
-#include "engine/toy_experiments.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/train/toy_experiments.h"
 #include "mnist_gan_cli.h"
 #include "test_util.h"
 

@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/gan_trainer.h"
-#include "engine/ops.h"
-#include "engine/toy_experiments.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/core/ops.h"
+#include "engine/train/toy_experiments.h"
 #include "test_util.h"
 
 using namespace gan;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cli_harness.h"
-#include "engine/checkpoint.h"
+#include "engine/train/checkpoint.h"
 
 #ifndef GAN_TOY_GAN_BIN
 #error "GAN_TOY_GAN_BIN (path of the toy_gan binary) must be defined by tests/CMakeLists.txt"

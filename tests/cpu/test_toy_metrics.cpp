@@ -7,8 +7,8 @@
 #include <cmath>
 #include <numbers>
 
-#include "engine/toy_data.h"
-#include "engine/toy_metrics.h"
+#include "engine/data/toy_data.h"
+#include "engine/eval/toy_metrics.h"
 #include "test_util.h"
 
 using namespace gan;

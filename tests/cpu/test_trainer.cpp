@@ -13,10 +13,10 @@
 #include <memory>
 #include <sstream>
 
-#include "engine/atomic_file.h"
-#include "engine/gan_trainer.h"
-#include "engine/ops.h"
-#include "engine/training_run.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/core/ops.h"
+#include "engine/train/training_run.h"
 #include "tensor_fixtures.h"
 #include "model_gradcheck.h"
 #include "trainer_fixtures.h"

@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "engine/gan_trainer.h"
-#include "engine/toy_experiments.h"
+#include "engine/train/gan_trainer.h"
+#include "engine/train/toy_experiments.h"
 #include "gpu_test.h"
 #include "trainer_fixtures.h"
 

@@ -1,0 +1,573 @@
+#include "engine/train/training_run.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/io/atomic_file.h"
+#include "engine/eval/evaluator.h"
+#include "engine/data/idx.h"
+#include "engine/io/image_grid.h"
+#include "engine/io/json_fields.h"
+#include "engine/core/memory_limits.h"
+#include "engine/io/plot.h"
+#include "engine/io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace gan {
+
+const char* engine_version() { return "0.2.0"; }
+
+DeviceChoice device_choice_from_name(const std::string& s) {
+  if (s == "auto") return DeviceChoice::Auto;
+  if (s == "cpu") return DeviceChoice::Cpu;
+  if (s == "cuda") return DeviceChoice::Cuda;
+  throw std::invalid_argument("--device: expected auto, cuda or cpu, got '" + s + "'");
+}
+
+DeviceKind resolve_device(DeviceChoice choice) {
+  if (choice == DeviceChoice::Cpu) return DeviceKind::Cpu;
+  std::string why;
+  const bool have = cuda_device_count(&why) > 0;
+  if (choice == DeviceChoice::Cuda && !have) throw std::runtime_error("--device cuda: " + why);
+  return have ? DeviceKind::Cuda : DeviceKind::Cpu;
+}
+
+namespace {
+
+constexpr const char* kMetricsHeader =
+    "step,d_loss,g_loss,d_real,d_fake,d_accuracy,ms_per_step,images_per_s";
+
+std::string metrics_row(const StepStats& s, int batch) {
+  const double ips = s.ms_per_step > 0 ? 1000.0 * batch / s.ms_per_step : 0.0;
+  return fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.4f},{:.1f}", s.last_step, s.d_loss,
+                     s.g_loss, s.d_real, s.d_fake, s.d_accuracy, s.ms_per_step, ips);
+}
+
+constexpr const char* kEvalHeader =
+    "step,n,fd,classifier_score,classes_covered,kl_to_uniform,precision,recall";
+
+std::string eval_row(uint64_t step, const QualityScores& s) {
+  return fmt::format("{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f}", step, s.n, s.fd, s.score,
+                     s.covered, s.kl_uniform, s.precision, s.recall);
+}
+
+// metrics.csv (and eval.csv) keep the header and the rows up to `step` (a resumed run rewrites
+// what followed its checkpoint, so the file never holds a step twice).
+void reset_rows(const std::string& path, const char* header, uint64_t step) {
+  std::string kept = std::string(header) + "\n";
+  if (step > 0 && fs::exists(path)) {
+    std::istringstream in(read_file(path));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      const uint64_t row_step = std::strtoull(line.c_str(), nullptr, 10);
+      if (row_step >= 1 && row_step <= step) kept += line + "\n";
+    }
+  }
+  write_file_atomic(path, kept);
+}
+
+// The first `columns` numbers of each row of a CSV file with a header; rows with fewer are skipped.
+std::vector<std::vector<double>> csv_rows(const std::string& path, size_t columns) {
+  std::vector<std::vector<double>> rows;
+  std::istringstream in(read_file(path));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<double> v;
+    const char* p = line.c_str();
+    while (v.size() < columns) {
+      char* end = nullptr;
+      const double x = std::strtod(p, &end);
+      if (end == p) break;
+      v.push_back(x);
+      p = *end == ',' ? end + 1 : end;
+    }
+    if (v.size() == columns) rows.push_back(std::move(v));
+  }
+  return rows;
+}
+
+// curves.png: D loss (red) and G loss (blue); d_outputs.png: D(x) (green) and D(G(z)) (orange),
+// on [0, 1] for probabilities, by step, from metrics.csv.
+void write_metric_curves(const std::string& run_dir, bool probabilities) {
+  Series d_loss{"D loss", {}, {}, 200, 30, 30}, g_loss{"G loss", {}, {}, 30, 60, 200};
+  Series d_real{"D(x)", {}, {}, 30, 150, 60}, d_fake{"D(G(z))", {}, {}, 230, 130, 20};
+  for (const std::vector<double>& v : csv_rows(run_dir + "/metrics.csv", 5)) {
+    for (Series* s : {&d_loss, &g_loss, &d_real, &d_fake}) s->x.push_back(v[0]);
+    d_loss.y.push_back(v[1]);
+    g_loss.y.push_back(v[2]);
+    d_real.y.push_back(v[3]);
+    d_fake.y.push_back(v[4]);
+  }
+  if (d_loss.x.size() < 2) return;  // one row draws no curve
+  write_plot_png(run_dir + "/curves.png", PlotSpec{"losses"}, {d_loss, g_loss});
+  PlotSpec outputs{"D outputs"};
+  if (probabilities) {  // a WGAN critic's scores take the automatic range
+    outputs.y_min = 0.0;
+    outputs.y_max = 1.0;
+  }
+  write_plot_png(run_dir + "/d_outputs.png", outputs, {d_real, d_fake});
+}
+
+// eval_fd.png: the Fréchet distance by step (grey: the real-vs-real floor); eval_pr.png:
+// precision (green) and recall (purple) on [0, 1], from eval.csv.
+void write_eval_curves(const std::string& run_dir, const QualityScores& real) {
+  Series fd{"FD", {}, {}, 200, 30, 30}, floor{"FD real vs real", {}, {}, 150, 150, 150};
+  Series precision{"precision", {}, {}, 30, 150, 60}, recall{"recall", {}, {}, 130, 50, 180};
+  // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall
+  for (const std::vector<double>& v : csv_rows(run_dir + "/eval.csv", 8)) {
+    for (Series* s : {&fd, &floor, &precision, &recall}) s->x.push_back(v[0]);
+    fd.y.push_back(v[2]);
+    floor.y.push_back(real.fd);
+    precision.y.push_back(v[6]);
+    recall.y.push_back(v[7]);
+  }
+  if (fd.x.size() < 2) return;
+  PlotSpec fd_spec{"Frechet distance"};
+  fd_spec.y_min = 0;
+  fd_spec.y_max = std::max(*std::max_element(fd.y.begin(), fd.y.end()), real.fd) * 1.05;
+  write_plot_png(run_dir + "/eval_fd.png", fd_spec, {floor, fd});
+  PlotSpec pr_spec{"precision and recall"};
+  pr_spec.y_min = 0;
+  pr_spec.y_max = 1;
+  write_plot_png(run_dir + "/eval_pr.png", pr_spec, {precision, recall});
+}
+
+std::string sample_path(const std::string& run_dir, uint64_t step) {
+  return fmt::format("{}/samples/step_{:06d}.png", run_dir, step);
+}
+
+std::string format_eta(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e7) return "?";
+  const long s = long(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}h{:02d}m", s / 3600, (s / 60) % 60)
+                   : fmt::format("{}m{:02d}s", s / 60, s % 60);
+}
+
+class Run {
+ public:
+  Run(const RunRequest& req) : req_(req) {}
+  RunResult go();
+
+ private:
+  void prepare_new();
+  void prepare_resume();
+  int sample_size() const;
+  void write_config();
+  void handle_stats(const StepStats& s);
+  void save_checkpoint_now();
+  void write_samples();
+  void export_generator();
+  void prepare_evaluation(DeviceKind kind);
+  void evaluate_now();
+  nlohmann::json meta() const;
+
+  void check_memory(DeviceKind kind) const;
+  void lock_run_directory();
+  void finish_outputs();
+  RunResult abandon(const StepAbandoned& e);
+
+  const RunRequest& req_;
+  TrainConfig cfg_;
+  std::string config_path_;  // a resumed run's config.json (names it in errors)
+  std::string data_path_;
+  ImageSet data_;
+  std::unique_ptr<ExecResources> exec_;
+  std::unique_ptr<GanTrainer> trainer_;
+  std::unique_ptr<Checkpoint> resume_from_;
+  std::ofstream metrics_;
+  std::unique_ptr<Evaluator> eval_;  // when cfg_.eval_every > 0
+  QualityScores eval_real_;
+  RunResult result_;
+  uint64_t total_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  bool progress_shown_ = false;
+  DirectoryLock lock_;
+};
+
+void Run::prepare_new() {
+  cfg_ = req_.config;
+  if (fs::exists(fs::path(req_.run_dir) / "config.json"))
+    throw std::runtime_error("--out " + req_.run_dir +
+                             ": already holds a run (config.json); continue it with --resume " +
+                             req_.run_dir + " (from its last checkpoint, or from step 0 if it has "
+                             "none), or choose another --out");
+  if (req_.points) return;
+  const std::string dir = req_.data_dir.empty() ? kDefaultDataDir : req_.data_dir;
+  // Absolute, so a resume from another working directory finds the same file.
+  data_path_ = fs::absolute(find_train_images(dir)).lexically_normal().string();
+}
+
+void Run::prepare_resume() {
+  config_path_ = req_.run_dir + "/config.json";
+  if (!fs::exists(config_path_))
+    throw std::runtime_error("--resume " + req_.run_dir + ": no config.json (not a run directory)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(config_path_));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(config_path_ + ": not valid JSON (" + e.what() + ")");
+  }
+  try {
+    cfg_ = train_config_from_json(json_member(j, "config"));
+    if (!req_.points) data_path_ = json_string(j, "data");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(config_path_ + ": config." + e.what());
+  }
+  if (req_.steps) cfg_.steps = *req_.steps;
+  const auto checkpoints = list_checkpoints(req_.run_dir);
+  // A run stopped before its first checkpoint starts over: every draw is keyed by the seed and the
+  // step, so that is exactly the run it would have been.
+  if (checkpoints.empty()) return;
+  resume_from_ = std::make_unique<Checkpoint>(load_checkpoint(checkpoints.back().second));
+  result_.last_checkpoint = checkpoints.back().second;
+}
+
+int Run::sample_size() const {
+  return req_.points ? req_.points->data.dim : int(data_.image_size());
+}
+
+nlohmann::json Run::meta() const {
+  nlohmann::json j = {{"version", engine_version()},
+                      {"config", train_config_to_json(cfg_)},
+                      {"device", exec_->description()}};
+  if (req_.points) {
+    j["data"] = "toy";
+    j["toy"] = req_.points->meta;
+  } else {
+    j["data"] = data_path_;
+    j["image_rows"] = data_.rows;
+    j["image_cols"] = data_.cols;
+  }
+  return j;
+}
+
+void Run::write_config() {
+  nlohmann::json j = meta();
+  j["gemm_backend"] = gemm_backend_name(req_.gemm);
+  j["tf32"] = req_.tf32;
+  j["cuda_graph"] = req_.cuda_graph;
+  write_file_atomic(req_.run_dir + "/config.json", j.dump(2) + "\n");
+}
+
+void Run::save_checkpoint_now() {
+  if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+  const uint64_t step = trainer_->step();
+  const std::string path = checkpoint_path(req_.run_dir, step);
+  Checkpoint ck;
+  try {
+    ck = trainer_->checkpoint(meta());
+  } catch (const NonFiniteError& e) {
+    if (progress_shown_) std::fputc('\n', req_.out);
+    throw NonFiniteError(
+        fmt::format("{}; training stopped; last good checkpoint: {}", e.what(),
+                    result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
+  }
+  save_checkpoint(path, ck);
+  prune_checkpoints(req_.run_dir, cfg_.keep_checkpoints);
+  result_.last_checkpoint = path;
+}
+
+void Run::write_samples() {
+  if (req_.points) {
+    if (req_.points->write_samples)
+      req_.points->write_samples(*trainer_, req_.run_dir, trainer_->step());
+    return;
+  }
+  const std::vector<float> images = trainer_->samples();
+  const int n = cfg_.sample_grid * cfg_.sample_grid;
+  write_png(sample_path(req_.run_dir, trainer_->step()),
+            tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid), 2);
+}
+
+void Run::export_generator() {
+  write_safetensors(req_.run_dir + "/generator.safetensors",
+                    model_named_tensors(trainer_->generator()),
+                    {{"format", "pt"},
+                     {"model", describe_model_spec(cfg_.generator)},
+                     {"step", std::to_string(trainer_->step())},
+                     {"engine", std::string("gan-engine ") + engine_version()}});
+}
+
+void Run::handle_stats(const StepStats& s) {
+  if (s.first_nonfinite_step != 0) {
+    if (progress_shown_) std::fputc('\n', req_.out);
+    throw NonFiniteError(
+        fmt::format("non-finite {} at step {}: training stopped; last good checkpoint: {}",
+                    s.nonfinite_what, s.first_nonfinite_step,
+                    result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
+  }
+  result_.last_stats = s;
+  metrics_ << metrics_row(s, cfg_.batch) << '\n';
+  metrics_.flush();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double it_s = s.ms_per_step > 0 ? 1000.0 / s.ms_per_step : 0.0;
+  const double eta = it_s > 0 ? double(total_ - s.last_step) / it_s : -1;
+  const std::string line = fmt::format(
+      "{}/{} [D loss: {:.3f}, acc.: {:.2f}%] [G loss: {:.3f}] D(x) {:.3f} D(G(z)) {:.3f} | {:.1f} "
+      "it/s, ETA {}",
+      s.last_step, total_, s.d_loss, 100 * s.d_accuracy, s.g_loss, s.d_real, s.d_fake, it_s,
+      format_eta(eta));
+  if (req_.live_progress) {
+    std::fprintf(req_.out, "\r\033[2K%s", line.c_str());
+    progress_shown_ = true;
+  } else {
+    std::fprintf(req_.out, "%s (%.0fs)\n", line.c_str(), elapsed);
+  }
+  std::fflush(req_.out);
+}
+
+// The classifier (trained and cached first when the data set has none yet) and the real test
+// split, embedded once; the real-vs-real reference into eval_reference.json later.
+void Run::prepare_evaluation(DeviceKind kind) {
+  if (cfg_.eval_every == 0) return;
+  const std::string flag = config_path_.empty() ? "--eval-every" : config_path_ + ": config.eval_every";
+  if (req_.points) throw std::invalid_argument(flag + ": the toy experiments have no classifier");
+  const std::string dir = fs::path(data_path_).parent_path().string();
+  const size_t D = data_.image_size();
+  if (kind == DeviceKind::Cpu)
+    require_host_memory(
+        evaluation_bytes(size_t(cfg_.eval_samples), D, kClassifierFeatures, kMnistClasses),
+                        fmt::format("scoring {} samples (--eval-n)", cfg_.eval_samples));
+  auto clf = obtain_classifier(exec_->context(), cfg_.eval_classifier, dir, 1024, req_.out);
+  eval_ = std::make_unique<Evaluator>(exec_->context(), std::move(clf),
+                                      read_labelled_split(dir, "t10k", kMnistClasses));
+  eval_real_ = eval_->real_vs_real();
+}
+
+void Run::evaluate_now() {
+  const uint64_t step = trainer_->step();
+  const QualityScores s = eval_->score_generator(trainer_->generator(), cfg_.noise,
+                                                 size_t(cfg_.eval_samples), 1);
+  const std::string path = req_.run_dir + "/eval.csv";
+  std::ofstream out(path, std::ios::app);
+  out << eval_row(step, s) << '\n';
+  out.flush();
+  if (!out) throw std::runtime_error(path + ": cannot append the evaluation row");
+  if (progress_shown_) std::fputc('\n', req_.out);
+  progress_shown_ = false;
+  std::fprintf(req_.out,
+               "eval at step %llu (%zu samples): FD %.3f (real %.3f), score %.3f (real %.3f), "
+               "classes %d/%d, precision %.3f, recall %.3f\n",
+               (unsigned long long)step, s.n, s.fd, eval_real_.fd, s.score, eval_real_.score,
+               s.covered, s.classes, s.precision, s.recall);
+  std::fflush(req_.out);
+}
+
+// Everything the trainer will allocate, estimated from the config before it does: both models at
+// their batch sizes, the resident data set and the per-step buffers.
+void Run::check_memory(DeviceKind kind) const {
+  const TrainConfig& c = cfg_;
+  const uint64_t B = uint64_t(c.batch), grid = uint64_t(c.sample_grid) * uint64_t(c.sample_grid);
+  const uint64_t data_bytes = req_.points ? 4 * uint64_t(req_.points->data.values.size())
+                                          : uint64_t(data_.pixels.size());
+  const uint64_t step_floats = B * (4 * uint64_t(sample_size()) + 2 * uint64_t(c.z_dim()) + 8) +
+                               grid * uint64_t(c.z_dim());
+  const uint64_t bytes =
+      model_footprint(c.generator, int(std::max<uint64_t>(B, grid))).bytes() +
+      model_footprint(c.discriminator, c.batch).bytes() + data_bytes + 4 * step_floats;
+  const std::string what =
+      fmt::format("training G ({}) and D ({}) at --batch {}", describe_model_spec(c.generator),
+                  describe_model_spec(c.discriminator), c.batch);
+  if (kind == DeviceKind::Cpu) {
+    // The host also holds the data set as read (until the trainer has its copy).
+    require_host_memory(bytes + data_bytes, what);
+    return;
+  }
+  const uint64_t free_b = cuda_free_memory();
+  if (bytes > free_b)
+    throw std::runtime_error(fmt::format("{}: needs {} of GPU memory, {} free", what,
+                                         format_bytes(bytes), format_bytes(free_b)));
+}
+
+void Run::lock_run_directory() {
+  const std::string flag = req_.resume ? "--resume " : "--out ";
+  lock_ = DirectoryLock(req_.run_dir, flag + req_.run_dir);
+  // Temp files of saves that a kill interrupted: nothing else can be writing them now.
+  for (const fs::path& dir : {fs::path(req_.run_dir), fs::path(req_.run_dir) / "checkpoints",
+                              fs::path(req_.run_dir) / "samples"})
+    for (const std::string& f : remove_stale_temp_files(dir.string()))
+      std::fprintf(req_.out, "removed %s (a save interrupted by a kill)\n", f.c_str());
+}
+
+// A stop in the middle of a long step or of D's pre-training: the models are between two states,
+// so nothing is saved from them; metrics.csv keeps the steps completed before.
+RunResult Run::abandon(const StepAbandoned& e) {
+  if (progress_shown_) std::fputc('\n', req_.out);
+  if (metrics_.is_open()) metrics_.flush();
+  result_.stopped_by_signal = trainer_->stop_requested();
+  result_.abandoned = e.what();
+  result_.step = trainer_->step();
+  result_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return result_;
+}
+
+// What a finished run leaves besides its checkpoints: the last grid, the generator, the curves
+// and (toy runs) the final pictures and numbers.
+void Run::finish_outputs() {
+  if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+  if (progress_shown_) std::fputc('\n', req_.out);
+  progress_shown_ = false;
+  export_generator();
+  metrics_.flush();
+  write_metric_curves(req_.run_dir, cfg_.loss == GanLoss::Bce);
+  if (eval_) write_eval_curves(req_.run_dir, eval_real_);
+  if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);
+}
+
+RunResult Run::go() {
+  start_ = std::chrono::steady_clock::now();
+  if (req_.run_dir.empty()) throw std::invalid_argument("--out: a run directory is required");
+  if (req_.resume) {
+    if (!fs::is_directory(req_.run_dir))
+      throw std::runtime_error("--resume " + req_.run_dir + ": no such run directory");
+    lock_run_directory();  // before anything in it is read
+    prepare_resume();
+  } else {
+    prepare_new();
+  }
+  if (req_.eval_every) cfg_.eval_every = *req_.eval_every;
+  if (req_.eval_samples) cfg_.eval_samples = *req_.eval_samples;
+  if (req_.classifier) cfg_.eval_classifier = *req_.classifier;
+  if (!req_.points) data_ = read_idx_images(data_path_);
+  const DeviceKind kind = resolve_device(req_.device);
+  if (req_.cuda_graph && kind != DeviceKind::Cuda)
+    throw std::invalid_argument("--cuda-graph: needs a CUDA device (running on the CPU)");
+
+  // Everything is checked and allocated before the run directory is created, so a refused or
+  // failed new run leaves nothing behind.
+  validate_train_config(cfg_, sample_size(), config_path_);
+  exec_ = std::make_unique<ExecResources>(kind);
+  exec_->context().gemm_backend = req_.gemm;
+  exec_->context().tf32 = req_.tf32;
+  check_memory(kind);
+  // Before the trainer, whose clock for the first interval starts when it is built: training a
+  // classifier for the cache takes a minute.
+  prepare_evaluation(kind);
+  trainer_ = req_.points
+                 ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
+                 : std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
+  // The trainer holds the data set now; the host copy is not needed beyond its shape.
+  data_.pixels = std::vector<uint8_t>();
+  trainer_->use_cuda_graph(req_.cuda_graph);
+
+  // A new run creates its directory here; a resumed one gets back any sub-folder it lost.
+  std::error_code ec;
+  fs::create_directories(fs::path(req_.run_dir) / "samples", ec);
+  if (!ec) fs::create_directories(fs::path(req_.run_dir) / "checkpoints", ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("{} {}: cannot create the run directory ({})",
+                                         req_.resume ? "--resume" : "--out", req_.run_dir,
+                                         ec.message()));
+  if (!req_.resume) {
+    lock_run_directory();
+    if (fs::exists(fs::path(req_.run_dir) / "config.json"))  // another process got there first
+      throw std::runtime_error("--out " + req_.run_dir + ": already holds a run (config.json)");
+  }
+
+  if (resume_from_) {
+    trainer_->restore(*resume_from_);
+    if (trainer_->step() > cfg_.steps)
+      throw std::invalid_argument(fmt::format(
+          "--steps {}: the run is already at step {}; give a larger --steps to continue it",
+          cfg_.steps, trainer_->step()));
+  } else {
+    trainer_->init();
+    if (req_.resume)
+      std::fprintf(req_.out, "%s has no checkpoint yet: starting it from step 0\n",
+                   req_.run_dir.c_str());
+  }
+  trainer_->set_stop_request(req_.stop);
+  if (req_.points && req_.points->start) {
+    try {
+      req_.points->start(*trainer_, req_.run_dir, resume_from_ != nullptr);
+    } catch (const StepAbandoned& e) {
+      return abandon(e);
+    }
+  }
+  total_ = cfg_.steps;
+  write_config();
+  const std::string metrics_path = req_.run_dir + "/metrics.csv";
+  reset_rows(metrics_path, kMetricsHeader, trainer_->step());
+  if (eval_) {
+    reset_rows(req_.run_dir + "/eval.csv", kEvalHeader, trainer_->step());
+    nlohmann::json ref = {{"classifier", eval_->classifier().identity().train_images},
+                          {"classifier_test_accuracy", eval_->classifier().test_accuracy},
+                          {"real_vs_real", quality_scores_to_json(eval_real_)},
+                          {"test_images", eval_->real_count()}};
+    write_file_atomic(req_.run_dir + "/eval_reference.json", ref.dump(2) + "\n");
+  }
+  metrics_.open(metrics_path, std::ios::app);
+  if (!metrics_) throw std::runtime_error(metrics_path + ": cannot open for appending");
+
+  const std::string data_line =
+      req_.points ? fmt::format("{} points of {} from {}", req_.points->data.count(),
+                                req_.points->data.dim, req_.points->description)
+                  : fmt::format("{} images of {}x{} from {}", data_.count, data_.rows, data_.cols,
+                                data_path_);
+  std::fprintf(req_.out, "%s %s: %s, %s\n", req_.resume ? "resuming" : "training",
+               req_.run_dir.c_str(), exec_->description().c_str(), data_line.c_str());
+  std::fprintf(req_.out, "  G: %s\n  D: %s\n  steps %llu -> %llu, batch %d, seed %llu\n",
+               describe_model_spec(cfg_.generator).c_str(),
+               describe_model_spec(cfg_.discriminator).c_str(),
+               (unsigned long long)trainer_->step(), (unsigned long long)total_, cfg_.batch,
+               (unsigned long long)cfg_.seed);
+  std::fflush(req_.out);
+
+  // A run stopped (by a signal or a kill) at its last step skips the loop: its last grid was
+  // written before its last checkpoint, and finish_outputs writes the rest.
+  if (trainer_->step() == total_)
+    std::fprintf(req_.out, "the run is already at its last step (%llu): writing its final outputs\n",
+                 (unsigned long long)total_);
+  if (trainer_->step() == 0) write_samples();  // the untrained generator, for comparison
+  while (trainer_->step() < total_) {
+    try {
+      trainer_->train_step();
+    } catch (const StepAbandoned& e) {
+      return abandon(e);
+    }
+    const uint64_t step = trainer_->step();
+    const bool last = step == total_;
+    const int signal = req_.stop ? req_.stop->load() : 0;
+    // A stop by signal also ends a logging interval, so metrics.csv covers every completed step.
+    if (step % uint64_t(cfg_.log_every) == 0 || last || signal) {
+      if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
+      trainer_->request_stats();
+    }
+    // Report an interval as soon as its statistics have arrived (at once on the CPU; on the GPU
+    // when the stream has caught up), without waiting.
+    if (trainer_->stats_ready()) handle_stats(trainer_->collect_stats());
+    if (step % uint64_t(cfg_.sample_every) == 0 || last) write_samples();
+    if (eval_ && (step % uint64_t(cfg_.eval_every) == 0 || last)) evaluate_now();
+    if (step % uint64_t(cfg_.checkpoint_every) == 0 || last || signal) save_checkpoint_now();
+    if (signal) {
+      result_.stopped_by_signal = signal;
+      break;
+    }
+  }
+  finish_outputs();
+  result_.step = trainer_->step();
+  result_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return result_;
+}
+
+}  // namespace
+
+RunResult run_training(const RunRequest& req) {
+  Run run(req);
+  return run.go();
+}
+
+}  // namespace gan
