@@ -185,7 +185,7 @@ void gemm_cublas(const GemmContext& ctx, Trans ta, Trans tb, int M, int N, int K
                  const float* A, const float* B, float beta, float* C, const float* bias,
                  Activation act) {
   // cublasSetStream also resets the handle's workspace to cuBLAS' default pool, which would undo a
-  // workspace set for CUDA-graph capture (engine/context.cpp): only switch when it differs.
+  // workspace set for CUDA-graph capture (engine/core/context.cpp): only switch when it differs.
   cudaStream_t current = nullptr;
   CUBLAS_CHECK(cublasGetStream(ctx.cublas, &current));
   if (current != ctx.stream) CUBLAS_CHECK(cublasSetStream(ctx.cublas, ctx.stream));
