@@ -16,9 +16,7 @@ namespace {
 constexpr int64_t kMaxPlotPixels = int64_t(1) << 26;
 constexpr double kMaxDouble = std::numeric_limits<double>::max();
 
-struct Rgb {
-  uint8_t r, g, b;
-};
+constexpr int kPlotMargin = 10;  // interim: the layout before labels
 constexpr Rgb kBackground{255, 255, 255};
 constexpr Rgb kFrame{190, 190, 190};
 constexpr Rgb kGrid{232, 232, 232};

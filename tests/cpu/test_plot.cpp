@@ -19,6 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr int kPlotMargin = 10;  // interim: the layout before labels
+
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
