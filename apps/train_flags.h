@@ -264,27 +264,29 @@ inline RunRequest resume_request(const std::string& resume_dir, const std::strin
 
 // Runs `req` with SIGINT/SIGTERM stopping it cleanly (a checkpoint, then exit 128 + signal, said
 // on stdout) and live progress on a terminal. Returns the exit status, and prints `done` (given
-// the result) when the run finished.
+// the result) when the run finished. The last line names the run's report.html.
 template <class Done>
 int run_stoppable(RunRequest& req, Done done) {
   req.live_progress = isatty(fileno(stdout));
   req.stop = &g_stop_signal;
   install_signal_handlers();
   const RunResult r = run_training(req);
+  int status = 0;
   if (r.stopped_by_signal && !r.abandoned.empty()) {
     std::printf("stopped by signal %d: %s; nothing saved since %s\n", r.stopped_by_signal,
                 r.abandoned.c_str(),
                 r.last_checkpoint.empty() ? "the start (no checkpoint yet)"
                                           : r.last_checkpoint.c_str());
-    return 128 + r.stopped_by_signal;
-  }
-  if (r.stopped_by_signal) {
+    status = 128 + r.stopped_by_signal;
+  } else if (r.stopped_by_signal) {
     std::printf("stopped by signal %d at step %llu; checkpoint: %s\n", r.stopped_by_signal,
                 (unsigned long long)r.step, r.last_checkpoint.c_str());
-    return 128 + r.stopped_by_signal;
+    status = 128 + r.stopped_by_signal;
+  } else {
+    done(r);
   }
-  done(r);
-  return 0;
+  if (!r.report.empty()) std::printf("report: %s\n", r.report.c_str());
+  return status;
 }
 
 }  // namespace gan::app

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU verification and benchmarks, for a CUDA machine with no package access:
-#   bash ../shared/offline-build/pack.sh        # here, once: writes .deps/ (carry it along)
+#   bash scripts/pack_deps.sh                   # here, once: writes .deps/ (carry it along)
 #   bash scripts/gpu_check.sh OUTDIR            # there
 # Stages (STAGES=..., comma-separated; default all, in this order):
 #   build     configure with the offline bundle and build everything
@@ -29,6 +29,11 @@ root=$PWD
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 deps=${GAN_OFFLINE_DEPS:-$root/.deps}
+# Text in pictures: the packed DejaVu Sans where the host has no fonts-dejavu-core.
+if [ -z "${GAN_FONT:-}" ] && [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] &&
+  [ -e "$deps/fonts/DejaVuSans.ttf" ]; then
+  export GAN_FONT="$deps/fonts/DejaVuSans.ttf"
+fi
 build=${BUILD_DIR:-build-gpu}
 archs=${CUDA_ARCHS:-90}
 stages=",${STAGES:-build,test,toy,eval,sanitize,bench,peers},"

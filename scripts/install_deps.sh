@@ -3,7 +3,9 @@
 # they are present); extra package names may be given as arguments. The CUDA toolkit is optional:
 # without nvcc the project builds CPU-only.
 set -euo pipefail
-need="cmake ninja-build g++ libgtest-dev libfmt-dev libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev libeigen3-dev $*"
+# fonts-dejavu-core: the text of plots and GIF captions (a built-in bitmap font stands in without).
+need="cmake ninja-build g++ libgtest-dev libfmt-dev libcli11-dev nlohmann-json3-dev libstb-dev"
+need="$need zlib1g-dev libeigen3-dev fonts-dejavu-core $*"
 missing=""
 for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

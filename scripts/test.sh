@@ -10,7 +10,8 @@
 #   GAN_CUDA=OFF BUILD_DIR=build-cpu bash scripts/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install_deps.sh || exit 1
+# chromium: the browser test loads a run's report.html headless (skipped where it is missing).
+bash scripts/install_deps.sh chromium || exit 1
 stages=${GAN_TEST_STAGES:-fuzz,sanitize,main}
 failed=""
 

@@ -15,8 +15,8 @@
 #include "engine/io/image_grid.h"
 #include "engine/io/json_fields.h"
 #include "engine/core/memory_limits.h"
-#include "engine/io/plot.h"
 #include "engine/io/safetensors.h"
+#include "engine/train/run_outputs.h"
 
 namespace fs = std::filesystem;
 
@@ -75,73 +75,6 @@ void reset_rows(const std::string& path, const char* header, uint64_t step) {
   write_file_atomic(path, kept);
 }
 
-// The first `columns` numbers of each row of a CSV file with a header; rows with fewer are skipped.
-std::vector<std::vector<double>> csv_rows(const std::string& path, size_t columns) {
-  std::vector<std::vector<double>> rows;
-  std::istringstream in(read_file(path));
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<double> v;
-    const char* p = line.c_str();
-    while (v.size() < columns) {
-      char* end = nullptr;
-      const double x = std::strtod(p, &end);
-      if (end == p) break;
-      v.push_back(x);
-      p = *end == ',' ? end + 1 : end;
-    }
-    if (v.size() == columns) rows.push_back(std::move(v));
-  }
-  return rows;
-}
-
-// curves.png: D loss (red) and G loss (blue); d_outputs.png: D(x) (green) and D(G(z)) (orange),
-// on [0, 1] for probabilities, by step, from metrics.csv.
-void write_metric_curves(const std::string& run_dir, bool probabilities) {
-  Series d_loss{"D loss", {}, {}, 200, 30, 30}, g_loss{"G loss", {}, {}, 30, 60, 200};
-  Series d_real{"D(x)", {}, {}, 30, 150, 60}, d_fake{"D(G(z))", {}, {}, 230, 130, 20};
-  for (const std::vector<double>& v : csv_rows(run_dir + "/metrics.csv", 5)) {
-    for (Series* s : {&d_loss, &g_loss, &d_real, &d_fake}) s->x.push_back(v[0]);
-    d_loss.y.push_back(v[1]);
-    g_loss.y.push_back(v[2]);
-    d_real.y.push_back(v[3]);
-    d_fake.y.push_back(v[4]);
-  }
-  if (d_loss.x.size() < 2) return;  // one row draws no curve
-  write_plot_png(run_dir + "/curves.png", PlotSpec{"losses"}, {d_loss, g_loss});
-  PlotSpec outputs{"D outputs"};
-  if (probabilities) {  // a WGAN critic's scores take the automatic range
-    outputs.y_min = 0.0;
-    outputs.y_max = 1.0;
-  }
-  write_plot_png(run_dir + "/d_outputs.png", outputs, {d_real, d_fake});
-}
-
-// eval_fd.png: the Fréchet distance by step (grey: the real-vs-real floor); eval_pr.png:
-// precision (green) and recall (purple) on [0, 1], from eval.csv.
-void write_eval_curves(const std::string& run_dir, const QualityScores& real) {
-  Series fd{"FD", {}, {}, 200, 30, 30}, floor{"FD real vs real", {}, {}, 150, 150, 150};
-  Series precision{"precision", {}, {}, 30, 150, 60}, recall{"recall", {}, {}, 130, 50, 180};
-  // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall
-  for (const std::vector<double>& v : csv_rows(run_dir + "/eval.csv", 8)) {
-    for (Series* s : {&fd, &floor, &precision, &recall}) s->x.push_back(v[0]);
-    fd.y.push_back(v[2]);
-    floor.y.push_back(real.fd);
-    precision.y.push_back(v[6]);
-    recall.y.push_back(v[7]);
-  }
-  if (fd.x.size() < 2) return;
-  PlotSpec fd_spec{"Frechet distance"};
-  fd_spec.y_min = 0;
-  fd_spec.y_max = std::max(*std::max_element(fd.y.begin(), fd.y.end()), real.fd) * 1.05;
-  write_plot_png(run_dir + "/eval_fd.png", fd_spec, {floor, fd});
-  PlotSpec pr_spec{"precision and recall"};
-  pr_spec.y_min = 0;
-  pr_spec.y_max = 1;
-  write_plot_png(run_dir + "/eval_pr.png", pr_spec, {precision, recall});
-}
-
 std::string sample_path(const std::string& run_dir, uint64_t step) {
   return fmt::format("{}/samples/step_{:06d}.png", run_dir, step);
 }
@@ -171,10 +104,18 @@ class Run {
   void evaluate_now();
   nlohmann::json meta() const;
 
+  void start_outputs();
+  void say(const std::string& line);
   void check_memory(DeviceKind kind) const;
   void lock_run_directory();
   void finish_outputs();
   RunResult abandon(const StepAbandoned& e);
+
+ public:
+  // The report of a run that an exception is ending (a non-finite loss, a failed save).
+  void fail(const std::string& why);
+
+ private:
 
   const RunRequest& req_;
   TrainConfig cfg_;
@@ -191,6 +132,8 @@ class Run {
   uint64_t total_ = 0;
   std::chrono::steady_clock::time_point start_;
   bool progress_shown_ = false;
+  std::unique_ptr<RunOutputs> outputs_;  // once the run directory is set up
+  double it_per_s_ = 0, eta_s_ = -1;     // the progress line's, for the report
   DirectoryLock lock_;
 };
 
@@ -277,16 +220,22 @@ void Run::save_checkpoint_now() {
   result_.last_checkpoint = path;
 }
 
+// A grid that cannot be written is said once and skipped: a picture never ends a run.
 void Run::write_samples() {
-  if (req_.points) {
-    if (req_.points->write_samples)
-      req_.points->write_samples(*trainer_, req_.run_dir, trainer_->step());
-    return;
-  }
-  const std::vector<float> images = trainer_->samples();
-  const int n = cfg_.sample_grid * cfg_.sample_grid;
-  write_png(sample_path(req_.run_dir, trainer_->step()),
-            tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid), 2);
+  const uint64_t step = trainer_->step();
+  const std::string path = sample_path(req_.run_dir, step);
+  const bool drawn = outputs_->guarded("sample pictures (samples/)", [&] {
+    if (req_.points) {
+      if (req_.points->write_samples) req_.points->write_samples(*trainer_, req_.run_dir, step);
+      return;
+    }
+    const std::vector<float> images = trainer_->samples();
+    const int n = cfg_.sample_grid * cfg_.sample_grid;
+    write_png(path, tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid),
+              2);
+  });
+  if (drawn && std::filesystem::exists(path)) outputs_->add_sample(step);
+  outputs_->update(step, it_per_s_, eta_s_, true);
 }
 
 void Run::export_generator() {
@@ -313,6 +262,8 @@ void Run::handle_stats(const StepStats& s) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double it_s = s.ms_per_step > 0 ? 1000.0 / s.ms_per_step : 0.0;
   const double eta = it_s > 0 ? double(total_ - s.last_step) / it_s : -1;
+  it_per_s_ = it_s;
+  eta_s_ = eta;
   const std::string line = fmt::format(
       "{}/{} [D loss: {:.3f}, acc.: {:.2f}%] [G loss: {:.3f}] D(x) {:.3f} D(G(z)) {:.3f} | {:.1f} "
       "it/s, ETA {}",
@@ -324,6 +275,17 @@ void Run::handle_stats(const StepStats& s) {
   } else {
     std::fprintf(req_.out, "%s (%.0fs)\n", line.c_str(), elapsed);
   }
+  std::fflush(req_.out);
+  if (outputs_) {
+    outputs_->add_stats(s);
+    outputs_->update(s.last_step, it_s, eta, false);
+  }
+}
+
+void Run::say(const std::string& line) {
+  if (progress_shown_) std::fputc('\n', req_.out);
+  progress_shown_ = false;
+  std::fprintf(req_.out, "%s\n", line.c_str());
   std::fflush(req_.out);
 }
 
@@ -362,6 +324,8 @@ void Run::evaluate_now() {
                (unsigned long long)step, s.n, s.fd, eval_real_.fd, s.score, eval_real_.score,
                s.covered, s.classes, s.precision, s.recall);
   std::fflush(req_.out);
+  outputs_->add_eval(step, s, eval_real_);
+  outputs_->update(step, it_per_s_, eta_s_, true);
 }
 
 // Everything the trainer will allocate, estimated from the config before it does: both models at
@@ -400,6 +364,33 @@ void Run::lock_run_directory() {
       std::fprintf(req_.out, "removed %s (a save interrupted by a kill)\n", f.c_str());
 }
 
+void Run::start_outputs() {
+  RunOutputsSetup setup;
+  setup.run_dir = req_.run_dir;
+  setup.title = fmt::format("{}: {}", req_.points ? "toy_gan" : "mnist_gan", req_.run_dir);
+  const std::string data =
+      req_.points ? fmt::format("{} points of {}: {}", req_.points->data.count(),
+                                req_.points->data.dim, req_.points->description)
+                  : fmt::format("{} images of {}x{} from {}", data_.count, data_.rows, data_.cols,
+                                data_path_);
+  setup.facts = {{"preset", cfg_.preset},
+                 {"device", exec_->description()},
+                 {"data", data},
+                 {"seed", std::to_string(cfg_.seed)},
+                 {"steps", fmt::format("{} (batch {})", cfg_.steps, cfg_.batch)},
+                 {"generator", describe_model_spec(cfg_.generator)},
+                 {"discriminator", describe_model_spec(cfg_.discriminator)},
+                 {"engine", std::string("gan-engine ") + engine_version()}};
+  if (req_.resume)
+    setup.facts.emplace_back("this session", fmt::format("resumed at step {}", trainer_->step()));
+  setup.settings = train_config_to_json(cfg_);
+  setup.wasserstein = cfg_.loss == GanLoss::Wasserstein;
+  setup.total = total_;
+  outputs_ = std::make_unique<RunOutputs>(setup, [this](const std::string& line) { say(line); });
+  outputs_->start(trainer_->step());
+  outputs_->update(trainer_->step(), 0, -1, false);
+}
+
 // A stop in the middle of a long step or of D's pre-training: the models are between two states,
 // so nothing is saved from them; metrics.csv keeps the steps completed before.
 RunResult Run::abandon(const StepAbandoned& e) {
@@ -410,7 +401,20 @@ RunResult Run::abandon(const StepAbandoned& e) {
   result_.step = trainer_->step();
   result_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (outputs_) {
+    outputs_->finish(result_.step, "stopped",
+                     fmt::format("stopped by signal {} during {}; nothing saved since {}",
+                                 result_.stopped_by_signal, e.what(),
+                                 result_.last_checkpoint.empty() ? "the start"
+                                                                 : result_.last_checkpoint));
+    result_.report = outputs_->report_path();
+  }
   return result_;
+}
+
+void Run::fail(const std::string& why) {
+  if (!outputs_) return;
+  outputs_->finish(trainer_->step(), "failed", why);
 }
 
 // What a finished run leaves besides its checkpoints: the last grid, the generator, the curves
@@ -421,9 +425,16 @@ void Run::finish_outputs() {
   progress_shown_ = false;
   export_generator();
   metrics_.flush();
-  write_metric_curves(req_.run_dir, cfg_.loss == GanLoss::Bce);
-  if (eval_) write_eval_curves(req_.run_dir, eval_real_);
   if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);
+  const uint64_t step = trainer_->step();
+  const int signal = req_.stop ? req_.stop->load() : 0;
+  if (signal && step < total_)
+    outputs_->finish(step, "stopped",
+                     fmt::format("stopped by signal {} at step {}; continue it with --resume {}",
+                                 signal, step, req_.run_dir));
+  else
+    outputs_->finish(step, "finished", fmt::format("trained {} steps", step));
+  result_.report = outputs_->report_path();
 }
 
 RunResult Run::go() {
@@ -525,6 +536,8 @@ RunResult Run::go() {
                (unsigned long long)cfg_.seed);
   std::fflush(req_.out);
 
+  start_outputs();
+
   // A run stopped (by a signal or a kill) at its last step skips the loop: its last grid was
   // written before its last checkpoint, and finish_outputs writes the rest.
   if (trainer_->step() == total_)
@@ -567,7 +580,12 @@ RunResult Run::go() {
 
 RunResult run_training(const RunRequest& req) {
   Run run(req);
-  return run.go();
+  try {
+    return run.go();
+  } catch (const std::exception& e) {
+    run.fail(e.what());  // the report says how the run ended, then the caller does
+    throw;
+  }
 }
 
 }  // namespace gan

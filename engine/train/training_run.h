@@ -62,6 +62,7 @@ struct RunResult {
   std::string abandoned;
   std::string last_checkpoint;
   StepStats last_stats;
+  std::string report;  // report.html's path ("" when it could not be written)
   double seconds = 0;
 };
 
