@@ -38,19 +38,24 @@ std::string encode_png(int w, int h, int channels, const uint8_t* pixels) {
 }
 
 RgbImage decode_png_rgb(const std::string& bytes, const std::string& name) {
+  if (bytes.size() > size_t(INT_MAX))  // stb_image takes an int length
+    throw std::runtime_error(name + ": " + std::to_string(bytes.size()) +
+                             " bytes are too many for a PNG to read");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   int w = 0, h = 0, channels = 0;
-  const bool fits_int = bytes.size() <= size_t(INT_MAX);  // stb_image takes an int length
-  if (!fits_int || !stbi_info_from_memory(data, int(bytes.size()), &w, &h, &channels))
-    throw std::runtime_error(name + ": not a PNG file");
+  if (!stbi_info_from_memory(data, int(bytes.size()), &w, &h, &channels)) {
+    const char* why = stbi_failure_reason();
+    throw std::runtime_error(name + ": not a PNG file stb_image can read (" +
+                             (why ? why : "no reason given") + ")");
+  }
   // Checked before decoding: the header alone must not make us allocate gigabytes.
   if (int64_t(w) * h > (int64_t(1) << 26))
     throw std::runtime_error(name + ": a PNG of " + std::to_string(w) + "x" + std::to_string(h) +
                              " pixels is larger than 2^26 pixels");
   const std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(data, int(bytes.size()), &w, &h, &channels, 3), stbi_image_free);
-  if (!pixels)
-    throw std::runtime_error(name + ": cannot decode the PNG (" + stbi_failure_reason() + ")");
+  // stb_image's reason here can be a chunk name read from past the end: say what it means.
+  if (!pixels) throw std::runtime_error(name + ": cannot decode the PNG (corrupt or cut short)");
   RgbImage image;
   image.width = w;
   image.height = h;
