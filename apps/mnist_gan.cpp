@@ -83,7 +83,7 @@ GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
 }
 
 int run_generate(const std::string& ckpt_path, int n, const std::string& out, uint64_t seed,
-                 const std::string& device, int columns) {
+                 const std::string& device, int columns, int scale) {
   const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
   ExecResources exec(resolve_device(device_choice_from_name(device)));
   Model G("generator", g.cfg.generator, std::min(n, 1024), exec.context().kind);
@@ -93,7 +93,7 @@ int run_generate(const std::string& ckpt_path, int n, const std::string& out, ui
     columns = 1;
     while (columns * columns < n) ++columns;
   }
-  write_png(out, tile_images(images, n, g.rows, g.cols, columns), 2);
+  write_png(out, tile_images(images, n, g.rows, g.cols, columns), scale);
   std::printf("wrote %d samples (%s, seed %llu) to %s\n", n, exec.description().c_str(),
               (unsigned long long)seed, out.c_str());
   return 0;
@@ -247,6 +247,8 @@ int main(int argc, char** argv) {
   ov.add_to(train);
   train->add_option("--sample-grid", ov.grid, "sample grids hold N x N images")
       ->check(app::whole_number(1, kMaxSampleGrid));
+  train->add_option("--sample-scale", ov.scale, "sample grids' pixel scale (nearest neighbour)")
+      ->check(app::whole_number(1, kMaxSampleScale));
   train->add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   train->add_flag("--tf32", tf32, "allow TF32 tensor cores in cuBLAS GEMMs");
   bool cuda_graph = false;
@@ -310,7 +312,7 @@ int main(int argc, char** argv) {
   // ---- generate ----
   CLI::App* generate = app.add_subcommand("generate", "write a grid of samples from a checkpoint");
   std::string gen_ckpt, gen_out, gen_device = "auto";
-  int gen_n = 64, gen_cols = 0;
+  int gen_n = 64, gen_cols = 0, gen_scale = 2;
   uint64_t gen_seed = 1;
   generate->add_option("--checkpoint", gen_ckpt, "checkpoint file (runs/NAME/checkpoints/...)")
       ->required();
@@ -320,6 +322,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   generate->add_option("--columns", gen_cols, "grid columns (default: square)")
       ->check(app::whole_number(1, 4096));
+  generate->add_option("--sample-scale", gen_scale, "the grid's pixel scale (nearest neighbour)")
+      ->check(app::whole_number(1, kMaxSampleScale))
+      ->capture_default_str();
   generate->add_option("--seed", gen_seed, "noise seed")
       ->check(app::whole_number(0, UINT64_MAX))
       ->capture_default_str();
@@ -348,7 +353,7 @@ int main(int argc, char** argv) {
 
   try {
     if (generate->parsed())
-      return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols);
+      return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols, gen_scale);
     if (exp->parsed()) return run_export(exp_ckpt, exp_out);
     if (classify->parsed()) return run_classifier(cls_data, cls_out, cls_device, cls_cfg);
     if (evaluate->parsed()) return run_evaluate(ev_req);

@@ -127,7 +127,8 @@ inline void add_minibatch_stddev(ModelSpec& d) {
 }
 
 struct Overrides {
-  std::optional<int> batch, z_dim, d_steps, log_every, sample_every, checkpoint_every, keep, grid;
+  std::optional<int> batch, z_dim, d_steps, log_every, sample_every, checkpoint_every, keep, grid,
+      scale;
   std::optional<uint64_t> steps, seed, lr_decay_every, instance_noise_steps;
   std::optional<float> lr, lr_g, lr_d, beta1, beta2, label_smoothing, momentum, lr_decay, clip,
       instance_noise;
@@ -159,6 +160,7 @@ struct Overrides {
     if (checkpoint_every) c.checkpoint_every = *checkpoint_every;
     if (keep) c.keep_checkpoints = *keep;
     if (grid) c.sample_grid = *grid;
+    if (scale) c.sample_scale = *scale;
     if (lr) set_lr(c.opt_g, *lr), set_lr(c.opt_d, *lr);
     if (lr_g) set_lr(c.opt_g, *lr_g);
     if (lr_d) set_lr(c.opt_d, *lr_d);
@@ -184,7 +186,7 @@ struct Overrides {
   // Settings a resumed run may not change (they come from its config.json).
   bool any_model_setting() const {
     return batch || z_dim || d_steps || lr || lr_g || lr_d || beta1 || beta2 || label_smoothing ||
-           noise || g_loss || d_update || init || seed || grid || momentum || lr_decay ||
+           noise || g_loss || d_update || init || seed || grid || scale || momentum || lr_decay ||
            lr_decay_every || clip || instance_noise || instance_noise_steps || loss || optimizer ||
            wgan || minibatch_stddev;
   }

@@ -331,6 +331,9 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
   require(c.sample_grid >= 1 && c.sample_grid <= kMaxSampleGrid,
           fmt::format("{}: must be in [1, {}] (got {})", n("--sample-grid", "sample_grid"),
                       kMaxSampleGrid, c.sample_grid));
+  require(c.sample_scale >= 1 && c.sample_scale <= kMaxSampleScale,
+          fmt::format("{}: must be in [1, {}] (got {})", n("--sample-scale", "sample_scale"),
+                      kMaxSampleScale, c.sample_scale));
   require(c.eval_every >= 0, fmt::format("{}: must be >= 0 (got {})",
                                          n("--eval-every", "eval_every"), c.eval_every));
   require(c.eval_samples >= 10 && c.eval_samples <= kMaxEvalSamplesInRun,
@@ -435,6 +438,7 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
           {"checkpoint_every", c.checkpoint_every},
           {"keep_checkpoints", c.keep_checkpoints},
           {"sample_grid", c.sample_grid},
+          {"sample_scale", c.sample_scale},
           {"eval_every", c.eval_every},
           {"eval_samples", c.eval_samples},
           {"eval_classifier", c.eval_classifier}};
@@ -475,6 +479,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.checkpoint_every = int(json_int(j, "checkpoint_every", 1, INT32_MAX));
     c.keep_checkpoints = int(json_int(j, "keep_checkpoints", 1, kMaxKeepCheckpoints));
     c.sample_grid = int(json_int(j, "sample_grid", 1, kMaxSampleGrid));
+    // Key added with --sample-scale: a config written before it gets 2, the scale runs drew at.
+    if (j.contains("sample_scale"))
+      c.sample_scale = int(json_int(j, "sample_scale", 1, kMaxSampleScale));
     // Keys added with the evaluation: a config written before them has evaluation off.
     if (j.contains("eval_every")) c.eval_every = int(json_int(j, "eval_every", 0, INT32_MAX));
     if (j.contains("eval_samples"))

@@ -52,6 +52,7 @@ struct TrainConfig {
   int checkpoint_every = 1000;
   int keep_checkpoints = 3;
   int sample_grid = 5;  // samples/step_NNNNNN.png holds sample_grid x sample_grid images
+  int sample_scale = 2;  // and drawn each pixel as sample_scale x sample_scale (nearest neighbour)
   // Sample quality (engine/eval) scored every eval_every steps (0: never) on eval_samples samples
   // of G with the classifier in eval_classifier (empty: the data set's cached one), into
   // eval.csv. MNIST-format runs only.
@@ -71,6 +72,7 @@ inline constexpr uint64_t kMaxSteps = 1'000'000'000'000ull;  // 10^12: 3 years a
 inline constexpr int kMaxLogEvery = 1'000'000;             // the statistics buffer holds as many
 inline constexpr int kMaxKeepCheckpoints = 1000;
 inline constexpr int kMaxSampleGrid = 32;
+inline constexpr int kMaxSampleScale = 16;
 inline constexpr int kMaxEvalSamplesInRun = 1'000'000;
 
 std::vector<std::string> preset_names();

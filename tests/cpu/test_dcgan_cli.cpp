@@ -31,18 +31,18 @@ ImageSet rectangles(uint32_t count, uint32_t seed) {
 }
 
 // Mean over the 784 positions of |mean generated pixel - the set's noise-free picture|, in [0, 1]
-// units (0: black, 1: white), from a generate grid of 64 images (8 columns, padding 2, scale 2).
+// units (0: black, 1: white), from a generate grid of 64 images (8 columns, padding 1, scale 2).
 double distance_to_rectangle(const std::string& png_path) {
   int w = 0, h = 0;
   std::vector<uint8_t> px;
   EXPECT_TRUE(decode_png(slurp(png_path), 1, w, h, px));
-  EXPECT_EQ(w, 2 * (2 + 8 * 30));
+  EXPECT_EQ(w, 2 * (1 + 8 * 29));
   double total = 0;
   for (int y = 0; y < 28; ++y)
     for (int x = 0; x < 28; ++x) {
       double mean = 0;
       for (int t = 0; t < 64; ++t) {
-        const int gy = 2 + (t / 8) * 30 + y, gx = 2 + (t % 8) * 30 + x;
+        const int gy = 1 + (t / 8) * 29 + y, gx = 1 + (t % 8) * 29 + x;
         mean += px[size_t(2 * gy) * w + size_t(2 * gx)] / 255.0;
       }
       const bool inside = y >= 8 && y < 20 && x >= 10 && x < 18;

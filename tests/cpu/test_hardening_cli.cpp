@@ -106,7 +106,7 @@ TEST_F(Hardening, ConfigJsonCountsBeyondTheirBoundsAreRefusedNamingTheFile) {
   // Killed before its first checkpoint: only config.json says what the run is.
   for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
            {"d_steps", 2147483647}, {"batch", 5000000}, {"batch", 0}, {"steps", 0},
-           {"log_every", -1}, {"sample_grid", 1000}}) {
+           {"log_every", -1}, {"sample_grid", 1000}, {"sample_scale", 17}}) {
     const auto saved = slurp(run + "/config.json");
     edit_config(run, [&](nlohmann::json& j) { j["config"][key] = value; });
     const Outcome o = mnist_gan({"train", "--resume", run, "--steps", "8"});

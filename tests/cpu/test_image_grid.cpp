@@ -47,6 +47,21 @@ TEST(ImageGrid, KnownTinyCaseExactPixels) {
   EXPECT_EQ(grid.pixels, want);
 }
 
+TEST(ImageGrid, DefaultIsAOnePixelMidGreyBorder) {
+  // Two 1x2 images side by side with the defaults: mid grey (128) between and around them, which
+  // stands out from black and from white backgrounds alike.
+  const std::vector<float> images = {-1.0f, 1.0f, 1.0f, -1.0f};
+  const GreyImage grid = tile_images(images, 2, 1, 2, 2);
+  ASSERT_EQ(grid.width, 7);
+  ASSERT_EQ(grid.height, 3);
+  const std::vector<uint8_t> want = {
+      128, 128, 128, 128, 128, 128, 128,  //
+      128, 0,   255, 128, 255, 0,   128,  //
+      128, 128, 128, 128, 128, 128, 128,
+  };
+  EXPECT_EQ(grid.pixels, want);
+}
+
 TEST(ImageGrid, ClampsOutOfRangeAndMapsNanToZero) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();

@@ -51,6 +51,7 @@ TEST_F(MnistGanCli, TrainWritesACompleteRunDirectory) {
   EXPECT_EQ(cfg.at("config").at("steps"), 7u);
   EXPECT_EQ(cfg.at("config").at("batch"), 8);
   EXPECT_EQ(cfg.at("config").at("preset"), "tf-mlp");
+  EXPECT_EQ(cfg.at("config").at("sample_scale"), 2);
   ASSERT_TRUE(cfg.contains("device"));
   EXPECT_NE(cfg.at("device").get<std::string>().find("cpu"), std::string::npos) << cfg.dump();
   EXPECT_TRUE(cfg.contains("version"));
@@ -96,6 +97,13 @@ TEST_F(MnistGanCli, TrainWritesACompleteRunDirectory) {
   const auto [w, h] = png_size(png);
   EXPECT_GT(w, 0u) << png << " is not a PNG";
   EXPECT_EQ(w, h) << "16 samples make a 4 x 4 grid";
+  EXPECT_EQ(w, 2u * (4 * (28 + 1) + 1)) << "scale 2, a 1-pixel border around every sample";
+  const std::string unscaled = tmp / "unscaled.png";
+  g = run_generate(ckpt, unscaled, {"--sample-scale", "1"});
+  ASSERT_EQ(g.code(), 0) << g.describe();
+  EXPECT_EQ(png_size(unscaled), std::pair(w / 2, h / 2));
+  EXPECT_TRUE(is_parse_error(run_generate(ckpt, unscaled, {"--sample-scale", "17"}),
+                             {"--sample-scale"}));
 
   const std::string tall = tmp / "tall.png";
   g = run_generate(ckpt, tall, {"--columns", "3"});
@@ -119,10 +127,11 @@ TEST_F(MnistGanCli, TrainWritesACompleteRunDirectory) {
 TEST_F(MnistGanCli, TrainsFromARawIdxFile) {
   const std::string data = tmp / "data", run = tmp / "run";
   make_data(data, /*gzip=*/false);
-  const Outcome o = train(data, run, {"--steps", "2"});
+  const Outcome o = train(data, run, {"--steps", "2", "--sample-scale", "3"});
   ASSERT_EQ(o.code(), 0) << o.describe();
   const auto cfg = nlohmann::json::parse(slurp(run + "/config.json"));
   EXPECT_EQ(fs::path(cfg.at("data").get<std::string>()).filename(), "train-images-idx3-ubyte");
+  EXPECT_EQ(cfg.at("config").at("sample_scale"), 3);
   EXPECT_EQ(read_metrics(run + "/metrics.csv").steps, (std::vector<uint64_t>{2}));
   EXPECT_TRUE(good_checkpoint(checkpoint_path(run, 2), 2));
 }
@@ -225,7 +234,8 @@ TEST_F(MnistGanCli, ResumeRefusesSettingsOtherThanStepsAndDevice) {
   const auto before = snapshot(run);
   for (const auto& extra :
        {std::vector<std::string>{"--batch", "4"}, std::vector<std::string>{"--preset", "tf-mlp"},
-        std::vector<std::string>{"--lr", "0.1"}, std::vector<std::string>{"--seed", "3"}}) {
+        std::vector<std::string>{"--lr", "0.1"}, std::vector<std::string>{"--seed", "3"},
+        std::vector<std::string>{"--sample-scale", "3"}}) {
     std::vector<std::string> args{"train", "--resume", run, "--steps", "8"};
     args.insert(args.end(), extra.begin(), extra.end());
     EXPECT_TRUE(is_error(mnist_gan(args), {"--resume", "--steps"})) << extra[0];
@@ -291,6 +301,8 @@ TEST_F(MnistGanCli, InvalidSettingsNameTheirFlag) {
       {{"--keep-checkpoints", "0"}, "--keep-checkpoints"},
       {{"--checkpoint-every", "0"}, "--checkpoint-every"},
       {{"--sample-grid", "0"}, "--sample-grid"},
+      {{"--sample-scale", "0"}, "--sample-scale"},
+      {{"--sample-scale", "17"}, "--sample-scale"},
       {{"--d-steps", "0"}, "--d-steps"},
       {{"--noise", "gaussian"}, "--noise"},
       {{"--g-loss", "hinge"}, "--g-loss"},

@@ -251,6 +251,31 @@ TEST(Trainer, PresetsAreValidAndSurviveJson) {
             "784 -> dense 512 -> leaky_relu(0.2) -> dense 256 -> leaky_relu(0.2) -> dense 1");
 }
 
+TEST(Trainer, SampleScaleIsCheckedAndSurvivesJson) {
+  TrainConfig c = make_preset("keras-mlp");
+  EXPECT_EQ(c.sample_scale, 2);
+  c.sample_scale = 7;
+  nlohmann::json j = train_config_to_json(c);
+  EXPECT_EQ(j.at("sample_scale"), 7);
+  EXPECT_EQ(train_config_from_json(j).sample_scale, 7);
+  // A config.json from before the setting existed: the scale those runs drew at.
+  j.erase("sample_scale");
+  EXPECT_EQ(train_config_from_json(j).sample_scale, 2);
+  j["sample_scale"] = 17;
+  EXPECT_TRUE(throws_with([&] { train_config_from_json(j); }, {"sample_scale"}));
+  for (const int bad : {0, 17, -1}) {
+    c.sample_scale = bad;
+    EXPECT_TRUE(throws_with([&] { validate_train_config(c, 784); },
+                            {"--sample-scale", "[1, 16]", std::to_string(bad)}));
+    EXPECT_TRUE(throws_with([&] { validate_train_config(c, 784, "runs/a/config.json"); },
+                            {"runs/a/config.json", "config.sample_scale"}));
+  }
+  for (const int good : {1, 16}) {
+    c.sample_scale = good;
+    EXPECT_NO_THROW(validate_train_config(c, 784));
+  }
+}
+
 TEST(Trainer, StepInputsAreTheDrawsTheStepUses) {
   // D's losses of step 1 recomputed from step_inputs(1) with a twin trainer's untouched models
   // equal, bit for bit, the losses the step reported: same batch, same noise, same dropout draws.
