@@ -232,7 +232,7 @@ void Run::write_samples() {
     const std::vector<float> images = trainer_->samples();
     const int n = cfg_.sample_grid * cfg_.sample_grid;
     write_png(path, tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid),
-              2);
+              cfg_.sample_scale);
   });
   if (drawn && std::filesystem::exists(path)) outputs_->add_sample(step);
   outputs_->update(step, it_per_s_, eta_s_, true);
