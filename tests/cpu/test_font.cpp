@@ -45,13 +45,6 @@ RgbImage blank(int w, int h) { return {w, h, std::vector<uint8_t>(size_t(w) * h 
 
 uint8_t red_at(const RgbImage& im, int x, int y) { return im.rgb[(size_t(y) * im.width + x) * 3]; }
 
-// The fonts to check: the built-in one always, DejaVu Sans where installed.
-std::vector<Font> fonts() {
-  std::vector<Font> out = {Font::builtin()};
-  if (fs::exists(kDejaVu)) out.push_back(Font::load({kDejaVu}));
-  return out;
-}
-
 // Sets an environment variable for the scope, restoring the old value (or its absence) after.
 struct ScopedEnv {
   std::string name;
@@ -106,44 +99,61 @@ TEST(Font, BuiltinDrawsEveryPrintableAsciiChar) {
           << char(a) << " and " << char(b);
 }
 
-TEST(Font, LineMetricsSharedAndWidthsAdditive) {
+namespace {
+
+// Run by the Builtin and DejaVu variants of the test below.
+void check_line_metrics(const Font& font, Rng& rng) {
+  SCOPED_TRACE(font.source());
+  for (int trial = 0; trial < 20; ++trial) {
+    const int px = rng.uniform_int(6, 60);
+    const std::string a = random_ascii(rng, rng.uniform_int(1, 12));
+    const std::string b = random_ascii(rng, rng.uniform_int(1, 12));
+    SCOPED_TRACE("'" + a + "' + '" + b + "' at " + std::to_string(px) + " px");
+    const TextMask ma = font.render(a, px), mb = font.render(b, px), mab = font.render(a + b, px);
+    // One height and baseline for every string at one size.
+    EXPECT_EQ(ma.height, mb.height);
+    EXPECT_EQ(ma.height, mab.height);
+    EXPECT_EQ(ma.baseline, mab.baseline);
+    EXPECT_EQ(ma.height, font.line_height(px));
+    EXPECT_EQ(font.render("", px).height, ma.height);
+    EXPECT_EQ(font.render("", px).width, 0);
+    EXPECT_GT(ma.baseline, 0);
+    EXPECT_LT(ma.baseline, ma.height);
+    EXPECT_EQ(font.text_width(a, px), ma.width);
+    EXPECT_EQ(font.text_width(a + b, px), mab.width);
+    // Widths add up: exactly for the bitmap font, within kerning and overhangs for TrueType.
+    if (font.truetype()) {
+      EXPECT_EQ(ma.height, px);
+      EXPECT_NEAR(mab.width, ma.width + mb.width, 2 + px / 8);
+    } else {
+      EXPECT_EQ(mab.width, ma.width + mb.width);
+    }
+  }
+  // Sizes are clamped to [6, 200].
+  EXPECT_EQ(font.line_height(1), font.line_height(6));
+  EXPECT_EQ(font.line_height(1000), font.line_height(200));
+  EXPECT_EQ(font.render("x", -5).height, font.line_height(6));
+}
+
+}  // namespace
+
+TEST(Font, BuiltinLineMetricsSharedAndWidthsAdditive) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  for (const Font& font : fonts()) {
-    SCOPED_TRACE(font.source());
-    for (int trial = 0; trial < 20; ++trial) {
-      const int px = rng.uniform_int(6, 60);
-      const std::string a = random_ascii(rng, rng.uniform_int(1, 12));
-      const std::string b = random_ascii(rng, rng.uniform_int(1, 12));
-      SCOPED_TRACE("'" + a + "' + '" + b + "' at " + std::to_string(px) + " px");
-      const TextMask ma = font.render(a, px), mb = font.render(b, px), mab = font.render(a + b, px);
-      // One height and baseline for every string at one size.
-      EXPECT_EQ(ma.height, mb.height);
-      EXPECT_EQ(ma.height, mab.height);
-      EXPECT_EQ(ma.baseline, mab.baseline);
-      EXPECT_EQ(ma.height, font.line_height(px));
-      EXPECT_EQ(font.render("", px).height, ma.height);
-      EXPECT_EQ(font.render("", px).width, 0);
-      EXPECT_GT(ma.baseline, 0);
-      EXPECT_LT(ma.baseline, ma.height);
-      EXPECT_EQ(font.text_width(a, px), ma.width);
-      EXPECT_EQ(font.text_width(a + b, px), mab.width);
-      // Widths add up: exactly for the bitmap font, within kerning and overhangs for TrueType.
-      if (font.truetype()) {
-        EXPECT_EQ(ma.height, px);
-        EXPECT_NEAR(mab.width, ma.width + mb.width, 2 + px / 8);
-      } else {
-        EXPECT_EQ(mab.width, ma.width + mb.width);
-      }
-    }
-    // Sizes are clamped to [6, 200].
-    EXPECT_EQ(font.line_height(1), font.line_height(6));
-    EXPECT_EQ(font.line_height(1000), font.line_height(200));
-    EXPECT_EQ(font.render("x", -5).height, font.line_height(6));
-  }
+  const Font font = Font::builtin();
+  check_line_metrics(font, rng);
   EXPECT_EQ(Font::builtin().line_height(200), 13 * 15);
   EXPECT_EQ(Font::builtin().line_height(19), 13);
   EXPECT_EQ(Font::builtin().line_height(20), 26);
+}
+
+TEST(Font, DejaVuLineMetricsSharedAndWidthsAdditive) {
+  if (!fs::exists(kDejaVu)) GTEST_SKIP() << kDejaVu << " is not installed (fonts-dejavu-core)";
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const Font font = Font::load({kDejaVu});
+  ASSERT_TRUE(font.truetype()) << font.problem();
+  check_line_metrics(font, rng);
 }
 
 TEST(Font, Utf8DecodingAndMissingCharacters) {
@@ -225,85 +235,117 @@ TEST(Font, LoadFallsBackToBuiltinNamingEveryFileTried) {
   EXPECT_EQ(Font::load().source(), kDejaVu);
 }
 
-TEST(Font, InkAboveAndBelowTheBaseline) {
-  for (const Font& font : fonts()) {
-    SCOPED_TRACE(font.source());
-    for (int px : {13, 15, 19, 40}) {
-      const TextMask hg = font.render("Hg", px), h = font.render("H", px);
-      EXPECT_TRUE(ink_in_rows(hg, 0, hg.baseline)) << px;
-      EXPECT_TRUE(ink_in_rows(hg, hg.baseline + 1, hg.height)) << px;  // the descender of 'g'
-      EXPECT_FALSE(ink_in_rows(h, h.baseline + 1, h.height)) << px;    // 'H' sits on it
-      // The cap height is more than half the line, a readable size.
-      int top = 0;
-      while (!ink_in_rows(h, top, top + 1)) ++top;
-      EXPECT_GT(h.baseline - top, h.height / 2 - 1) << px;
-    }
+namespace {
+
+// Run by the Builtin and DejaVu variants of the test below.
+void check_baseline_ink(const Font& font) {
+  SCOPED_TRACE(font.source());
+  for (int px : {13, 15, 19, 40}) {
+    const TextMask hg = font.render("Hg", px), h = font.render("H", px);
+    EXPECT_TRUE(ink_in_rows(hg, 0, hg.baseline)) << px;
+    EXPECT_TRUE(ink_in_rows(hg, hg.baseline + 1, hg.height)) << px;  // the descender of 'g'
+    EXPECT_FALSE(ink_in_rows(h, h.baseline + 1, h.height)) << px;    // 'H' sits on it
+    // The cap height is more than half the line, a readable size.
+    int top = 0;
+    while (!ink_in_rows(h, top, top + 1)) ++top;
+    EXPECT_GT(h.baseline - top, h.height / 2 - 1) << px;
   }
 }
 
-TEST(Font, DrawTextAlignsRotatesAndClips) {
+}  // namespace
+
+TEST(Font, BuiltinInkAboveAndBelowTheBaseline) {
+  const Font font = Font::builtin();
+  check_baseline_ink(font);
+}
+
+TEST(Font, DejaVuInkAboveAndBelowTheBaseline) {
+  if (!fs::exists(kDejaVu)) GTEST_SKIP() << kDejaVu << " is not installed (fonts-dejavu-core)";
+  const Font font = Font::load({kDejaVu});
+  ASSERT_TRUE(font.truetype()) << font.problem();
+  check_baseline_ink(font);
+}
+
+namespace {
+
+// Run by the Builtin and DejaVu variants of the test below.
+void check_draw_text(const Font& font, Rng& rng) {
+  SCOPED_TRACE(font.source());
+  const std::string text = "Ab" + random_ascii(rng, 6);
+  const int px = rng.uniform_int(10, 30);
+  const TextMask m = font.render(text, px);
+  SCOPED_TRACE("'" + text + "' at " + std::to_string(px) + " px");
+  const int W = m.width + 40, H = m.width + 40;
+  const Rgb colour{0, 0, 0};
+  // Left at (x, y) blends exactly the mask into its box; nothing else changes.
+  RgbImage left = blank(W, H);
+  draw_text(left, font, text, px, 7, 9, colour);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      const bool in = x >= 7 && x < 7 + m.width && y >= 9 && y < 9 + m.height;
+      const int a = in ? m.coverage[size_t(y - 9) * m.width + (x - 7)] : 0;
+      ASSERT_EQ(red_at(left, x, y), (255 * (255 - a) + 127) / 255) << x << "," << y;
+    }
+  // Right ends at x (its last column), Center puts column x - width / 2 first.
+  RgbImage right = blank(W, H), centre = blank(W, H);
+  draw_text(right, font, text, px, 7 + m.width - 1, 9, colour, TextAlign::Right);
+  draw_text(centre, font, text, px, 7 + m.width / 2, 9, colour, TextAlign::Center);
+  EXPECT_TRUE(right.rgb == left.rgb);
+  EXPECT_TRUE(centre.rgb == left.rgb);
+  // Vertical: the box is transposed, the text reads bottom to top (the mask's top row is the
+  // box's left column, its first column the box's bottom row).
+  for (TextAlign align : {TextAlign::Left, TextAlign::Center, TextAlign::Right}) {
+    RgbImage up = blank(W, H);
+    const int y = align == TextAlign::Left     ? 5
+                  : align == TextAlign::Center ? 5 + m.width / 2
+                                               : 5 + m.width - 1;
+    draw_text(up, font, text, px, 11, y, colour, align, true);
+    for (int yy = 0; yy < H; ++yy)
+      for (int xx = 0; xx < W; ++xx) {
+        const bool in = xx >= 11 && xx < 11 + m.height && yy >= 5 && yy < 5 + m.width;
+        const int a =
+            in ? m.coverage[size_t(xx - 11) * m.width + size_t(m.width - 1 - (yy - 5))] : 0;
+        ASSERT_EQ(red_at(up, xx, yy), (255 * (255 - a) + 127) / 255) << xx << "," << yy;
+      }
+  }
+  // Partly or wholly outside the image: the visible part matches an unclipped drawing, and
+  // nothing is written outside (ASan builds would catch it).
+  const int w = 20, h = 12;
+  for (int trial = 0; trial < 30; ++trial) {
+    const bool vertical = trial % 2;
+    const int x = trial == 0 ? INT_MIN + 3 : trial == 1 ? INT_MAX - 3 : rng.uniform_int(-60, 30);
+    const int y = trial == 0 ? INT_MAX - 3 : trial == 1 ? INT_MIN + 3 : rng.uniform_int(-60, 30);
+    RgbImage small = blank(w, h);
+    draw_text(small, font, text, px, x, y, colour, TextAlign::Left, vertical);
+    ASSERT_EQ(small.rgb.size(), size_t(w) * h * 3);
+    if (trial < 2) {
+      EXPECT_TRUE(small.rgb == blank(w, h).rgb);
+      continue;
+    }
+    const int off = 200;  // the same drawing in a large image, shifted
+    RgbImage large = blank(off * 2 + w, off * 2 + h);
+    draw_text(large, font, text, px, x + off, y + off, colour, TextAlign::Left, vertical);
+    for (int yy = 0; yy < h; ++yy)
+      for (int xx = 0; xx < w; ++xx)
+        ASSERT_EQ(red_at(small, xx, yy), red_at(large, xx + off, yy + off))
+            << "at " << x << "," << y << " pixel " << xx << "," << yy;
+  }
+}
+
+}  // namespace
+
+TEST(Font, BuiltinDrawTextAlignsRotatesAndClips) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
-  for (const Font& font : fonts()) {
-    SCOPED_TRACE(font.source());
-    const std::string text = "Ab" + random_ascii(rng, 6);
-    const int px = rng.uniform_int(10, 30);
-    const TextMask m = font.render(text, px);
-    SCOPED_TRACE("'" + text + "' at " + std::to_string(px) + " px");
-    const int W = m.width + 40, H = m.width + 40;
-    const Rgb colour{0, 0, 0};
-    // Left at (x, y) blends exactly the mask into its box; nothing else changes.
-    RgbImage left = blank(W, H);
-    draw_text(left, font, text, px, 7, 9, colour);
-    for (int y = 0; y < H; ++y)
-      for (int x = 0; x < W; ++x) {
-        const bool in = x >= 7 && x < 7 + m.width && y >= 9 && y < 9 + m.height;
-        const int a = in ? m.coverage[size_t(y - 9) * m.width + (x - 7)] : 0;
-        ASSERT_EQ(red_at(left, x, y), (255 * (255 - a) + 127) / 255) << x << "," << y;
-      }
-    // Right ends at x (its last column), Center puts column x - width / 2 first.
-    RgbImage right = blank(W, H), centre = blank(W, H);
-    draw_text(right, font, text, px, 7 + m.width - 1, 9, colour, TextAlign::Right);
-    draw_text(centre, font, text, px, 7 + m.width / 2, 9, colour, TextAlign::Center);
-    EXPECT_TRUE(right.rgb == left.rgb);
-    EXPECT_TRUE(centre.rgb == left.rgb);
-    // Vertical: the box is transposed, the text reads bottom to top (the mask's top row is the
-    // box's left column, its first column the box's bottom row).
-    for (TextAlign align : {TextAlign::Left, TextAlign::Center, TextAlign::Right}) {
-      RgbImage up = blank(W, H);
-      const int y = align == TextAlign::Left     ? 5
-                    : align == TextAlign::Center ? 5 + m.width / 2
-                                                 : 5 + m.width - 1;
-      draw_text(up, font, text, px, 11, y, colour, align, true);
-      for (int yy = 0; yy < H; ++yy)
-        for (int xx = 0; xx < W; ++xx) {
-          const bool in = xx >= 11 && xx < 11 + m.height && yy >= 5 && yy < 5 + m.width;
-          const int a =
-              in ? m.coverage[size_t(xx - 11) * m.width + size_t(m.width - 1 - (yy - 5))] : 0;
-          ASSERT_EQ(red_at(up, xx, yy), (255 * (255 - a) + 127) / 255) << xx << "," << yy;
-        }
-    }
-    // Partly or wholly outside the image: the visible part matches an unclipped drawing, and
-    // nothing is written outside (ASan builds would catch it).
-    const int w = 20, h = 12;
-    for (int trial = 0; trial < 30; ++trial) {
-      const bool vertical = trial % 2;
-      const int x = trial == 0 ? INT_MIN + 3 : trial == 1 ? INT_MAX - 3 : rng.uniform_int(-60, 30);
-      const int y = trial == 0 ? INT_MAX - 3 : trial == 1 ? INT_MIN + 3 : rng.uniform_int(-60, 30);
-      RgbImage small = blank(w, h);
-      draw_text(small, font, text, px, x, y, colour, TextAlign::Left, vertical);
-      ASSERT_EQ(small.rgb.size(), size_t(w) * h * 3);
-      if (trial < 2) {
-        EXPECT_TRUE(small.rgb == blank(w, h).rgb);
-        continue;
-      }
-      const int off = 200;  // the same drawing in a large image, shifted
-      RgbImage large = blank(off * 2 + w, off * 2 + h);
-      draw_text(large, font, text, px, x + off, y + off, colour, TextAlign::Left, vertical);
-      for (int yy = 0; yy < h; ++yy)
-        for (int xx = 0; xx < w; ++xx)
-          ASSERT_EQ(red_at(small, xx, yy), red_at(large, xx + off, yy + off))
-              << "at " << x << "," << y << " pixel " << xx << "," << yy;
-    }
-  }
+  const Font font = Font::builtin();
+  check_draw_text(font, rng);
+}
+
+TEST(Font, DejaVuDrawTextAlignsRotatesAndClips) {
+  if (!fs::exists(kDejaVu)) GTEST_SKIP() << kDejaVu << " is not installed (fonts-dejavu-core)";
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const Font font = Font::load({kDejaVu});
+  ASSERT_TRUE(font.truetype()) << font.problem();
+  check_draw_text(font, rng);
 }

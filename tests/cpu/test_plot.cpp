@@ -344,90 +344,103 @@ TEST(Plot, RejectsBadInput) {
   EXPECT_TRUE(throws_with([] { nice_ticks(0, kInf); }, {"nice_ticks"}));
 }
 
-TEST(Plot, TextLiesInItsBoxesAndNowhereElse) {
-  Rng rng;
-  SCOPED_TRACE(rng.trace());
-  std::vector<Font> fonts = {Font::builtin()};
-  if (fs::exists(kDejaVu)) fonts.push_back(Font::load({kDejaVu}));
-  for (const Font& font : fonts) {
-    SCOPED_TRACE(font.source());
-    // Every combination of present and absent text.
-    for (int mask = 0; mask < 16; ++mask) {
-      SCOPED_TRACE("text mask " + std::to_string(mask));
-      PlotSpec spec =
-          spec_of(font, 0, 0, 0, 0, rng.uniform_int(400, 800), rng.uniform_int(300, 500));
-      if (mask & 1) spec.title = "Loss of D and G";
-      if (mask & 2) spec.x_label = "step";
-      if (mask & 4) spec.y_label = "loss (BCE, nats)";
-      std::vector<Series> all = {series({}, {}, false, {31, 119, 180}),
-                                 series({}, {}, false, {255, 127, 14})};
-      for (int i = 0; i < 200; ++i)
-        for (Series& s : all) {
-          s.x.push_back(i * 10);
-          s.y.push_back(rng.uniform(0.2, 2.0));
-        }
-      if (mask & 8) {
-        all[0].label = "D loss";
-        all[1].label = "G loss";
+namespace {
+
+// Every combination of present and absent text: each text's box holds ink, boxes do not overlap,
+// and off the plot area all ink lies in a box (none where a text is absent).
+void check_text_boxes(const Font& font, Rng& rng) {
+  SCOPED_TRACE(font.source());
+  for (int mask = 0; mask < 16; ++mask) {
+    SCOPED_TRACE("text mask " + std::to_string(mask));
+    PlotSpec spec = spec_of(font, 0, 0, 0, 0, rng.uniform_int(400, 800), rng.uniform_int(300, 500));
+    if (mask & 1) spec.title = "Loss of D and G";
+    if (mask & 2) spec.x_label = "step";
+    if (mask & 4) spec.y_label = "loss (BCE, nats)";
+    std::vector<Series> all = {series({}, {}, false, {31, 119, 180}),
+                               series({}, {}, false, {255, 127, 14})};
+    for (int i = 0; i < 200; ++i)
+      for (Series& s : all) {
+        s.x.push_back(i * 10);
+        s.y.push_back(rng.uniform(0.2, 2.0));
       }
-      const PlotLayout layout = plot_layout(spec, all, font);
-      const RgbImage im = render_plot(spec, all);
-      EXPECT_EQ(empty(layout.title), spec.title.empty());
-      EXPECT_EQ(empty(layout.x_label), spec.x_label.empty());
-      EXPECT_EQ(empty(layout.y_label), spec.y_label.empty());
-      EXPECT_EQ(empty(layout.legend), !(mask & 8));
-      EXPECT_FALSE(empty(layout.x_ticks));
-      EXPECT_FALSE(empty(layout.y_ticks));
-      const std::vector<std::pair<const char*, PixelBox>> boxes = {
-          {"title", layout.title},     {"x_label", layout.x_label}, {"y_label", layout.y_label},
-          {"x_ticks", layout.x_ticks}, {"y_ticks", layout.y_ticks}, {"legend", layout.legend}};
-      for (const auto& [name, box] : boxes) {
-        if (empty(box)) continue;
-        EXPECT_GT(ink_in(im, box), 8) << name;
-        // Text boxes lie in the picture and off the plot area (the legend inside it).
-        EXPECT_GE(box.left, 0) << name;
-        EXPECT_GE(box.top, 0) << name;
-        EXPECT_LT(box.right, spec.width) << name;
-        EXPECT_LT(box.bottom, spec.height) << name;
-        const PixelBox& a = layout.area;
-        const bool overlaps = box.left <= a.right && box.right >= a.left && box.top <= a.bottom &&
-                              box.bottom >= a.top;
-        if (std::string(name) == "legend")
-          EXPECT_TRUE(inside(a, box.left, box.top) && inside(a, box.right, box.bottom));
-        else
-          EXPECT_FALSE(overlaps) << name;
-      }
-      // Boxes of different texts do not overlap.
-      for (size_t i = 0; i < boxes.size(); ++i)
-        for (size_t j = i + 1; j < boxes.size(); ++j) {
-          const PixelBox &p = boxes[i].second, &q = boxes[j].second;
-          if (empty(p) || empty(q)) continue;
-          EXPECT_FALSE(p.left <= q.right && p.right >= q.left && p.top <= q.bottom &&
-                       p.bottom >= q.top)
-              << boxes[i].first << " and " << boxes[j].first;
-        }
-      // Off the area, its frame and tick marks (5 pixels around it), ink is text in its box.
+    if (mask & 8) {
+      all[0].label = "D loss";
+      all[1].label = "G loss";
+    }
+    const PlotLayout layout = plot_layout(spec, all, font);
+    const RgbImage im = render_plot(spec, all);
+    EXPECT_EQ(empty(layout.title), spec.title.empty());
+    EXPECT_EQ(empty(layout.x_label), spec.x_label.empty());
+    EXPECT_EQ(empty(layout.y_label), spec.y_label.empty());
+    EXPECT_EQ(empty(layout.legend), !(mask & 8));
+    EXPECT_FALSE(empty(layout.x_ticks));
+    EXPECT_FALSE(empty(layout.y_ticks));
+    const std::vector<std::pair<const char*, PixelBox>> boxes = {
+        {"title", layout.title},     {"x_label", layout.x_label}, {"y_label", layout.y_label},
+        {"x_ticks", layout.x_ticks}, {"y_ticks", layout.y_ticks}, {"legend", layout.legend}};
+    for (const auto& [name, box] : boxes) {
+      if (empty(box)) continue;
+      EXPECT_GT(ink_in(im, box), 8) << name;
+      // Text boxes lie in the picture and off the plot area (the legend inside it).
+      EXPECT_GE(box.left, 0) << name;
+      EXPECT_GE(box.top, 0) << name;
+      EXPECT_LT(box.right, spec.width) << name;
+      EXPECT_LT(box.bottom, spec.height) << name;
       const PixelBox& a = layout.area;
-      const PixelBox around{a.left - 5, a.top - 5, a.right + 5, a.bottom + 5};
-      for (int y = 0; y < im.height; ++y)
-        for (int x = 0; x < im.width; ++x) {
-          if (inside(around, x, y) || at(im, x, y) == Px{255, 255, 255}) continue;
-          bool in_text = false;
-          for (const auto& [name, box] : boxes) in_text = in_text || inside(box, x, y);
-          ASSERT_TRUE(in_text) << "stray pixel " << x << "," << y;
-        }
-      // The legend shows each labelled series' colour in a swatch.
-      if (mask & 8) {
-        for (const Series& s : all) {
-          int n = 0;
-          for (int y = layout.legend.top; y <= layout.legend.bottom; ++y)
-            for (int x = layout.legend.left; x <= layout.legend.right; ++x)
-              n += has_colour(im, x, y, s);
-          EXPECT_GE(n, 15) << s.label;
-        }
+      const bool overlaps =
+          box.left <= a.right && box.right >= a.left && box.top <= a.bottom && box.bottom >= a.top;
+      if (std::string(name) == "legend")
+        EXPECT_TRUE(inside(a, box.left, box.top) && inside(a, box.right, box.bottom));
+      else
+        EXPECT_FALSE(overlaps) << name;
+    }
+    // Boxes of different texts do not overlap.
+    for (size_t i = 0; i < boxes.size(); ++i)
+      for (size_t j = i + 1; j < boxes.size(); ++j) {
+        const PixelBox &p = boxes[i].second, &q = boxes[j].second;
+        if (empty(p) || empty(q)) continue;
+        EXPECT_FALSE(p.left <= q.right && p.right >= q.left && p.top <= q.bottom &&
+                     p.bottom >= q.top)
+            << boxes[i].first << " and " << boxes[j].first;
+      }
+    // Off the area, its frame and tick marks (5 pixels around it), ink is text in its box.
+    const PixelBox& a = layout.area;
+    const PixelBox around{a.left - 5, a.top - 5, a.right + 5, a.bottom + 5};
+    for (int y = 0; y < im.height; ++y)
+      for (int x = 0; x < im.width; ++x) {
+        if (inside(around, x, y) || at(im, x, y) == Px{255, 255, 255}) continue;
+        bool in_text = false;
+        for (const auto& [name, box] : boxes) in_text = in_text || inside(box, x, y);
+        ASSERT_TRUE(in_text) << "stray pixel " << x << "," << y;
+      }
+    // The legend shows each labelled series' colour in a swatch.
+    if (mask & 8) {
+      for (const Series& s : all) {
+        int n = 0;
+        for (int y = layout.legend.top; y <= layout.legend.bottom; ++y)
+          for (int x = layout.legend.left; x <= layout.legend.right; ++x)
+            n += has_colour(im, x, y, s);
+        EXPECT_GE(n, 15) << s.label;
       }
     }
   }
+}
+
+}  // namespace
+
+TEST(Plot, BuiltinTextLiesInItsBoxesAndNowhereElse) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  check_text_boxes(Font::builtin(), rng);
+}
+
+TEST(Plot, DejaVuTextLiesInItsBoxesAndNowhereElse) {
+  if (!fs::exists(kDejaVu)) GTEST_SKIP() << kDejaVu << " is not installed (fonts-dejavu-core)";
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const Font font = Font::load({kDejaVu});
+  ASSERT_TRUE(font.truetype()) << font.problem();
+  check_text_boxes(font, rng);
 }
 
 TEST(Plot, LegendOnlyForLabelledSeriesThatFit) {
