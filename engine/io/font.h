@@ -23,6 +23,7 @@ enum class TextAlign { Left, Center, Right };
 
 class Font {
  public:
+  Font();  // the built-in font, as builtin()
   // The font files tried by load() when GAN_FONT is not set, in order.
   static std::vector<std::string> default_paths();
   // GAN_FONT (a .ttf path) when set, alone; else the first readable font of default_paths().
@@ -51,10 +52,15 @@ class Font {
   std::shared_ptr<const Impl> impl_;
 };
 
+// UTF-8 text as code points, each byte that starts no valid sequence as '?': the characters
+// render() draws (and what an SVG writer may re-encode safely).
+std::u32string decode_utf8(std::string_view text);
+
 // Blends `colour` into `image` by the mask's coverage. (x, y) is the top-left of the mask's box
-// for TextAlign::Left; Center and Right move the box so x is its centre or right edge. vertical:
-// the text reads bottom to top (rotated 90 degrees counter-clockwise, for a y-axis label); its
-// box is then height x width and (x, y) places that box the same way, aligning along y.
+// for TextAlign::Left; Center and Right move the box so x is its centre (column x - width / 2
+// is its first) or its right edge (x its last column). vertical: the text reads bottom to top
+// (rotated 90 degrees counter-clockwise, for a y-axis label); its box is then height x width and
+// (x, y) places that box the same way, aligning along y (Right: y is its bottom row).
 // Pixels outside the image are skipped.
 void draw_text(RgbImage& image, const Font& font, std::string_view text, int px, int x, int y,
                Rgb colour, TextAlign align = TextAlign::Left, bool vertical = false);

@@ -5,12 +5,14 @@
 // Layout (PlotLayout): the title centred in a band at the top; the y label reading bottom to top
 // at the left edge, then the y tick values right-aligned against the plot area; the x tick values
 // under the plot area, then the x label centred under them; the legend a box inside the plot area
-// in its top-right corner (one row per labelled series: a colour swatch and the label). Ticks are
-// "nice" numbers (1, 2, 2.5 or 5 times a power of ten), 3 to 8 of them per axis, each with a faint
-// grid line across the plot area. Data x = x_min maps to column area.left and x = x_max to column
-// area.right; y = y_max to row area.top and y = y_min to row area.bottom, linearly in between,
-// rounded to the nearest pixel (halves up). Output is deterministic: the same input and font give
-// the same pixels, PNG bytes and SVG text.
+// in its top-right corner (one row per labelled series: a colour swatch and the label; left out
+// when it does not fit inside the area). Ticks are "nice" numbers (1, 2, 2.5 or 5 times a power
+// of ten), 3 to 8 of them per axis, each with a faint grid line across the plot area and a tick
+// mark; where their labels would touch, only every other one (or every third...) is labelled.
+// Data x = x_min maps to column area.left and x = x_max to column area.right; y = y_max to row
+// area.top and y = y_min to row area.bottom, linearly in between, rounded to the nearest pixel
+// (halves up). Output is deterministic: the same input and font give the same pixels, PNG bytes
+// and SVG text.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -32,19 +34,21 @@ struct Series {  // one line or point set
   bool points = false;
   // Polylines only. 0: drawn as is. In (0, 1): the raw line is drawn faint (its colour blended
   // 70% towards white) and the smoothed line (smooth_ema with this weight) over it, 2 pixels
-  // wide, in the full colour.
+  // wide, in the full colour. Faint lines go under all other data, so none hides a smoothed one.
   double smooth = 0;
 };
 
 struct PlotSpec {
   std::string title;              // drawn at the top (UTF-8)
-  std::string x_label, y_label;   // axis labels with their units, e.g. "step", "loss (BCE, nats)"
+  // Axis labels with their units, e.g. "step", "loss (BCE, nats)". ({}: PlotSpec{"title"} leaves
+  // them empty without a -Wmissing-field-initializers warning.)
+  std::string x_label{}, y_label{};
   int width = 720, height = 440;
   // Axis ranges; when min == max the range is taken from the finite data of all series with 5%
   // padding on each side (a single value v gets +-max(0.05|v|, 0.5); no finite data gets [0, 1]).
   double x_min = 0, x_max = 0, y_min = 0, y_max = 0;
   bool legend = true;             // false: no legend box even with labelled series
-  const Font* font = nullptr;     // PNG text; nullptr: Font::standard()
+  const Font* font = nullptr;     // lays out (and in PNGs draws) the text; nullptr: standard()
 };
 
 struct PixelBox {  // inclusive pixel rectangle; empty when right < left or bottom < top

@@ -457,10 +457,13 @@ double pretrain_discriminator_on_pdf(GanTrainer& trainer, const ToyTarget& t) {
 void write_toy_picture(GanTrainer& trainer, const ToyExperiment& e, const ToyEvaluation& ev,
                        const PointSet& real, const std::string& path) {
   const ToyTarget& t = e.target;
-  PlotSpec spec{e.name};
+  PlotSpec spec;
+  spec.title = e.name;
   spec.x_min = t.x_min;
   spec.x_max = t.x_max;
   if (t.kind == ToyTargetKind::Gaussian1D) {
+    spec.x_label = "x";
+    spec.y_label = "density / D(x)";
     spec.y_min = 0.0;
     spec.y_max = 1.05;
     const int n_curve = 400, n_bins = 60;
@@ -511,6 +514,8 @@ void write_toy_picture(GanTrainer& trainer, const ToyExperiment& e, const ToyEva
     write_plot_png(path, spec, series);
     return;
   }
+  spec.x_label = "x1";
+  spec.y_label = "x2";
   spec.y_min = t.y_min;
   spec.y_max = t.y_max;
   spec.width = spec.height = 520;
