@@ -141,7 +141,8 @@ TEST_F(ToyGanCli, ParabolaWritesACompleteRunDirectory) {
   EXPECT_EQ(names_in(run),
             (std::set<std::string>{"checkpoints", "config.json", "curves.png", "d_outputs.png",
                                    "final.png", "generator.safetensors", "metrics.csv",
-                                   "result.json", "samples", "toy_metrics.csv"}));
+                                   "progress.gif", "report.html", "result.json", "samples",
+                                   "toy_metrics.csv"}));
   expect_finished_run(run, "parabola", 6);
   EXPECT_EQ(read_metrics(run + "/toy_metrics.csv").steps, (std::vector<uint64_t>{0, 2, 4, 6}));
   EXPECT_EQ(names_in(run + "/samples"),
