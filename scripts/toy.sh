@@ -21,3 +21,4 @@ run=${RUN_DIR:-runs/$experiment-$(date +%Y%m%d-%H%M%S)}
 echo
 echo "pictures: $run/samples/ (step 0 = before training) and $run/final.png"
 echo "numbers:  $run/result.json, $run/toy_metrics.csv    curves: $run/curves.png $run/d_outputs.png"
+echo "report:   $run/report.html (open it in a browser)"

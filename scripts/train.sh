@@ -29,5 +29,6 @@ fi
 run="runs/$preset-$(date +%Y%m%d-%H%M%S)"
 "$build/mnist_gan" train --out "$run" "${defaults[@]}" "$@"
 echo
-echo "sample grids: $run/samples/ (newest: $(ls "$run"/samples | tail -1))"
+echo "sample grids: $run/samples/ (newest: $(ls "$run"/samples | tail -1)), $run/progress.gif"
 echo "metrics:      $run/metrics.csv    checkpoints: $run/checkpoints/"
+echo "report:       $run/report.html (open it in a browser)"

@@ -24,7 +24,7 @@ inline std::vector<std::string> attribute_values(const std::string& html, const 
 }
 
 inline ::testing::AssertionResult tags_balance(const std::string& html) {
-  static const std::vector<std::string> kVoid = {"meta", "img", "br", "hr", "input",
+  static const std::vector<std::string> kVoid = {"meta", "img",    "br",   "hr",  "input",
                                                  "link", "source", "area", "col", "wbr"};
   std::vector<std::string> open;
   size_t at = 0;

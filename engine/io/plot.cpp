@@ -93,14 +93,7 @@ void draw_polyline(Canvas& canvas, const PlotScene& scene, const std::vector<dou
                    const std::vector<double>& y, Rgb colour, bool wide) {
   const PixelBox& a = scene.layout.area;
   const Mapping& map = scene.map;
-  size_t i = 0;
-  while (i < x.size()) {
-    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
-      ++i;
-      continue;
-    }
-    size_t end = i + 1;
-    while (end < x.size() && std::isfinite(x[end]) && std::isfinite(y[end])) ++end;
+  for_each_finite_run(x, y, [&](size_t i, size_t end) {
     const size_t last = end - 1;
     for (size_t k = i; k == i || k < last; ++k) {
       const size_t k1 = std::min(k + 1, last);
@@ -112,8 +105,7 @@ void draw_polyline(Canvas& canvas, const PlotScene& scene, const std::vector<dou
                   std::clamp(round_pixel(x1), a.left, a.right),
                   std::clamp(round_pixel(y1), a.top, a.bottom), colour, wide);
     }
-    i = end;
-  }
+  });
 }
 
 void draw_points(Canvas& canvas, const PlotScene& scene, const Series& s) {

@@ -1,6 +1,7 @@
 // Internal to the plot writers (plot.cpp: raster, plot_svg.cpp: SVG): everything a plot shows,
 // placed in pixels once, so the PNG and the SVG of one spec agree.
 #pragma once
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,23 @@ int round_pixel(long double v);
 // direction; false when nothing is left. An end inside the box comes back unchanged.
 bool clip_segment(long double& x0, long double& y0, long double& x1, long double& y1, long double l,
                   long double r, long double t, long double b);
+
+// Calls run(begin, end) for each maximal run [begin, end) of consecutive points whose x and y
+// are both finite: a non-finite coordinate breaks a polyline there.
+template <class Run>
+void for_each_finite_run(const std::vector<double>& x, const std::vector<double>& y, Run run) {
+  size_t i = 0;
+  while (i < x.size()) {
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
+      ++i;
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < x.size() && std::isfinite(x[end]) && std::isfinite(y[end])) ++end;
+    run(i, end);
+    i = end;
+  }
+}
 
 // The colour blended `amount` of the way to white (rounded): the faint raw line under a smoothed
 // one.

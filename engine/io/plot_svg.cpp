@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/io/plot.h"
+#include "engine/io/markup.h"
 #include "engine/io/plot_scene.h"
 
 namespace gan {
@@ -36,8 +37,8 @@ std::string hex(Rgb c) {
   return s;
 }
 
-// Text as XML character data: markup characters escaped, invalid UTF-8 and control characters
-// (which XML 1.0 forbids even escaped) as '?'.
+}  // namespace
+
 std::string xml_escape(std::string_view text) {
   std::string out;
   for (char32_t c : decode_utf8(text)) {
@@ -67,6 +68,8 @@ std::string xml_escape(std::string_view text) {
   }
   return out;
 }
+
+namespace {
 
 void line(std::string& svg, long double x0, long double y0, long double x1, long double y1) {
   svg += "<line x1=\"" + num(x0) + "\" y1=\"" + num(y0) + "\" x2=\"" + num(x1) + "\" y2=\"" +
@@ -107,14 +110,7 @@ void polylines(std::string& svg, const PlotScene& scene, const std::vector<doubl
                            "\" stroke-linejoin=\"round\" stroke-linecap=\"round\" points=\"";
   const size_t columns = size_t(a.right - a.left + 1);
   std::vector<size_t> keep;
-  size_t i = 0;
-  while (i < xs.size()) {
-    if (!std::isfinite(xs[i]) || !std::isfinite(ys[i])) {
-      ++i;
-      continue;
-    }
-    size_t end = i + 1;
-    while (end < xs.size() && std::isfinite(xs[end]) && std::isfinite(ys[end])) ++end;
+  for_each_finite_run(xs, ys, [&](size_t i, size_t end) {
     keep.clear();
     if (end - i > 2 * columns) {
       auto column = [&](size_t k) {
@@ -161,8 +157,7 @@ void polylines(std::string& svg, const PlotScene& scene, const std::vector<doubl
       if (x1 != ox1 || y1 != oy1) flush();
     }
     flush();
-    i = end;
-  }
+  });
 }
 
 // A 3x3 square (clipped to the area) for each point whose centre pixel lies in the area, once

@@ -5,25 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/io/markup.h"
+
 namespace gan {
 
 namespace {
-
-std::string escape_html(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // A relative file path as a URL: every byte outside the unreserved set and '/' percent-encoded
 // (so a space or '#' in a run directory's file name cannot break the link).
@@ -57,7 +43,8 @@ void flatten(const nlohmann::json& j, const std::string& prefix,
         std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) { return e.is_primitive(); });
     if (scalars) {
       std::string joined;
-      for (const nlohmann::json& e : j) joined += (joined.empty() ? "" : ", ") + json_scalar_text(e);
+      for (const nlohmann::json& e : j)
+        joined += (joined.empty() ? "" : ", ") + json_scalar_text(e);
       rows.emplace_back(prefix, joined.empty() ? "(none)" : joined);
       return;
     }
@@ -129,27 +116,27 @@ std::string render_report_html(const RunReport& r) {
   h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   if (r.live) h += fmt::format("<meta http-equiv=\"refresh\" content=\"{}\">\n", r.refresh_s);
   const std::string progress = fmt::format("step {} / {}", r.step, r.total);
-  h += fmt::format("<title>{} ({}, {})</title>\n", escape_html(r.title), escape_html(r.state),
+  h += fmt::format("<title>{} ({}, {})</title>\n", xml_escape(r.title), xml_escape(r.state),
                    progress);
   h += std::string("<style>") + kStyle + "</style>\n</head>\n<body>\n<main>\n";
 
   // ---- header: what state the run is in and how far it got
-  h += "<header>\n<h1>" + escape_html(r.title) + "</h1>\n";
+  h += "<header>\n<h1>" + xml_escape(r.title) + "</h1>\n";
   const double fraction = r.total > 0 ? std::min(1.0, double(r.step) / double(r.total)) : 0.0;
   std::string line = fmt::format("{} ({:.0f}%)", progress, 100 * fraction);
   if (r.it_per_s > 0) line += fmt::format(" &middot; {:.1f} it/s", r.it_per_s);
   if (r.state == "running") {
-    line += " &middot; ETA " + escape_html(format_duration(r.eta_s));
-    line += " &middot; running for " + escape_html(format_duration(r.elapsed_s));
+    line += " &middot; ETA " + xml_escape(format_duration(r.eta_s));
+    line += " &middot; running for " + xml_escape(format_duration(r.elapsed_s));
   } else {
-    line += " &middot; this session took " + escape_html(format_duration(r.elapsed_s));
+    line += " &middot; this session took " + xml_escape(format_duration(r.elapsed_s));
   }
   h += fmt::format("<p class=\"state\"><span class=\"badge {}\">{}</span>{}</p>\n",
-                   escape_html(r.state), escape_html(r.state), line);
-  h += fmt::format("<div class=\"bar\"><div style=\"width:{:.1f}%\"></div></div>\n",
-                   100 * fraction);
-  if (!r.state_detail.empty()) h += "<p>" + escape_html(r.state_detail) + "</p>\n";
-  h += "<p class=\"muted\">updated " + escape_html(r.updated);
+                   xml_escape(r.state), xml_escape(r.state), line);
+  h +=
+      fmt::format("<div class=\"bar\"><div style=\"width:{:.1f}%\"></div></div>\n", 100 * fraction);
+  if (!r.state_detail.empty()) h += "<p>" + xml_escape(r.state_detail) + "</p>\n";
+  h += "<p class=\"muted\">updated " + xml_escape(r.updated);
   if (r.live)
     h += fmt::format("; this page reloads itself every {} s while the run is live", r.refresh_s);
   h += "</p>\n</header>\n";
@@ -157,7 +144,7 @@ std::string render_report_html(const RunReport& r) {
   // ---- what ran
   h += "<section>\n<h2>What ran</h2>\n<table class=\"facts\">\n";
   for (const auto& [k, v] : r.facts)
-    h += "<tr><th>" + escape_html(k) + "</th><td>" + escape_html(v) + "</td></tr>\n";
+    h += "<tr><th>" + xml_escape(k) + "</th><td>" + xml_escape(v) + "</td></tr>\n";
   h += "</table>\n";
   if (!r.settings.is_null()) {
     std::vector<std::pair<std::string, std::string>> rows;
@@ -165,7 +152,7 @@ std::string render_report_html(const RunReport& r) {
     h += fmt::format("<details>\n<summary>every setting ({})</summary>\n", rows.size());
     h += "<table class=\"settings\">\n";
     for (const auto& [k, v] : rows)
-      h += "<tr><td>" + escape_html(k) + "</td><td>" + escape_html(v) + "</td></tr>\n";
+      h += "<tr><td>" + xml_escape(k) + "</td><td>" + xml_escape(v) + "</td></tr>\n";
     h += "</table>\n</details>\n";
   }
   h += "</section>\n";
@@ -175,8 +162,8 @@ std::string render_report_html(const RunReport& r) {
     h += "<section>\n<h2>Metrics</h2>\n<table class=\"metrics\">\n";
     h += "<tr><th>metric</th><th>latest</th><th>best</th></tr>\n";
     for (const ReportMetric& m : r.metrics)
-      h += "<tr><td>" + escape_html(m.name) + "</td><td>" + escape_html(m.latest) + "</td><td>" +
-           escape_html(m.best) + "</td></tr>\n";
+      h += "<tr><td>" + xml_escape(m.name) + "</td><td>" + xml_escape(m.latest) + "</td><td>" +
+           xml_escape(m.best) + "</td></tr>\n";
     h += "</table>\n</section>\n";
   }
 
@@ -184,15 +171,15 @@ std::string render_report_html(const RunReport& r) {
   if (!r.latest_image.empty()) {
     h += "<section>\n<h2>Latest samples</h2>\n<figure>\n";
     h += fmt::format("<a href=\"{0}\"><img class=\"large pixels\" src=\"{0}\" alt=\"{1}\"></a>\n",
-                     url_path(r.latest_image), escape_html(r.latest_caption));
-    h += "<figcaption>" + escape_html(r.latest_caption) + "</figcaption>\n</figure>\n</section>\n";
+                     url_path(r.latest_image), xml_escape(r.latest_caption));
+    h += "<figcaption>" + xml_escape(r.latest_caption) + "</figcaption>\n</figure>\n</section>\n";
   }
 
   // ---- curves
   if (!r.plots.empty()) {
     h += "<section>\n<h2>Curves</h2>\n<div class=\"plots\">\n";
     for (const auto& [caption, svg] : r.plots)
-      h += "<figure aria-label=\"" + escape_html(caption) + "\">\n" + svg + "\n</figure>\n";
+      h += "<figure aria-label=\"" + xml_escape(caption) + "\">\n" + svg + "\n</figure>\n";
     h += "</div>\n</section>\n";
   }
 
@@ -213,7 +200,7 @@ std::string render_report_html(const RunReport& r) {
     h += "<section>\n<h2>Files</h2>\n<table>\n";
     for (const auto& [path, what] : r.files)
       h += fmt::format("<tr><td><a href=\"{}\">{}</a></td><td>{}</td></tr>\n", url_path(path),
-                       escape_html(path), escape_html(what));
+                       xml_escape(path), xml_escape(what));
     h += "</table>\n</section>\n";
   }
   h += "</main>\n</body>\n</html>\n";

@@ -4,11 +4,10 @@
 // RunReport into HTML text; the run (engine/train/run_outputs) gathers the facts and writes it.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace gan {
 
@@ -24,17 +23,17 @@ struct ReportImage {
 };
 
 struct RunReport {
-  std::string title;   // the page's heading: "mnist_gan: runs/fashion"
+  std::string title;  // the page's heading: "mnist_gan: runs/fashion"
   // running (live: the page reloads itself every refresh_s seconds), finished, stopped, failed.
   std::string state = "running";
   std::string state_detail;  // one line: "stopped by signal 2 at step 1200; resume with ..."
   bool live = false;
   int refresh_s = 10;
   uint64_t step = 0, total = 0;
-  double it_per_s = 0;      // recent training speed; 0: not known yet
-  double elapsed_s = 0;     // this process' wall time
-  double eta_s = -1;        // < 0: unknown
-  std::string updated;      // when the page was written, local time, for the reader
+  double it_per_s = 0;   // recent training speed; 0: not known yet
+  double elapsed_s = 0;  // this process' wall time
+  double eta_s = -1;     // < 0: unknown
+  std::string updated;   // when the page was written, local time, for the reader
   // What ran: short facts shown at the top (preset, device, data, seed, G, D), in order.
   std::vector<std::pair<std::string, std::string>> facts;
   nlohmann::json settings;  // every setting (config.json's "config"): a collapsible table

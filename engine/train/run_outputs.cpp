@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "engine/eval/classifier.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/font.h"
 #include "engine/io/gif.h"
@@ -20,9 +21,9 @@ namespace gan {
 
 namespace {
 
-constexpr size_t kTimelineImages = 48;  // thumbnails in the report
-constexpr size_t kGifFrames = 60;       // frames in progress.gif
-constexpr double kLossSmoothing = 0.6;  // TensorBoard's default weight
+constexpr size_t kTimelineImages = 48;   // thumbnails in the report
+constexpr size_t kGifFrames = 60;        // frames in progress.gif
+constexpr double kLossSmoothing = 0.6;   // TensorBoard's default weight
 constexpr double kReportInterval = 1.0;  // seconds between unforced rewrites of report.html
 
 // The first `columns` numbers of each row of a CSV file with a header whose step (column 0) is at
@@ -128,7 +129,7 @@ void RunOutputs::start(uint64_t step) {
     if (!fs::exists(dir + "/eval.csv")) return;
     // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall
     for (const std::vector<double>& v : csv_rows(dir + "/eval.csv", 8, step))
-      eval_.push_back({uint64_t(v[0]), v[2], v[3], v[4], v[6], v[7]});
+      eval_.push_back({uint64_t(v[0]), v[2], v[3], v[4], double(kMnistClasses), v[6], v[7]});
   });
   guarded("the report's history (samples/)", [&] {
     std::error_code ec;
@@ -137,8 +138,8 @@ void RunOutputs::start(uint64_t step) {
       unsigned long long s = 0;
       char tail[8] = {};
       // step_NNNNNN.png, up to this run's step: a resumed run redraws those after it.
-      if (std::sscanf(name.c_str(), "step_%llu.%4s", &s, tail) == 2 &&
-          std::string(tail) == "png" && s <= step)
+      if (std::sscanf(name.c_str(), "step_%llu.%4s", &s, tail) == 2 && std::string(tail) == "png" &&
+          s <= step)
         samples_.push_back({uint64_t(s), sample_name(s)});
     }
     std::sort(samples_.begin(), samples_.end(),
@@ -151,7 +152,8 @@ void RunOutputs::add_stats(const StepStats& s) {
 }
 
 void RunOutputs::add_eval(uint64_t step, const QualityScores& s, const QualityScores& real) {
-  eval_.push_back({step, s.fd, s.score, double(s.covered), s.precision, s.recall});
+  eval_.push_back(
+      {step, s.fd, s.score, double(s.covered), double(s.classes), s.precision, s.recall});
   real_fd_ = real.fd;
 }
 
@@ -179,10 +181,11 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
   if (!metrics_.empty()) {
     const MetricsRow& last = metrics_.back();
     const std::string at = fmt::format(" (step {})", last.step);
-    r.metrics.push_back({setup_.wasserstein ? "critic loss" : "D loss", metric_text(last.d_loss) + at, ""});
+    r.metrics.push_back(
+        {setup_.wasserstein ? "critic loss" : "D loss", metric_text(last.d_loss) + at, ""});
     r.metrics.push_back({"G loss", metric_text(last.g_loss), ""});
-    r.metrics.push_back({setup_.wasserstein ? "mean critic score, real" : "D(x)",
-                         metric_text(last.d_real), ""});
+    r.metrics.push_back(
+        {setup_.wasserstein ? "mean critic score, real" : "D(x)", metric_text(last.d_real), ""});
     r.metrics.push_back({setup_.wasserstein ? "mean critic score, generated" : "D(G(z))",
                          metric_text(last.d_fake), ""});
   }
@@ -196,11 +199,16 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
     };
     const EvalRow& last = eval_.back();
     const std::string at = fmt::format(" (step {})", last.step);
-    r.metrics.push_back({"FD (lower is better)", metric_text(last.fd) + at, best(&EvalRow::fd, true)});
-    if (real_fd_ >= 0) r.metrics.push_back({"FD of real vs real (the floor)", metric_text(real_fd_), ""});
-    r.metrics.push_back({"classifier score", metric_text(last.score), best(&EvalRow::score, false)});
-    r.metrics.push_back({"classes covered", metric_text(last.covered), best(&EvalRow::covered, false)});
-    r.metrics.push_back({"precision", metric_text(last.precision), best(&EvalRow::precision, false)});
+    r.metrics.push_back(
+        {"FD (lower is better)", metric_text(last.fd) + at, best(&EvalRow::fd, true)});
+    if (real_fd_ >= 0)
+      r.metrics.push_back({"FD of real vs real (the floor)", metric_text(real_fd_), ""});
+    r.metrics.push_back(
+        {"classifier score", metric_text(last.score), best(&EvalRow::score, false)});
+    r.metrics.push_back(
+        {"classes covered", metric_text(last.covered), best(&EvalRow::covered, false)});
+    r.metrics.push_back(
+        {"precision", metric_text(last.precision), best(&EvalRow::precision, false)});
     r.metrics.push_back({"recall", metric_text(last.recall), best(&EvalRow::recall, false)});
   }
   std::vector<Plot> plots = curve_plots();
@@ -213,7 +221,8 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
     std::vector<std::vector<double>> rows;
     while (std::getline(in, line)) {
       std::vector<double> v;
-      for (const std::string& cell : split_commas(line)) v.push_back(std::strtod(cell.c_str(), nullptr));
+      for (const std::string& cell : split_commas(line))
+        v.push_back(std::strtod(cell.c_str(), nullptr));
       if (v.size() == header.size() && v[0] <= double(step)) rows.push_back(std::move(v));
     }
     for (size_t c = 1; c < header.size() && !rows.empty(); ++c) {
@@ -225,10 +234,10 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
           if (dir < 0 ? v[c] < (*b)[c] : v[c] > (*b)[c]) b = &v;
         best = fmt::format("{} at step {}", metric_text((*b)[c]), uint64_t((*b)[0]));
       }
-      r.metrics.push_back({header[c],
-                           fmt::format("{} (step {})", metric_text(rows.back()[c]),
-                                       uint64_t(rows.back()[0])),
-                           best});
+      r.metrics.push_back(
+          {header[c],
+           fmt::format("{} (step {})", metric_text(rows.back()[c]), uint64_t(rows.back()[0])),
+           best});
       if (rows.size() < 2) continue;
       Series series{header[c], {}, {}, 30, 70, 200};
       for (const std::vector<double>& v : rows) {
@@ -244,7 +253,8 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
       r.plots.emplace_back(p.spec.title, render_plot_svg(p.spec, p.series));
     } catch (const std::exception& e) {
       if (said_.insert("svg " + p.spec.title).second)
-        say_(fmt::format("pictures: the report's plot '{}' not drawn ({})", p.spec.title, e.what()));
+        say_(
+            fmt::format("pictures: the report's plot '{}' not drawn ({})", p.spec.title, e.what()));
     }
   }
   r.timeline = spread_images(samples_, kTimelineImages);
@@ -327,25 +337,27 @@ std::vector<RunOutputs::Plot> RunOutputs::curve_plots() const {
     Series fd{"FD of G's samples", {}, {}, 200, 30, 30};
     Series floor{"FD of real vs real", {}, {}, 150, 150, 150};
     Series precision{"precision", {}, {}, 30, 150, 60}, recall{"recall", {}, {}, 130, 50, 180};
+    Series coverage{"classes covered (fraction)", {}, {}, 90, 90, 90};
     for (const EvalRow& e : eval_) {
-      for (Series* s : {&fd, &floor, &precision, &recall}) s->x.push_back(double(e.step));
+      for (Series* s : {&fd, &floor, &precision, &recall, &coverage})
+        s->x.push_back(double(e.step));
+      coverage.y.push_back(e.classes > 0 ? e.covered / e.classes : 0.0);
       fd.y.push_back(e.fd);
       floor.y.push_back(real_fd_);
       precision.y.push_back(e.precision);
       recall.y.push_back(e.recall);
     }
-    PlotSpec fd_spec{"Fr\u00e9chet distance (lower is better)", "step",
-                     "FD (classifier features)"};
+    PlotSpec fd_spec{"Fr\u00e9chet distance (lower is better)", "step", "FD (classifier features)"};
     fd_spec.y_min = 0;
     fd_spec.y_max = std::max(*std::max_element(fd.y.begin(), fd.y.end()), real_fd_) * 1.05;
     if (!(fd_spec.y_max > 0)) fd_spec.y_max = 0;  // all zero or NaN: the automatic range
     std::vector<Series> fd_series = {fd};
     if (real_fd_ >= 0) fd_series.insert(fd_series.begin(), floor);
     plots.push_back({"eval_fd.png", fd_spec, fd_series});
-    PlotSpec pr_spec{"Precision and recall (higher is better)", "step", "fraction of samples"};
+    PlotSpec pr_spec{"Precision, recall, coverage (higher is better)", "step", "fraction"};
     pr_spec.y_min = 0;
-    pr_spec.y_max = 1;
-    plots.push_back({"eval_pr.png", pr_spec, {precision, recall}});
+    pr_spec.y_max = 1.05;  // a coverage of 1 stays clear of the frame
+    plots.push_back({"eval_pr.png", pr_spec, {precision, recall, coverage}});
   }
   return plots;
 }

@@ -6,12 +6,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/eval/evaluator.h"
 #include "engine/io/plot.h"
@@ -22,9 +21,9 @@ namespace gan {
 
 struct RunOutputsSetup {
   std::string run_dir;
-  std::string title;                                     // report heading
+  std::string title;                                       // report heading
   std::vector<std::pair<std::string, std::string>> facts;  // "what ran", in order
-  nlohmann::json settings;                               // every setting
+  nlohmann::json settings;                                 // every setting
   bool wasserstein = false;  // D is a critic: scores, not probabilities
   uint64_t total = 0;        // the step the run trains to
 };
@@ -66,7 +65,7 @@ class RunOutputs {
   };
   struct EvalRow {
     uint64_t step;
-    double fd, score, covered, precision, recall;
+    double fd, score, covered, classes, precision, recall;
   };
 
   struct Plot {

@@ -56,8 +56,8 @@ TEST(Report, EscapesEveryStringAndLinksEveryImage) {
   EXPECT_EQ(html.find("http://"), std::string::npos);
   EXPECT_EQ(html.find("https://"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
-  EXPECT_NE(html.find("<svg width=\"10\" height=\"10\"><text>loss</text></svg>"),
-            std::string::npos) << "the plot's SVG is inlined as given";
+  EXPECT_NE(html.find("<svg width=\"10\" height=\"10\"><text>loss</text></svg>"), std::string::npos)
+      << "the plot's SVG is inlined as given";
   EXPECT_TRUE(tags_balance(html));
 }
 

@@ -193,7 +193,8 @@ TEST_F(RunReportCli, PicturesThatCannotBeWrittenNeverFailTheRun) {
   make_data(data, true);
   // Directories where the report, the GIF, a curve and one grid would go: every write of them
   // fails, whoever runs the test (root ignores permissions; a directory cannot be renamed over).
-  for (const char* blocked : {"report.html", "progress.gif", "curves.png", "samples/step_000004.png"})
+  for (const char* blocked :
+       {"report.html", "progress.gif", "curves.png", "samples/step_000004.png"})
     fs::create_directories(run + "/" + blocked + "/x");
   const Outcome o = train(data, run, {"--steps", "7"});
   ASSERT_EQ(o.code(), 0) << o.describe();
@@ -228,8 +229,8 @@ TEST_F(RunReportCli, WithoutAFontTheRunSaysSoOnceAndStillDrawsText) {
 
 TEST_F(RunReportCli, AToyRunsReportShowsItsNumbersAndPictures) {
   const std::string run = tmp / "toy";
-  const Outcome o = invoke_toy({"--experiment", "gauss1d", "--out", run, "--steps", "40",
-                                "--batch", "8", "--sample-every", "20", "--device", "cpu"});
+  const Outcome o = invoke_toy({"--experiment", "gauss1d", "--out", run, "--steps", "40", "--batch",
+                                "8", "--sample-every", "20", "--device", "cpu"});
   ASSERT_EQ(o.code(), 0) << o.describe();
   EXPECT_EQ(last_line(o.out), "report: " + run + "/report.html");
   const std::string html = slurp(run + "/report.html");
@@ -259,10 +260,12 @@ TEST_F(RunReportCli, HeadlessChromiumRendersTheReport) {
   ASSERT_TRUE(links_resolve(run, html));
 
   const std::string shot = tmp / "report.png";
-  const Outcome b = invoke_program(
-      browser, {"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                "--enable-logging=stderr", "--v=0", "--user-data-dir=" + (tmp / "profile"),
-                "--window-size=1280,1800", "--screenshot=" + shot, "file://" + run + "/report.html"});
+  const Outcome b =
+      invoke_program(browser, {"--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+                               "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+                               "--user-data-dir=" + (tmp / "profile"), "--window-size=1280,1800",
+                               "--screenshot=" + shot, "file://" + run + "/report.html"});
   ASSERT_EQ(b.code(), 0) << b.describe();
   EXPECT_EQ(b.err.find("CONSOLE"), std::string::npos) << b.err;
   EXPECT_EQ(b.err.find("ERR_FILE_NOT_FOUND"), std::string::npos) << b.err;
@@ -272,7 +275,8 @@ TEST_F(RunReportCli, HeadlessChromiumRendersTheReport) {
   size_t inked = 0;
   std::set<uint32_t> colours;
   for (size_t i = 0; i < page.rgb.size(); i += 3) {
-    const uint32_t c = uint32_t(page.rgb[i]) << 16 | uint32_t(page.rgb[i + 1]) << 8 | page.rgb[i + 2];
+    const uint32_t c =
+        uint32_t(page.rgb[i]) << 16 | uint32_t(page.rgb[i + 1]) << 8 | page.rgb[i + 2];
     colours.insert(c);
     inked += c != 0xf5f6f8 && c != 0xffffff;
   }
