@@ -38,6 +38,7 @@ class RunOutputs {
   // to it, so a resumed run's report continues the one before it.
   void start(uint64_t step);
 
+  void set_eval_floor(double real_fd) { real_fd_ = real_fd; }  // FD of real vs real
   void add_stats(const StepStats& s);
   void add_eval(uint64_t step, const QualityScores& s, const QualityScores& real);
   void add_sample(uint64_t step);  // samples/step_NNNNNN.png has just been written

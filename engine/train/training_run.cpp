@@ -387,6 +387,7 @@ void Run::start_outputs() {
   setup.wasserstein = cfg_.loss == GanLoss::Wasserstein;
   setup.total = total_;
   outputs_ = std::make_unique<RunOutputs>(setup, [this](const std::string& line) { say(line); });
+  if (eval_) outputs_->set_eval_floor(eval_real_.fd);
   outputs_->start(trainer_->step());
   outputs_->update(trainer_->step(), 0, -1, false);
 }
