@@ -122,6 +122,18 @@ TEST_F(EvaluateCli, EvalCsvSurvivesAResumeBitwise) {
   EXPECT_TRUE(fs::exists(whole + "/eval_reference.json"));
   EXPECT_GT(png_size(whole + "/eval_fd.png").first, 0u);
   EXPECT_GT(png_size(whole + "/eval_pr.png").first, 0u);
+  // The reports show the scores: both eval curves inline (after the losses and D outputs), the
+  // best FD and the real-vs-real floor, the resumed run's too.
+  for (const std::string& run : {whole, split}) {
+    const std::string html = slurp(run + "/report.html");
+    size_t svgs = 0;
+    for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1))
+      ++svgs;
+    EXPECT_EQ(svgs, 4u) << run;
+    for (const char* want : {"FD (lower is better)", "FD of real vs real (the floor)",
+                             "Precision, recall, coverage", "classes covered"})
+      EXPECT_NE(html.find(want), std::string::npos) << run << ": " << want;
+  }
 
   const std::string json = tmp / "last.json";
   ASSERT_EQ(evaluate({"--checkpoint", checkpoint_path(whole, 6), "--classifier", classifier,
