@@ -109,17 +109,11 @@ void draw_polyline(Canvas& canvas, const PlotScene& scene, const std::vector<dou
 }
 
 void draw_points(Canvas& canvas, const PlotScene& scene, const Series& s) {
-  const PixelBox& a = scene.layout.area;
   const Rgb colour{s.r, s.g, s.b};
-  for (size_t i = 0; i < s.x.size(); ++i) {
-    if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-    const long double px = std::floor(scene.map.px(s.x[i]) + 0.5L);
-    const long double py = std::floor(scene.map.py(s.y[i]) + 0.5L);
-    if (px < a.left || px > a.right || py < a.top || py > a.bottom) continue;
-    const int cx = int(px), cy = int(py);
+  for_each_point_pixel(scene, s, [&](int cx, int cy) {
     for (int dy = -1; dy <= 1; ++dy)
       for (int dx = -1; dx <= 1; ++dx) canvas.set_in_area(cx + dx, cy + dy, colour);
-  }
+  });
 }
 
 void draw_legend(Canvas& canvas, const PlotScene& scene, const std::vector<Series>& series,

@@ -84,6 +84,20 @@ void for_each_finite_run(const std::vector<double>& x, const std::vector<double>
   }
 }
 
+// Calls at(cx, cy) with the pixel of each point of `s` whose x and y are finite and whose nearest
+// pixel (halves up) lies in the plot area.
+template <class At>
+void for_each_point_pixel(const PlotScene& scene, const Series& s, At at) {
+  const PixelBox& a = scene.layout.area;
+  for (size_t i = 0; i < s.x.size(); ++i) {
+    if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+    const long double px = std::floor(scene.map.px(s.x[i]) + 0.5L);
+    const long double py = std::floor(scene.map.py(s.y[i]) + 0.5L);
+    if (px < a.left || px > a.right || py < a.top || py > a.bottom) continue;
+    at(int(px), int(py));
+  }
+}
+
 // The colour blended `amount` of the way to white (rounded): the faint raw line under a smoothed
 // one.
 Rgb towards_white(Rgb c, double amount);

@@ -167,20 +167,15 @@ void points(std::string& svg, const PlotScene& scene, const Series& s) {
   const int w = a.right - a.left + 1;
   std::vector<bool> drawn(size_t(w) * size_t(a.bottom - a.top + 1), false);
   svg += "<g fill=\"" + hex({s.r, s.g, s.b}) + "\">\n";
-  for (size_t i = 0; i < s.x.size(); ++i) {
-    if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-    const long double px = std::floor(scene.map.px(s.x[i]) + 0.5L);
-    const long double py = std::floor(scene.map.py(s.y[i]) + 0.5L);
-    if (px < a.left || px > a.right || py < a.top || py > a.bottom) continue;
-    const int cx = int(px), cy = int(py);
+  for_each_point_pixel(scene, s, [&](int cx, int cy) {
     const size_t at = size_t(cy - a.top) * size_t(w) + size_t(cx - a.left);
-    if (drawn[at]) continue;
+    if (drawn[at]) return;
     drawn[at] = true;
     const int x0 = std::max(cx - 1, a.left), x1 = std::min(cx + 1, a.right);
     const int y0 = std::max(cy - 1, a.top), y1 = std::min(cy + 1, a.bottom);
     svg += "<rect x=\"" + std::to_string(x0) + "\" y=\"" + std::to_string(y0) + "\" width=\"" +
            std::to_string(x1 - x0 + 1) + "\" height=\"" + std::to_string(y1 - y0 + 1) + "\"/>\n";
-  }
+  });
   svg += "</g>\n";
 }
 
