@@ -1,5 +1,5 @@
-// Small checks of generated HTML for tests: attribute values, and that every element opened is
-// closed in order (HTML void elements and XML self-closing tags excepted).
+// Small checks of generated HTML for tests: attribute values, counts of a string, and that every
+// element opened is closed in order (HTML void elements and XML self-closing tags excepted).
 #pragma once
 #include <gtest/gtest.h>
 
@@ -21,6 +21,13 @@ inline std::vector<std::string> attribute_values(const std::string& html, const 
     out.push_back(html.substr(at + key.size(), end - at - key.size()));
   }
   return out;
+}
+
+// How many times `what` stands in `text` (overlaps counted).
+inline size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
 }
 
 inline ::testing::AssertionResult tags_balance(const std::string& html) {

@@ -92,9 +92,12 @@ a { color: var(--accent); }
 
 }  // namespace
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const long s = std::lround(seconds);
+std::string format_duration(double seconds, bool compact) {
+  if (!(seconds >= 0) || seconds > kMaxDurationSeconds) return "?";
+  const long s = long(seconds + 0.5);
+  if (compact)
+    return s >= 3600 ? fmt::format("{}h{:02d}m", s / 3600, (s / 60) % 60)
+                     : fmt::format("{}m{:02d}s", s / 60, s % 60);
   if (s < 60) return fmt::format("{} s", s);
   if (s < 3600) return fmt::format("{} min {:02d} s", s / 60, s % 60);
   return fmt::format("{} h {:02d} min", s / 3600, (s / 60) % 60);
@@ -114,7 +117,8 @@ std::string render_report_html(const RunReport& r) {
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  if (r.live) h += fmt::format("<meta http-equiv=\"refresh\" content=\"{}\">\n", r.refresh_s);
+  const bool live = r.state == "running";
+  if (live) h += fmt::format("<meta http-equiv=\"refresh\" content=\"{}\">\n", r.refresh_s);
   const std::string progress = fmt::format("step {} / {}", r.step, r.total);
   h += fmt::format("<title>{} ({}, {})</title>\n", xml_escape(r.title), xml_escape(r.state),
                    progress);
@@ -125,7 +129,7 @@ std::string render_report_html(const RunReport& r) {
   const double fraction = r.total > 0 ? std::min(1.0, double(r.step) / double(r.total)) : 0.0;
   std::string line = fmt::format("{} ({:.0f}%)", progress, 100 * fraction);
   if (r.it_per_s > 0) line += fmt::format(" &middot; {:.1f} it/s", r.it_per_s);
-  if (r.state == "running") {
+  if (live) {
     line += " &middot; ETA " + xml_escape(format_duration(r.eta_s));
     line += " &middot; running for " + xml_escape(format_duration(r.elapsed_s));
   } else {
@@ -137,7 +141,7 @@ std::string render_report_html(const RunReport& r) {
       fmt::format("<div class=\"bar\"><div style=\"width:{:.1f}%\"></div></div>\n", 100 * fraction);
   if (!r.state_detail.empty()) h += "<p>" + xml_escape(r.state_detail) + "</p>\n";
   h += "<p class=\"muted\">updated " + xml_escape(r.updated);
-  if (r.live)
+  if (live)
     h += fmt::format("; this page reloads itself every {} s while the run is live", r.refresh_s);
   h += "</p>\n</header>\n";
 

@@ -24,10 +24,9 @@ struct ReportImage {
 
 struct RunReport {
   std::string title;  // the page's heading: "mnist_gan: runs/fashion"
-  // running (live: the page reloads itself every refresh_s seconds), finished, stopped, failed.
+  // running (the page reloads itself every refresh_s seconds), finished, stopped, failed.
   std::string state = "running";
   std::string state_detail;  // one line: "stopped by signal 2 at step 1200; resume with ..."
-  bool live = false;
   int refresh_s = 10;
   uint64_t step = 0, total = 0;
   double it_per_s = 0;   // recent training speed; 0: not known yet
@@ -55,7 +54,10 @@ std::string render_report_html(const RunReport& report);
 // first and the last; all of them when there are no more than max_count.
 std::vector<ReportImage> spread_images(const std::vector<ReportImage>& images, size_t max_count);
 
-// A duration for people: "42 s", "3 min 05 s", "2 h 07 min"; "?" for negative or non-finite.
-std::string format_duration(double seconds);
+// A duration for people: "42 s", "3 min 05 s", "2 h 07 min"; compact (a progress line): "0m42s",
+// "3m05s", "2h07m". "?" for a negative, non-finite or longer than kMaxDurationSeconds one (an ETA
+// at a near-zero speed).
+inline constexpr double kMaxDurationSeconds = 1e7;
+std::string format_duration(double seconds, bool compact = false);
 
 }  // namespace gan

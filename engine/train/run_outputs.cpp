@@ -26,14 +26,26 @@ constexpr size_t kGifFrames = 60;        // frames in progress.gif
 constexpr double kLossSmoothing = 0.6;   // TensorBoard's default weight
 constexpr double kReportInterval = 1.0;  // seconds between unforced rewrites of report.html
 
-// The first `columns` numbers of each row of a CSV file with a header whose step (column 0) is at
-// most `max_step`; rows with fewer numbers are skipped.
-std::vector<std::vector<double>> csv_rows(const std::string& path, size_t columns,
-                                          uint64_t max_step) {
+struct CsvTable {
+  std::vector<std::string> header;
   std::vector<std::vector<double>> rows;
+};
+
+// A CSV file with a header: its column names, and the first `columns` numbers (0: one per header
+// name) of each row whose step (column 0) is at most `max_step`; rows with fewer are skipped.
+CsvTable read_csv(const std::string& path, size_t columns, uint64_t max_step) {
+  CsvTable t;
   std::istringstream in(read_file(path));
   std::string line;
-  std::getline(in, line);  // header
+  std::getline(in, line);
+  t.header.emplace_back();
+  for (char c : line) {
+    if (c == ',')
+      t.header.emplace_back();
+    else if (c != '\r')
+      t.header.back() += c;
+  }
+  if (columns == 0) columns = t.header.size();
   while (std::getline(in, line)) {
     std::vector<double> v;
     const char* p = line.c_str();
@@ -44,20 +56,10 @@ std::vector<std::vector<double>> csv_rows(const std::string& path, size_t column
       v.push_back(x);
       p = *end == ',' ? end + 1 : end;
     }
-    if (v.size() == columns && v[0] >= 0 && v[0] <= double(max_step)) rows.push_back(std::move(v));
+    if (v.size() == columns && v[0] >= 0 && v[0] <= double(max_step))
+      t.rows.push_back(std::move(v));
   }
-  return rows;
-}
-
-std::vector<std::string> split_commas(const std::string& line) {
-  std::vector<std::string> out(1);
-  for (char c : line) {
-    if (c == ',')
-      out.emplace_back();
-    else if (c != '\r')
-      out.back() += c;
-  }
-  return out;
+  return t;
 }
 
 std::string local_time_now() {
@@ -122,13 +124,13 @@ void RunOutputs::start(uint64_t step) {
   const std::string& dir = setup_.run_dir;
   guarded("the report's history (metrics.csv)", [&] {
     if (!fs::exists(dir + "/metrics.csv")) return;
-    for (const std::vector<double>& v : csv_rows(dir + "/metrics.csv", 5, step))
+    for (const std::vector<double>& v : read_csv(dir + "/metrics.csv", 5, step).rows)
       metrics_.push_back({uint64_t(v[0]), v[1], v[2], v[3], v[4]});
   });
   guarded("the report's history (eval.csv)", [&] {
     if (!fs::exists(dir + "/eval.csv")) return;
     // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall
-    for (const std::vector<double>& v : csv_rows(dir + "/eval.csv", 8, step))
+    for (const std::vector<double>& v : read_csv(dir + "/eval.csv", 8, step).rows)
       eval_.push_back({uint64_t(v[0]), v[2], v[3], v[4], double(kMnistClasses), v[6], v[7]});
   });
   guarded("the report's history (samples/)", [&] {
@@ -168,7 +170,6 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
   r.title = setup_.title;
   r.state = state;
   r.state_detail = detail;
-  r.live = state == "running";
   r.step = step;
   r.total = setup_.total;
   r.it_per_s = it_per_s_;
@@ -214,17 +215,7 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
   std::vector<Plot> plots = curve_plots();
   const std::string toy_csv = setup_.run_dir + "/toy_metrics.csv";
   if (fs::exists(toy_csv)) {
-    std::istringstream in(read_file(toy_csv));
-    std::string header_line, line;
-    std::getline(in, header_line);
-    const std::vector<std::string> header = split_commas(header_line);
-    std::vector<std::vector<double>> rows;
-    while (std::getline(in, line)) {
-      std::vector<double> v;
-      for (const std::string& cell : split_commas(line))
-        v.push_back(std::strtod(cell.c_str(), nullptr));
-      if (v.size() == header.size() && v[0] <= double(step)) rows.push_back(std::move(v));
-    }
+    const auto [header, rows] = read_csv(toy_csv, 0, step);
     for (size_t c = 1; c < header.size() && !rows.empty(); ++c) {
       const int dir = toy_metric_direction(header[c]);
       std::string best;
@@ -300,7 +291,6 @@ void RunOutputs::update(uint64_t step, double it_per_s, double eta_s, bool pictu
 }
 
 void RunOutputs::finish(uint64_t step, const std::string& state, const std::string& detail) {
-  if (state != "running") eta_s_ = -1;
   write_curve_pngs();
   guarded("progress.gif", [&] { write_progress_gif(); });
   guarded("report.html", [&] { write_report(build_report(step, state, detail)); });

@@ -15,6 +15,7 @@
 #include "engine/io/image_grid.h"
 #include "engine/io/json_fields.h"
 #include "engine/core/memory_limits.h"
+#include "engine/io/report.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/run_outputs.h"
 
@@ -79,13 +80,6 @@ std::string sample_path(const std::string& run_dir, uint64_t step) {
   return fmt::format("{}/samples/step_{:06d}.png", run_dir, step);
 }
 
-std::string format_eta(double seconds) {
-  if (!(seconds >= 0) || seconds > 1e7) return "?";
-  const long s = long(seconds + 0.5);
-  return s >= 3600 ? fmt::format("{}h{:02d}m", s / 3600, (s / 60) % 60)
-                   : fmt::format("{}m{:02d}s", s / 60, s % 60);
-}
-
 class Run {
  public:
   Run(const RunRequest& req) : req_(req) {}
@@ -105,6 +99,7 @@ class Run {
   nlohmann::json meta() const;
 
   void start_outputs();
+  void end_progress_line();  // a live progress line gets its newline before other output
   void say(const std::string& line);
   void check_memory(DeviceKind kind) const;
   void lock_run_directory();
@@ -210,7 +205,7 @@ void Run::save_checkpoint_now() {
   try {
     ck = trainer_->checkpoint(meta());
   } catch (const NonFiniteError& e) {
-    if (progress_shown_) std::fputc('\n', req_.out);
+    end_progress_line();
     throw NonFiniteError(
         fmt::format("{}; training stopped; last good checkpoint: {}", e.what(),
                     result_.last_checkpoint.empty() ? "none" : result_.last_checkpoint));
@@ -234,7 +229,7 @@ void Run::write_samples() {
     write_png(path, tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid),
               cfg_.sample_scale);
   });
-  if (drawn && std::filesystem::exists(path)) outputs_->add_sample(step);
+  if (drawn && fs::exists(path)) outputs_->add_sample(step);
   outputs_->update(step, it_per_s_, eta_s_, true);
 }
 
@@ -249,7 +244,7 @@ void Run::export_generator() {
 
 void Run::handle_stats(const StepStats& s) {
   if (s.first_nonfinite_step != 0) {
-    if (progress_shown_) std::fputc('\n', req_.out);
+    end_progress_line();
     throw NonFiniteError(
         fmt::format("non-finite {} at step {}: training stopped; last good checkpoint: {}",
                     s.nonfinite_what, s.first_nonfinite_step,
@@ -268,7 +263,7 @@ void Run::handle_stats(const StepStats& s) {
       "{}/{} [D loss: {:.3f}, acc.: {:.2f}%] [G loss: {:.3f}] D(x) {:.3f} D(G(z)) {:.3f} | {:.1f} "
       "it/s, ETA {}",
       s.last_step, total_, s.d_loss, 100 * s.d_accuracy, s.g_loss, s.d_real, s.d_fake, it_s,
-      format_eta(eta));
+      format_duration(eta, true));
   if (req_.live_progress) {
     std::fprintf(req_.out, "\r\033[2K%s", line.c_str());
     progress_shown_ = true;
@@ -282,9 +277,13 @@ void Run::handle_stats(const StepStats& s) {
   }
 }
 
-void Run::say(const std::string& line) {
+void Run::end_progress_line() {
   if (progress_shown_) std::fputc('\n', req_.out);
   progress_shown_ = false;
+}
+
+void Run::say(const std::string& line) {
+  end_progress_line();
   std::fprintf(req_.out, "%s\n", line.c_str());
   std::fflush(req_.out);
 }
@@ -316,8 +315,7 @@ void Run::evaluate_now() {
   out << eval_row(step, s) << '\n';
   out.flush();
   if (!out) throw std::runtime_error(path + ": cannot append the evaluation row");
-  if (progress_shown_) std::fputc('\n', req_.out);
-  progress_shown_ = false;
+  end_progress_line();
   std::fprintf(req_.out,
                "eval at step %llu (%zu samples): FD %.3f (real %.3f), score %.3f (real %.3f), "
                "classes %d/%d, precision %.3f, recall %.3f\n",
@@ -395,7 +393,7 @@ void Run::start_outputs() {
 // A stop in the middle of a long step or of D's pre-training: the models are between two states,
 // so nothing is saved from them; metrics.csv keeps the steps completed before.
 RunResult Run::abandon(const StepAbandoned& e) {
-  if (progress_shown_) std::fputc('\n', req_.out);
+  end_progress_line();
   if (metrics_.is_open()) metrics_.flush();
   result_.stopped_by_signal = trainer_->stop_requested();
   result_.abandoned = e.what();
@@ -422,8 +420,7 @@ void Run::fail(const std::string& why) {
 // and (toy runs) the final pictures and numbers.
 void Run::finish_outputs() {
   if (trainer_->stats_requested()) handle_stats(trainer_->collect_stats());
-  if (progress_shown_) std::fputc('\n', req_.out);
-  progress_shown_ = false;
+  end_progress_line();
   export_generator();
   metrics_.flush();
   if (req_.points && req_.points->finish) req_.points->finish(*trainer_, req_.run_dir);

@@ -8,6 +8,7 @@
 
 #include "engine/train/checkpoint.h"
 #include "engine/io/safetensors.h"
+#include "html_check.h"
 #include "labelled_data.h"
 #include "mnist_gan_cli.h"
 
@@ -126,10 +127,7 @@ TEST_F(EvaluateCli, EvalCsvSurvivesAResumeBitwise) {
   // best FD and the real-vs-real floor, the resumed run's too.
   for (const std::string& run : {whole, split}) {
     const std::string html = slurp(run + "/report.html");
-    size_t svgs = 0;
-    for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1))
-      ++svgs;
-    EXPECT_EQ(svgs, 4u) << run;
+    EXPECT_EQ(count_of(html, "<svg"), 4u) << run;
     for (const char* want : {"FD (lower is better)", "FD of real vs real (the floor)",
                              "Precision, recall, coverage", "classes covered"})
       EXPECT_NE(html.find(want), std::string::npos) << run << ": " << want;

@@ -20,7 +20,6 @@ RunReport sample_report() {
   RunReport r;
   r.title = "mnist_gan: runs/<x>";
   r.state = "running";
-  r.live = true;
   r.refresh_s = 7;
   r.step = 250;
   r.total = 1000;
@@ -71,7 +70,6 @@ TEST(Report, ProgressStateAndReloadWhileLive) {
   EXPECT_NE(html.find("width:25.0%"), std::string::npos);
   EXPECT_NE(html.find("class=\"badge running\""), std::string::npos);
 
-  r.live = false;
   r.state = "finished";
   r.step = 1000;
   r.state_detail = "trained 1000 steps";
@@ -139,6 +137,11 @@ TEST(Report, DurationsForPeople) {
   EXPECT_EQ(format_duration(7620), "2 h 07 min");
   EXPECT_EQ(format_duration(-1), "?");
   EXPECT_EQ(format_duration(std::nan("")), "?");
+  EXPECT_EQ(format_duration(1e300), "?") << "an ETA at a near-zero speed";
+  EXPECT_EQ(format_duration(42.4, true), "0m42s");
+  EXPECT_EQ(format_duration(185, true), "3m05s");
+  EXPECT_EQ(format_duration(7620, true), "2h07m");
+  EXPECT_EQ(format_duration(-3, true), "?");
 }
 
 }  // namespace

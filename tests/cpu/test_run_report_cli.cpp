@@ -36,12 +36,6 @@ std::string last_line(const std::string& out) {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // Every relative src and href of the page names a file that exists in the run directory.
 ::testing::AssertionResult links_resolve(const std::string& run_dir, const std::string& html) {
   std::vector<std::string> refs = attribute_values(html, "src");
