@@ -7,8 +7,10 @@
 #include "kernels/batchnorm.h"
 #include "kernels/bce.h"
 #include "kernels/common.h"
+#include "kernels/condition.h"
 #include "kernels/conv.h"
 #include "kernels/dropout.h"
+#include "kernels/ema.h"
 #include "kernels/losses.h"
 #include "kernels/optimizers.h"
 #include "kernels/random.h"
@@ -87,5 +89,17 @@ void wasserstein_loss(const ExecContext& ctx, const float* scores, size_t N, flo
                       float* dscores, BceStats<float>* stats);
 void sigmoid_mse(const ExecContext& ctx, const float* logits, const float* targets, size_t N,
                  float* dlogits, float* loss);
+
+// Class conditioning (kernels/condition.h).
+void random_labels(const ExecContext& ctx, uint32_t* labels, int B, uint32_t K, uint64_t seed,
+                   uint32_t stream, const uint64_t* counter);
+void gather_labels(const ExecContext& ctx, const uint8_t* table, const uint32_t* indices, int B,
+                   uint32_t* labels);
+void append_onehot(const ExecContext& ctx, const float* x, int B, size_t F, const uint32_t* labels,
+                   int K, size_t S, float* y);
+void take_columns(const ExecContext& ctx, const float* x, int B, size_t W, size_t F, float* y);
+// G's weight average (kernels/ema.h).
+void ema_update(const ExecContext& ctx, float* ema, const float* p, size_t N, float decay,
+                uint64_t start, const uint64_t* step);
 
 }  // namespace gan::ops
