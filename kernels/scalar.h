@@ -1,6 +1,6 @@
 // Scalar maths that the CPU reference and the CUDA kernels share, so both paths agree by
-// construction: activations, stable BCE, the optimizer element updates, the Philox generator and
-// what is drawn from it.
+// construction: activations, stable BCE, the optimizer element updates (and the weight EMA's), the
+// Philox generator and what is drawn from it.
 #pragma once
 #include <cmath>
 
@@ -113,6 +113,30 @@ template <class T>
 GAN_HD void rmsprop_update(T& p, T g, T& v, T lr, T alpha, T eps) {
   v = alpha * v + (T(1) - alpha) * g * g;
   p -= lr * g / (sqrt(v) + eps);
+}
+
+// a * b rounded on its own, never fused into an FMA with a following add: nvcc fuses by default
+// (--fmad=true) and the host does not, so a shared formula would round differently on the device.
+GAN_HD float mul_unfused(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+GAN_HD double mul_unfused(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+// One element of G's weight EMA (ema.h): p + decay (e - p), torch.lerp(p, e, decay). The product
+// is rounded on its own (mul_unfused), so the CPU and CUDA paths agree bit for bit.
+template <class T>
+GAN_HD T ema_element(T e, T p, T decay) {
+  return p + mul_unfused(decay, e - p);
 }
 
 // True for a finite x (not NaN, not +-inf): x - x is exactly 0 for every finite x and NaN

@@ -3,7 +3,6 @@
 // value that drives the update non-finite, and which flags that must set. Plain C++: no CUDA.
 #pragma once
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -190,16 +189,6 @@ inline void flags_from_outputs(FlagOp op, const FlagInputs& out, bool& params, b
     if (op == FlagOp::SgdMomentum) state |= !std::isfinite(out.m[i]);
     if (op == FlagOp::Rmsprop) state |= !std::isfinite(out.v[i]);
   }
-}
-
-// Bit patterns equal element by element (NaN included); names the first difference.
-inline ::testing::AssertionResult same_bits(const std::string& name, const std::vector<float>& a,
-                                            const std::vector<float>& b) {
-  if (a.size() != b.size()) return ::testing::AssertionFailure() << name << ": sizes differ";
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0)
-      return ::testing::AssertionFailure() << name << "[" << i << "]: " << a[i] << " vs " << b[i];
-  return ::testing::AssertionSuccess();
 }
 
 }  // namespace gan::test

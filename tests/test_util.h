@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -71,6 +72,16 @@ template <class A, class B>
   return ::testing::AssertionFailure()
          << name << ": " << bad << " of " << got.size() << " elements outside atol " << atol
          << " + rtol " << rtol << " (max finite diff " << worst << ")" << msg;
+}
+
+// Bit patterns equal element by element (NaN included); names the first difference.
+inline ::testing::AssertionResult same_bits(const std::string& name, const std::vector<float>& a,
+                                            const std::vector<float>& b) {
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << name << ": sizes differ";
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0)
+      return ::testing::AssertionFailure() << name << "[" << i << "]: " << a[i] << " vs " << b[i];
+  return ::testing::AssertionSuccess();
 }
 
 // action() throws std::exception whose message is one line containing every part.

@@ -243,4 +243,33 @@ void stats_zero(const ExecContext& ctx, float* x, int n) {
   GAN_DISPATCH(cuda::stats_zero(x, n, ctx.stream), cpu::stats_zero(x, n));
 }
 
+void random_labels(const ExecContext& ctx, uint32_t* labels, int B, uint32_t K, uint64_t seed,
+                   uint32_t stream, const uint64_t* counter) {
+  GAN_DISPATCH(cuda::random_labels(labels, B, K, seed, stream, counter, ctx.stream),
+               cpu::random_labels(labels, B, K, seed, stream, counter));
+}
+
+void gather_labels(const ExecContext& ctx, const uint8_t* table, const uint32_t* indices, int B,
+                   uint32_t* labels) {
+  GAN_DISPATCH(cuda::gather_labels(table, indices, B, labels, ctx.stream),
+               cpu::gather_labels(table, indices, B, labels));
+}
+
+void append_onehot(const ExecContext& ctx, const float* x, int B, size_t F, const uint32_t* labels,
+                   int K, size_t S, float* y) {
+  GAN_DISPATCH(cuda::append_onehot(x, B, F, labels, K, S, y, ctx.stream),
+               cpu::append_onehot<float>(x, B, F, labels, K, S, y));
+}
+
+void take_columns(const ExecContext& ctx, const float* x, int B, size_t W, size_t F, float* y) {
+  GAN_DISPATCH(cuda::take_columns(x, B, W, F, y, ctx.stream),
+               cpu::take_columns<float>(x, B, W, F, y));
+}
+
+void ema_update(const ExecContext& ctx, float* ema, const float* p, size_t N, float decay,
+                uint64_t start, const uint64_t* step) {
+  GAN_DISPATCH(cuda::ema_update(ema, p, N, decay, start, step, ctx.stream),
+               cpu::ema_update<float>(ema, p, N, decay, start, step));
+}
+
 }  // namespace gan::ops
