@@ -66,8 +66,8 @@ GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
                                          g.rows, g.cols));
   }
   const ModelFootprint f = model_footprint(g.cfg.generator, 1);
-  for (const auto& [name, need] : {std::pair<std::string, uint64_t>{"g.params", f.params},
-                                   {"g.state", f.state}}) {
+  for (const auto& [name, need] :
+       {std::pair<std::string, uint64_t>{sampling_params_name(g.cfg), f.params}, {"g.state", f.state}}) {
     const NamedTensor* t = g.ck.find(name);
     if (!t) throw std::runtime_error(path + ": checkpoint has no tensor '" + name + "'");
     if (t->data.size() != need)
@@ -82,29 +82,55 @@ GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
   return g;
 }
 
+// A generator's weights as its samples use them: the average when the run kept one.
+void load_sampling_weights(Model& G, const GeneratorCheckpoint& g) {
+  load_model_weights(G, g.ck, "g", sampling_params_name(g.cfg));
+}
+
+std::string weights_said(const TrainConfig& c) {
+  return c.ema > 0.0f ? fmt::format(", EMA weights (decay {:g})", c.ema) : "";
+}
+
 int run_generate(const std::string& ckpt_path, int n, const std::string& out, uint64_t seed,
-                 const std::string& device, int columns, int scale) {
+                 const std::string& device, int columns, int scale, std::optional<int> label) {
   const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
+  if (label && g.cfg.classes == 0)
+    throw std::invalid_argument("--label: " + ckpt_path + " holds an unconditional generator");
+  if (label && *label >= g.cfg.classes)
+    throw std::invalid_argument(fmt::format("--label: {} is not a class of this generator (0 to {})",
+                                            *label, g.cfg.classes - 1));
   ExecResources exec(resolve_device(device_choice_from_name(device)));
   Model G("generator", g.cfg.generator, std::min(n, 1024), exec.context().kind);
-  load_model_weights(G, g.ck, "g");
-  const std::vector<float> images = generate_images(exec.context(), G, g.cfg.noise, n, seed);
+  load_sampling_weights(G, g);
+  const std::vector<float> images =
+      generate_images(exec.context(), G, g.cfg.noise, n, seed, g.cfg.classes, label.value_or(-1));
+  // Conditional without --label: sample i is of class i % classes, so a row of `classes` columns
+  // holds one of each.
+  if (columns <= 0 && g.cfg.classes > 0 && !label) columns = std::min(n, g.cfg.classes);
   if (columns <= 0) {
     columns = 1;
     while (columns * columns < n) ++columns;
   }
   write_png(out, tile_images(images, n, g.rows, g.cols, columns), scale);
-  std::printf("wrote %d samples (%s, seed %llu) to %s\n", n, exec.description().c_str(),
-              (unsigned long long)seed, out.c_str());
+  const std::string classes =
+      g.cfg.classes == 0 ? ""
+      : label            ? fmt::format(", class {}", *label)
+                         : fmt::format(", classes 0-{} in turn", g.cfg.classes - 1);
+  std::printf("wrote %d samples (%s, seed %llu%s%s) to %s\n", n, exec.description().c_str(),
+              (unsigned long long)seed, classes.c_str(), weights_said(g.cfg).c_str(), out.c_str());
   return 0;
 }
 
 int run_export(const std::string& ckpt_path, const std::string& out) {
   const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
   Model G("generator", g.cfg.generator, 1, DeviceKind::Cpu);
-  load_model_weights(G, g.ck, "g");
-  write_safetensors(out, model_named_tensors(G),
-                    {{"format", "pt"}, {"model", describe_model_spec(g.cfg.generator)}});
+  load_sampling_weights(G, g);
+  std::map<std::string, std::string> meta = {{"format", "pt"},
+                                             {"model", describe_model_spec(g.cfg.generator)},
+                                             {"input", generator_input_note(g.cfg)},
+                                             {"weights", generator_weights_note(g.cfg)}};
+  if (g.cfg.classes > 0) meta["classes"] = std::to_string(g.cfg.classes);
+  write_safetensors(out, model_named_tensors(G), meta);
   std::printf("wrote the generator (%s) to %s\n", describe_model_spec(g.cfg.generator).c_str(),
               out.c_str());
   return 0;
@@ -179,10 +205,13 @@ int run_evaluate(const EvaluateRequest& r) {
   std::string what;
   if (g) {
     Model G("generator", g->cfg.generator, 1, exec.context().kind);
-    load_model_weights(G, g->ck, "g");
-    gen = ev.score_generator(G, g->cfg.noise, size_t(r.n), r.seed);
-    what = fmt::format("{} (step {}), {} samples, noise seed {}", r.checkpoint,
-                       g->ck.counters.count("step") ? g->ck.counters.at("step") : 0, r.n, r.seed);
+    load_sampling_weights(G, *g);
+    gen = ev.score_generator(G, g->cfg.noise, size_t(r.n), r.seed, g->cfg.classes);
+    what = fmt::format("{} (step {}), {} samples, noise seed {}{}{}", r.checkpoint,
+                       g->ck.counters.count("step") ? g->ck.counters.at("step") : 0, r.n, r.seed,
+                       g->cfg.classes ? fmt::format(", classes 0-{} in turn", g->cfg.classes - 1)
+                                      : "",
+                       weights_said(g->cfg));
   } else {
     size_t n = 0;
     const std::vector<float> samples = read_sample_file(r.samples, D, &n);
@@ -249,6 +278,9 @@ int main(int argc, char** argv) {
       ->check(app::whole_number(1, kMaxSampleGrid));
   train->add_option("--sample-scale", ov.scale, "sample grids' pixel scale (nearest neighbour)")
       ->check(app::whole_number(1, kMaxSampleScale));
+  train->add_flag("--conditional", ov.conditional,
+                  "conditional GAN: G and D also read the class (one-hot, labels from "
+                  "train-labels-idx1-ubyte); grids show one class a row");
   train->add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   train->add_flag("--tf32", tf32, "allow TF32 tensor cores in cuBLAS GEMMs");
   bool cuda_graph = false;
@@ -314,6 +346,7 @@ int main(int argc, char** argv) {
   std::string gen_ckpt, gen_out, gen_device = "auto";
   int gen_n = 64, gen_cols = 0, gen_scale = 2;
   uint64_t gen_seed = 1;
+  std::optional<int> gen_label;
   generate->add_option("--checkpoint", gen_ckpt, "checkpoint file (runs/NAME/checkpoints/...)")
       ->required();
   generate->add_option("--out", gen_out, "PNG file to write")->required();
@@ -328,6 +361,10 @@ int main(int argc, char** argv) {
   generate->add_option("--seed", gen_seed, "noise seed")
       ->check(app::whole_number(0, UINT64_MAX))
       ->capture_default_str();
+  generate->add_option("--label", gen_label,
+                       "conditional generators: every sample of this class (default: each class "
+                       "in turn, one per column)")
+      ->check(app::whole_number(0, kMaxClasses - 1));
   generate->add_option("--device", gen_device, "auto, cuda or cpu")->capture_default_str();
 
   // ---- export ----
@@ -344,6 +381,7 @@ int main(int argc, char** argv) {
   Overrides desc_ov;
   describe->add_option("--preset", desc_preset, presets_help)->capture_default_str();
   desc_ov.add_to(describe);
+  describe->add_flag("--conditional", desc_ov.conditional, "as train --conditional");
 
   // ---- devices ----
   CLI::App* devices = app.add_subcommand("devices", "list the compute devices this build can use");
@@ -353,7 +391,8 @@ int main(int argc, char** argv) {
 
   try {
     if (generate->parsed())
-      return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols, gen_scale);
+      return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols, gen_scale,
+                          gen_label);
     if (exp->parsed()) return run_export(exp_ckpt, exp_out);
     if (classify->parsed()) return run_classifier(cls_data, cls_out, cls_device, cls_cfg);
     if (evaluate->parsed()) return run_evaluate(ev_req);

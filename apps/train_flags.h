@@ -126,14 +126,17 @@ inline void add_minibatch_stddev(ModelSpec& d) {
   throw std::invalid_argument("--minibatch-stddev: the discriminator has no dense layer");
 }
 
+// --conditional: MNIST-format data sets have ten classes.
+inline constexpr int kConditionalClasses = 10;
+
 struct Overrides {
   std::optional<int> batch, z_dim, d_steps, log_every, sample_every, checkpoint_every, keep, grid,
-      scale;
-  std::optional<uint64_t> steps, seed, lr_decay_every, instance_noise_steps;
+      scale, pack;
+  std::optional<uint64_t> steps, seed, lr_decay_every, instance_noise_steps, ema_start;
   std::optional<float> lr, lr_g, lr_d, beta1, beta2, label_smoothing, momentum, lr_decay, clip,
-      instance_noise;
+      instance_noise, ema;
   std::optional<std::string> noise, g_loss, d_update, init, loss, optimizer;
-  bool wgan = false, minibatch_stddev = false;
+  bool wgan = false, minibatch_stddev = false, conditional = false;
 
   // In order: --wgan's bundle, the optimizer kind, then every single setting (so a flag given
   // beside --wgan overrides its part of the bundle).
@@ -153,7 +156,7 @@ struct Overrides {
     if (batch) c.batch = *batch;
     if (steps) c.steps = *steps;
     if (seed) c.seed = *seed;
-    if (z_dim) c.generator.input = *z_dim;
+    if (z_dim) c.generator.input = *z_dim + c.classes;  // a conditional G also reads the code
     if (d_steps) c.d_steps = *d_steps;
     if (log_every) c.log_every = *log_every;
     if (sample_every) c.sample_every = *sample_every;
@@ -181,6 +184,18 @@ struct Overrides {
     if (d_update) c.d_update = d_update_from_name(*d_update);
     if (init) c.init = init_scheme_from_name(*init);
     if (minibatch_stddev) add_minibatch_stddev(c.discriminator);
+    if (ema) {
+      if (!(*ema > 0.0f && *ema < 1.0f))
+        throw std::invalid_argument(fmt::format("--ema: must be in (0, 1) (got {:g})", *ema));
+      c.ema = *ema;
+    }
+    if (ema_start) {
+      if (c.ema == 0.0f) throw std::invalid_argument("--ema-start: needs --ema");
+      c.ema_start = *ema_start;
+    }
+    // The code is part of each sample D judges, so conditioning comes before packing.
+    if (conditional) make_conditional(c, kConditionalClasses);
+    if (pack) add_packing(c, *pack);
   }
 
   // Settings a resumed run may not change (they come from its config.json).
@@ -188,7 +203,7 @@ struct Overrides {
     return batch || z_dim || d_steps || lr || lr_g || lr_d || beta1 || beta2 || label_smoothing ||
            noise || g_loss || d_update || init || seed || grid || scale || momentum || lr_decay ||
            lr_decay_every || clip || instance_noise || instance_noise_steps || loss || optimizer ||
-           wgan || minibatch_stddev;
+           wgan || minibatch_stddev || pack || ema || ema_start || conditional;
   }
 
   void add_to(CLI::App* cmd) {
@@ -238,6 +253,13 @@ struct Overrides {
           "anneal the instance noise linearly to 0 over this many steps (0: constant)");
     cmd->add_flag("--minibatch-stddev", minibatch_stddev,
                   "add ProGAN's minibatch-stddev feature before D's last dense layer");
+    count("--pack", pack, 1, kMaxPackRows,
+          "PacGAN: D judges this many samples at once (a divisor of --batch; 1: off)");
+    number("--ema", ema,
+           "keep an average of G's weights with this decay, e.g. 0.999, for samples, evaluation "
+           "and export");
+    count("--ema-start", ema_start, 0, kMaxSteps,
+          "step from which the --ema average runs (a copy of G's weights before)");
     cmd->add_option("--init", init, "glorot_uniform (Keras) or torch_default (PyTorch)");
     count("--log-every", log_every, 1, kMaxLogEvery,
           "steps between metrics rows / progress updates");

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "engine/train/gan_trainer.h"
@@ -16,7 +17,7 @@ constexpr int kEvalGeneratorBatch = 500;
 }  // namespace
 
 nlohmann::json quality_scores_to_json(const QualityScores& s) {
-  return {{"n", s.n},
+  nlohmann::json j = {{"n", s.n},
           {"fd", s.fd},
           {"classifier_score", s.score},
           {"classes_covered", s.covered},
@@ -24,6 +25,11 @@ nlohmann::json quality_scores_to_json(const QualityScores& s) {
           {"kl_to_uniform", s.kl_uniform},
           {"precision", s.precision},
           {"recall", s.recall}};
+  if (!s.class_accuracy.empty()) {
+    j["label_accuracy"] = s.label_accuracy;
+    j["class_accuracy"] = s.class_accuracy;
+  }
+  return j;
 }
 
 uint64_t evaluation_bytes(size_t n, size_t D, size_t F, size_t C) {
@@ -87,7 +93,8 @@ QualityScores Evaluator::score_images(const float* images, size_t n) {
   return score_embedded(features, probs, n);
 }
 
-QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n, uint64_t seed) {
+QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n, uint64_t seed,
+                                         int classes) {
   if (G.output_dim() != clf_->input_dim())
     throw std::invalid_argument(fmt::format("the generator makes {} values a sample, the "
                                             "classifier takes {}",
@@ -100,8 +107,29 @@ QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n,
   ctx_.synchronize();
   eval_g_->params().upload(G.params().download());
   eval_g_->state().upload(G.state().download());
-  const std::vector<float> images = generate_images(ctx_, *eval_g_, noise, int(n), seed);
-  return score_images(images.data(), n);
+  const std::vector<float> images =
+      generate_images(ctx_, *eval_g_, noise, int(n), seed, classes);
+  if (classes == 0) return score_images(images.data(), n);
+  std::vector<float> features(n * size_t(clf_->feature_dim())), probs(n * size_t(clf_->classes()));
+  clf_->embed(images.data(), n, features.data(), probs.data());
+  QualityScores s = score_embedded(features, probs, n);
+  // Sample i was asked for class i % classes: is that the classifier's top class?
+  const int C = clf_->classes();
+  std::vector<size_t> hits(static_cast<size_t>(classes)), asked(hits.size());
+  for (size_t i = 0; i < n; ++i) {
+    const float* p = probs.data() + i * size_t(C);
+    const size_t top = size_t(std::max_element(p, p + C) - p);
+    const size_t label = i % size_t(classes);
+    ++asked[label];
+    hits[label] += top == label;
+  }
+  size_t total = 0;
+  for (int c = 0; c < classes; ++c) {
+    s.class_accuracy.push_back(asked[c] ? double(hits[c]) / double(asked[c]) : 0.0);
+    total += hits[c];
+  }
+  s.label_accuracy = double(total) / double(n);
+  return s;
 }
 
 QualityScores Evaluator::real_vs_real() {
@@ -160,6 +188,14 @@ std::string format_quality_table(const QualityScores& g, const QualityScores& r)
                    "precision (k=3)", g.precision, r.precision);
   t += fmt::format("{:<22} {:>12.3f} {:>14.3f}   (real images on the samples' manifold)\n",
                    "recall (k=3)", g.recall, r.recall);
+  if (!g.class_accuracy.empty()) {
+    t += fmt::format("{:<22} {:>12.3f} {:>14}   (samples classified as the label asked for)\n",
+                     "label accuracy", g.label_accuracy, "");
+    std::string per;
+    for (size_t c = 0; c < g.class_accuracy.size(); ++c)
+      per += fmt::format("{}{}: {:.2f}", c ? ", " : "", c, g.class_accuracy[c]);
+    t += fmt::format("{:<22} {}\n", "  per class", per);
+  }
   return t;
 }
 

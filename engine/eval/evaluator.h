@@ -22,6 +22,10 @@ struct QualityScores {
   int covered = 0, classes = 0;
   double kl_uniform = 0;
   double precision = 0, recall = 0;
+  // A conditional generator's samples (TF-GAN's mnist_cross_entropy idea): the share the
+  // classifier puts in the class they were asked for, overall and per class; empty otherwise.
+  std::vector<double> class_accuracy;
+  double label_accuracy = 0;
 };
 nlohmann::json quality_scores_to_json(const QualityScores& s);
 
@@ -45,7 +49,10 @@ class Evaluator {
   // n samples of G in inference mode from noise (seed, counter 0), made in batches of a fixed
   // size whatever G's own batch size, so a checkpoint scores the same in a training run's
   // eval.csv and from 'mnist_gan evaluate'.
-  QualityScores score_generator(Model& G, Distribution noise, size_t n, uint64_t seed);
+  // A conditional G (classes > 0) makes sample i of class i % classes, and the scores include
+  // the classifier's accuracy on those labels.
+  QualityScores score_generator(Model& G, Distribution noise, size_t n, uint64_t seed,
+                                int classes = 0);
   // The real data against itself: FD, precision and recall of the test set's first half against
   // its second half (the best a generator can hope for at that sample size); score, coverage and
   // KL of the whole test set (the classifier score's ceiling).

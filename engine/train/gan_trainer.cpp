@@ -24,6 +24,9 @@ constexpr uint32_t kStreamNoiseD = 0x80000100u;  // + d-step index
 constexpr uint32_t kStreamNoiseG = 0x80000200u;
 constexpr uint32_t kStreamFixedNoise = 0x80000300u;
 constexpr uint32_t kStreamGenerate = 0x80000400u;
+// Labels of the fake batches (conditional runs): D step k, and the G step.
+constexpr uint32_t kStreamLabelsD = 0x80100000u;  // + d-step index
+constexpr uint32_t kStreamLabelsG = 0x80200000u;
 constexpr uint32_t kStreamInitG = 0x90000000u;
 constexpr uint32_t kStreamInitD = 0x90010000u;
 // Dropout draws of each model call within a step.
@@ -42,6 +45,11 @@ BceStats<float>* as_stats(float* p) { return reinterpret_cast<BceStats<float>*>(
 
 constexpr uint32_t kStreamInstanceNoise = 0x80000500u;  // + 2k (real), + 2k + 1 (fake); G: + 255
 
+// Samples in the trainer's grids: one row of sample_grid per class when conditional.
+int samples_in(const TrainConfig& c) {
+  return c.classes > 0 ? c.classes * c.sample_grid : c.sample_grid * c.sample_grid;
+}
+
 // Validates before any member is built from the config, so a bad setting is reported by its flag.
 const TrainConfig& validated(const TrainConfig& cfg, int sample_size, size_t n_samples) {
   if (n_samples == 0) throw std::invalid_argument("the data set holds no samples");
@@ -54,14 +62,29 @@ const TrainConfig& validated(const TrainConfig& cfg, int sample_size, size_t n_s
 
 }  // namespace
 
-GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx)
+GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx,
+                       const std::vector<uint8_t>* labels)
     : GanTrainer(cfg, int(data.image_size()), data.count, ctx) {
+  if (cfg.classes > 0) {
+    if (!labels) throw std::invalid_argument("a conditional GAN needs the images' labels");
+    if (labels->size() != data.count)
+      throw std::invalid_argument(fmt::format("{} labels for {} images", labels->size(),
+                                              data.count));
+    for (size_t i = 0; i < labels->size(); ++i)
+      if ((*labels)[i] >= cfg.classes)
+        throw std::invalid_argument(fmt::format("label {} (image {}) is not one of the {} classes",
+                                                (*labels)[i], i, cfg.classes));
+    labels_ = Array<uint8_t>(ctx.kind, labels->size());
+    labels_.upload(*labels);
+  }
   images_ = Array<uint8_t>(ctx.kind, data.pixels.size());
   images_.upload(data.pixels);
 }
 
 GanTrainer::GanTrainer(const TrainConfig& cfg, const PointSet& data, const ExecContext& ctx)
     : GanTrainer(cfg, data.dim, data.count(), ctx) {
+  if (cfg.classes > 0)
+    throw std::invalid_argument("a conditional GAN needs labelled images, not points");
   if (data.values.size() != data.count() * size_t(data.dim))
     throw std::invalid_argument(fmt::format("the point set's {} values are not rows of {}",
                                             data.values.size(), data.dim));
@@ -75,12 +98,14 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
       ctx_(ctx),
       n_samples_(uint32_t(n_samples)),
       sample_size_(sample_size),
-      G_("generator", cfg.generator, std::max(cfg.batch, cfg.sample_grid * cfg.sample_grid),
-         ctx.kind),
+      G_("generator", cfg.generator, std::max(cfg.batch, samples_in(cfg)), ctx.kind),
       D_("discriminator", cfg.discriminator, cfg.batch, ctx.kind) {
   const DeviceKind dev = ctx.kind;
   const size_t B = size_t(cfg.batch);
-  const size_t n_grid = size_t(cfg.sample_grid) * cfg.sample_grid;
+  // Conditional grids share the noise down each column: one vector per column.
+  const size_t n_noise = cfg.classes > 0 ? size_t(cfg.sample_grid) : size_t(samples_in(cfg));
+  if (cfg.ema > 0.0f)
+    G_ema_ = std::make_unique<Model>("generator (EMA)", cfg.generator, samples_in(cfg), dev);
   n_logits_ = D_.output_rows(cfg.batch);
   // The decay schedules count optimizer updates; the config counts training steps.
   const uint64_t d_updates = uint64_t(cfg.d_steps) * (cfg.d_update == DUpdate::Separate ? 2 : 1);
@@ -94,7 +119,7 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
     noisy_fake_ = Array<float>(dev, B * sample_size_);
   }
   z_ = Array<float>(dev, B * cfg.z_dim());
-  fixed_z_ = Array<float>(dev, n_grid * cfg.z_dim());
+  fixed_z_ = Array<float>(dev, n_noise * cfg.z_dim());
   dlogits_ = Array<float>(dev, B);
   t_real_ = Array<float>(dev, B);
   t_fake_ = Array<float>(dev, B);
@@ -108,6 +133,27 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
   // The fixed sample noise: drawn once, the same for every grid of the run.
   ops::random_fill(ctx_, fixed_z_.data(), fixed_z_.size(), cfg.noise, cfg.seed, kStreamFixedNoise,
                    counters_.data() + kStep);
+  if (cfg.classes > 0) {
+    const int K = cfg.classes, z = cfg.z_dim();
+    const size_t in = size_t(cfg.generator.input), d_in = size_t(cfg.discriminator.input);
+    g_in_ = Array<float>(dev, B * in);
+    d_in_real_ = Array<float>(dev, B * d_in);
+    d_in_fake_ = Array<float>(dev, B * d_in);
+    dfake_ = Array<float>(dev, B * sample_size_);
+    indices_ = Array<uint32_t>(dev, B);
+    real_labels_ = Array<uint32_t>(dev, B);
+    fake_labels_ = Array<uint32_t>(dev, B);
+    // The grid's input: row r (class r) is the column noise with r's code.
+    std::vector<uint32_t> rows(size_t(samples_in(cfg)));
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = uint32_t(i / size_t(cfg.sample_grid));
+    fixed_labels_ = Array<uint32_t>(dev, rows.size());
+    fixed_labels_.upload(rows);
+    fixed_in_ = Array<float>(dev, rows.size() * in);
+    for (int r = 0; r < K; ++r)
+      ops::append_onehot(ctx_, fixed_z_.data(), cfg.sample_grid, size_t(z),
+                         fixed_labels_.data() + size_t(r) * cfg.sample_grid, K, 1,
+                         fixed_in_.data() + size_t(r) * cfg.sample_grid * in);
+  }
 #if GAN_WITH_CUDA
   if (ctx_.is_cuda()) {
     CUDA_CHECK(
@@ -143,6 +189,10 @@ GanTrainer::~GanTrainer() {
 void GanTrainer::init() {
   G_.init(cfg_.init, cfg_.seed, kStreamInitG);
   D_.init(cfg_.init, cfg_.seed, kStreamInitD);
+  if (G_ema_) {
+    ctx_.synchronize();
+    G_ema_->params().upload(G_.params().download());  // the average starts at G's weights
+  }
   counters_.zero();
   step_ = 0;
   stats_from_ = 1;
@@ -269,7 +319,9 @@ void GanTrainer::sample_real(int k, const uint64_t* counter, float* out) {
                      kStreamData + uint32_t(k), counter, dst);
   else
     ops::sample_batch(ctx_, images_.data(), n_samples_, size_t(sample_size_), B, cfg_.seed,
-                      kStreamData + uint32_t(k), counter, dst);
+                      kStreamData + uint32_t(k), counter, dst,
+                      cfg_.classes > 0 ? indices_.data() : nullptr);
+  if (cfg_.classes > 0) ops::gather_labels(ctx_, labels_.data(), indices_.data(), B, real_labels_.data());
   if (cfg_.sort_real) ops::sort_values(ctx_, dst, out, size_t(B));  // 1D: B values
 }
 
@@ -278,6 +330,21 @@ const float* GanTrainer::d_input(const float* x, float* noisy, uint32_t stream) 
   ops::add_noise(ctx_, x, noisy, size_t(cfg_.batch) * sample_size_, cfg_.instance_noise,
                  cfg_.instance_noise_steps, cfg_.seed, stream, counters_.data() + kStep);
   return noisy;
+}
+
+void GanTrainer::draw_fake_labels(uint32_t stream) {
+  const int B = cfg_.batch;
+  ops::random_labels(ctx_, fake_labels_.data(), B, uint32_t(cfg_.classes), cfg_.seed, stream,
+                     counters_.data() + kStep);
+  ops::append_onehot(ctx_, z_.data(), B, size_t(cfg_.z_dim()), fake_labels_.data(), cfg_.classes,
+                     1, g_in_.data());
+}
+
+const float* GanTrainer::condition_d(const float* x, const uint32_t* labels, float* out) {
+  if (cfg_.classes == 0) return x;
+  ops::append_onehot(ctx_, x, cfg_.batch, size_t(sample_size_), labels, cfg_.classes,
+                     size_t(cfg_.label_planes()), out);
+  return out;
 }
 
 void GanTrainer::d_loss(const float* logits, const float* targets, float sign, float* stats) {
@@ -312,10 +379,17 @@ void GanTrainer::d_step(int k, float* stats) {
   uint64_t* opt_t = counters_.data() + kAdamD;
   sample_real(k, step, real_.data());
   ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseD + uint32_t(k), step);
+  if (cfg_.classes > 0) draw_fake_labels(kStreamLabelsD + uint32_t(k));
+  const float* g_in = cfg_.classes > 0 ? g_in_.data() : z_.data();
   const float* fake =
-      G_.forward(ctx, z_.data(), B, !cfg_.d_step_generator_eval, seed, draw_g_in_d_step(k), step);
-  const float* real_in = d_input(real_.data(), noisy_real_.data(), kStreamInstanceNoise + 2 * k);
-  const float* fake_in = d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 2 * k + 1);
+      G_.forward(ctx, g_in, B, !cfg_.d_step_generator_eval, seed, draw_g_in_d_step(k), step);
+  // Instance noise blurs the samples, never their labels' code.
+  const float* real_in =
+      condition_d(d_input(real_.data(), noisy_real_.data(), kStreamInstanceNoise + 2 * k),
+                  real_labels_.data(), d_in_real_.data());
+  const float* fake_in =
+      condition_d(d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 2 * k + 1),
+                  fake_labels_.data(), d_in_fake_.data());
 
   const bool separate = cfg_.d_update == DUpdate::Separate;
   const float* logits = D_.forward(ctx, real_in, B, true, seed, draw_d_real(k), step);
@@ -343,8 +417,12 @@ void GanTrainer::g_step(float* stats) {
   const uint64_t* step = counters_.data() + kStep;
   uint64_t* opt_t = counters_.data() + kAdamG;
   ops::random_fill(ctx, z_.data(), z_.size(), cfg_.noise, seed, kStreamNoiseG, step);
-  const float* fake = G_.forward(ctx, z_.data(), B, true, seed, kDrawGInGStep, step);
-  const float* fake_in = d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 255);
+  if (cfg_.classes > 0) draw_fake_labels(kStreamLabelsG);
+  const float* g_in = cfg_.classes > 0 ? g_in_.data() : z_.data();
+  const float* fake = G_.forward(ctx, g_in, B, true, seed, kDrawGInGStep, step);
+  const float* fake_in =
+      condition_d(d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 255),
+                  fake_labels_.data(), d_in_fake_.data());
   const float* logits = D_.forward(ctx, fake_in, B, true, seed, kDrawDInGStep, step);
   if (cfg_.loss == GanLoss::Wasserstein) {
     ops::wasserstein_loss(ctx, logits, size_t(n_logits_), -1.0f, dlogits_.data(),
@@ -356,9 +434,17 @@ void GanTrainer::g_step(float* stats) {
                          as_stats(stats));
   }
   float* dfake = D_.backward(ctx, dlogits_.data(), GradMode::Ignore, true);
+  if (cfg_.classes > 0) {  // dL/d(sample) without the code's part
+    ops::take_columns(ctx, dfake, B, size_t(cfg_.discriminator.input), size_t(sample_size_),
+                      dfake_.data());
+    dfake = dfake_.data();
+  }
   G_.backward(ctx, dfake, GradMode::Overwrite, false);
   ops::counter_add(ctx, opt_t, 1);
   G_.optimizer_step(ctx, cfg_.opt_g, opt_t, step_stats_.data() + kFlagsG);
+  if (G_ema_)
+    ops::ema_update(ctx, G_ema_->params().data(), G_.params().data(), G_.params().size(),
+                    cfg_.ema, cfg_.ema_start, step);
 }
 
 void GanTrainer::request_stats() {
@@ -441,10 +527,20 @@ StepStats GanTrainer::collect_stats() {
   return s;
 }
 
+int GanTrainer::sample_count() const { return samples_in(cfg_); }
+
+Model& GanTrainer::sampling_generator() {
+  if (!G_ema_) return G_;
+  ctx_.synchronize();
+  G_ema_->state().upload(G_.state().download());
+  return *G_ema_;
+}
+
 std::vector<float> GanTrainer::samples() {
-  const int n = cfg_.sample_grid * cfg_.sample_grid;
-  const float* out =
-      G_.forward(ctx_, fixed_z_.data(), n, false, cfg_.seed, kDrawSamples, counters_.data());
+  const int n = sample_count();
+  Model& G = sampling_generator();
+  const float* in = cfg_.classes > 0 ? fixed_in_.data() : fixed_z_.data();
+  const float* out = G.forward(ctx_, in, n, false, cfg_.seed, kDrawSamples, counters_.data());
   std::vector<float> host(size_t(n) * sample_size_);
   ctx_.synchronize();
   detail::array_copy_out(ctx_.kind, host.data(), out, host.size() * sizeof(float));
@@ -452,18 +548,38 @@ std::vector<float> GanTrainer::samples() {
 }
 
 std::vector<float> generate_images(const ExecContext& ctx, Model& G, Distribution noise, int n,
-                                   uint64_t seed) {
+                                   uint64_t seed, int classes, int label) {
+  if (classes < 0 || classes >= G.input_dim() || label >= classes)
+    throw std::invalid_argument(fmt::format("generate_images: label {} of {} classes for a "
+                                            "generator of {} inputs",
+                                            label, classes, G.input_dim()));
   std::vector<float> host;
   const uint64_t zero = 0;
   Array<uint64_t> counter(ctx.kind, 1);
   counter.upload(&zero, 1);
-  Array<float> z(ctx.kind, size_t(G.max_batch()) * G.input_dim());
+  const int z_dim = G.input_dim() - classes, B = G.max_batch();
+  Array<float> z(ctx.kind, size_t(B) * z_dim), in;
+  Array<uint32_t> labels;
+  if (classes > 0) {
+    in = Array<float>(ctx.kind, size_t(B) * G.input_dim());
+    labels = Array<uint32_t>(ctx.kind, size_t(B));
+  }
+  std::vector<uint32_t> chunk_labels(static_cast<size_t>(B));
   for (int done = 0; done < n;) {
-    const int chunk = std::min(n - done, G.max_batch());
+    const int chunk = std::min(n - done, B);
     // Each chunk of the noise has its own stream, so chunks are independent draws.
-    ops::random_fill(ctx, z.data(), size_t(chunk) * G.input_dim(), noise, seed,
-                     kStreamGenerate + uint32_t(done / G.max_batch()), counter.data());
-    const float* out = G.forward(ctx, z.data(), chunk, false, seed, kDrawSamples, counter.data());
+    ops::random_fill(ctx, z.data(), size_t(chunk) * z_dim, noise, seed,
+                     kStreamGenerate + uint32_t(done / B), counter.data());
+    const float* g_in = z.data();
+    if (classes > 0) {
+      for (int i = 0; i < chunk; ++i)
+        chunk_labels[size_t(i)] = uint32_t(label >= 0 ? label : (done + i) % classes);
+      labels.upload(chunk_labels.data(), size_t(chunk));
+      ops::append_onehot(ctx, z.data(), chunk, size_t(z_dim), labels.data(), classes, 1,
+                         in.data());
+      g_in = in.data();
+    }
+    const float* out = G.forward(ctx, g_in, chunk, false, seed, kDrawSamples, counter.data());
     ctx.synchronize();
     const size_t count = size_t(chunk) * G.output_dim();
     host.resize(host.size() + count);
@@ -479,16 +595,27 @@ struct Block {
   std::string name;
   Array<float>* array;
 };
-std::vector<Block> blocks_of(const std::string& prefix, Model& m) {
-  return {{prefix + ".params", &m.params()},
-          {prefix + ".adam_m", &m.adam_m()},
-          {prefix + ".adam_v", &m.adam_v()},
-          {prefix + ".state", &m.state()}};
+// Everything a checkpoint holds of the models: G's and D's parameters, optimizer state and
+// running statistics; G's weight average when there is one.
+std::vector<Block> checkpoint_blocks(Model& G, Model& D, Model* G_ema) {
+  std::vector<Block> out;
+  for (auto [prefix, m] : {std::pair<std::string, Model*>{"g", &G}, {"d", &D}})
+    for (Block b : {Block{prefix + ".params", &m->params()}, Block{prefix + ".adam_m", &m->adam_m()},
+                    Block{prefix + ".adam_v", &m->adam_v()}, Block{prefix + ".state", &m->state()}})
+      out.push_back(b);
+  if (G_ema) out.push_back({"g_ema.params", &G_ema->params()});
+  return out;
 }
 }  // namespace
 
-void load_model_weights(Model& m, const Checkpoint& ck, const std::string& prefix) {
-  const std::pair<std::string, Array<float>*> parts[] = {{prefix + ".params", &m.params()},
+const char* sampling_params_name(const TrainConfig& cfg) {
+  return cfg.ema > 0.0f ? "g_ema.params" : "g.params";
+}
+
+void load_model_weights(Model& m, const Checkpoint& ck, const std::string& prefix,
+                        const std::string& params_name) {
+  const std::pair<std::string, Array<float>*> parts[] = {
+      {params_name.empty() ? prefix + ".params" : params_name, &m.params()},
                                                          {prefix + ".state", &m.state()}};
   for (const auto& [name, array] : parts) {
     const NamedTensor* t = ck.find(name);
@@ -543,8 +670,7 @@ Checkpoint GanTrainer::checkpoint(const nlohmann::json& meta) {
   }
   Checkpoint ck;
   ck.meta = meta;
-  for (auto [prefix, model] : {std::pair<const char*, Model*>{"g", &G_}, {"d", &D_}})
-    for (const Block& b : blocks_of(prefix, *model)) {
+  for (const Block& b : checkpoint_blocks(G_, D_, G_ema_.get())) {
       NamedTensor t{b.name, {int64_t(b.array->size())}, b.array->download()};
       for (float v : t.data)
         if (!std::isfinite(v))
@@ -562,8 +688,7 @@ Checkpoint GanTrainer::checkpoint(const nlohmann::json& meta) {
 void GanTrainer::restore(const Checkpoint& ck) {
   // Check everything first, so a mismatch changes nothing.
   std::vector<std::pair<const NamedTensor*, Array<float>*>> plan;
-  for (auto [prefix, model] : {std::pair<const char*, Model*>{"g", &G_}, {"d", &D_}})
-    for (const Block& b : blocks_of(prefix, *model)) {
+  for (const Block& b : checkpoint_blocks(G_, D_, G_ema_.get())) {
       const NamedTensor* t = ck.find(b.name);
       if (!t) throw std::runtime_error("checkpoint has no tensor '" + b.name + "'");
       if (t->data.size() != b.array->size())

@@ -18,6 +18,7 @@
 // Real data is either uint8 images (scaled to [-1, 1]) or float points (the toy experiments).
 #pragma once
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -75,11 +76,18 @@ struct StepStats {
 };
 
 // G in inference mode on n noise vectors drawn from (seed, counter 0): (n, G's output) floats.
+// A conditional G (classes > 0) reads each noise vector with a one-hot label: `label` for every
+// sample, or (label < 0) sample i gets class i % classes, so every class has its share.
 std::vector<float> generate_images(const ExecContext& ctx, Model& G, Distribution noise, int n,
-                                   uint64_t seed);
+                                   uint64_t seed, int classes = 0, int label = -1);
 // Loads a model's parameters and running statistics ("<prefix>.params", "<prefix>.state") from a
 // trainer checkpoint; throws naming the tensor when one is missing or has the wrong size.
-void load_model_weights(Model& m, const Checkpoint& ckpt, const std::string& prefix);
+// params_name: the parameters' tensor instead ("g_ema.params": G's weight average).
+void load_model_weights(Model& m, const Checkpoint& ckpt, const std::string& prefix,
+                        const std::string& params_name = "");
+// The checkpoint tensor a generator's samples use: G's weight average when the run kept one
+// (cfg.ema > 0), else G's own parameters; with "g.state" either way.
+const char* sampling_params_name(const TrainConfig& cfg);
 // The model's tensors under PyTorch nn.Sequential names, for safetensors export.
 std::vector<NamedTensor> model_named_tensors(Model& m);
 
@@ -87,12 +95,17 @@ class GanTrainer {
  public:
   // Uploads the data set once; sizes every buffer for cfg.batch. Throws on an invalid config or
   // an empty data set.
-  GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx);
+  // labels: the images' classes (one per image, each < cfg.classes), needed when cfg.classes > 0.
+  GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecContext& ctx,
+             const std::vector<uint8_t>* labels = nullptr);
   GanTrainer(const TrainConfig& cfg, const PointSet& data, const ExecContext& ctx);
 
   const TrainConfig& config() const { return cfg_; }
   const ExecContext& context() const { return ctx_; }
   Model& generator() { return G_; }
+  // The generator whose samples a user sees: G's weight average (with G's running statistics,
+  // copied in here) when cfg.ema > 0, else G itself. Synchronises.
+  Model& sampling_generator();
   Model& discriminator() { return D_; }
   // Steps completed (host mirror of the device step counter).
   uint64_t step() const { return step_; }
@@ -144,9 +157,13 @@ class GanTrainer {
   // Waits for the requested copy; diverged with nothing requested: requests the steps since the
   // last request first.
   StepStats collect_stats();
-  // G in inference mode on the fixed sample noise: sample_grid^2 samples of sample_size floats.
+  // The sampling generator in inference mode on the fixed sample noise: sample_count() samples of
+  // sample_size floats, in sample_columns() columns. Unconditional: a sample_grid x sample_grid
+  // grid. Conditional: one row per class, the same noise down each column.
   std::vector<float> samples();
   int sample_size() const { return sample_size_; }
+  int sample_count() const;
+  int sample_columns() const { return cfg_.sample_grid; }
 
   // Everything a resumed run needs: both models' parameters, Adam state, running statistics, the
   // step and Adam counters. Throws NonFiniteError if any value is not finite or the run has
@@ -159,6 +176,10 @@ class GanTrainer {
 
  private:
   enum Counter { kStep = 0, kAdamG = 1, kAdamD = 2, kNumCounters = 3 };
+  // Conditional: the labels of step k's real batch (gathered) and fake batch (drawn), G's input
+  // (noise then code) and D's inputs (sample then code); D's input gradient without the code.
+  void draw_fake_labels(uint32_t stream);
+  const float* condition_d(const float* x, const uint32_t* labels, float* out);
   // Per step: real BCE stats, fake BCE stats, G BCE stats (3 floats each), then D's and G's
   // divergence flags (kNonfiniteFlags each: parameters, optimizer state; kernels/common.h).
   static constexpr int kFlagsD = 9, kFlagsG = kFlagsD + kNonfiniteFlags;
@@ -191,12 +212,16 @@ class GanTrainer {
   int sample_size_ = 0;
   int n_logits_ = 0;  // D's outputs per batch: B / D's packing
   Model G_, D_;
+  std::unique_ptr<Model> G_ema_;  // cfg.ema > 0: G's weight average (params only are kept)
   // D's optimizer with its decay counted in training steps: D makes several updates a step.
   OptimizerConfig opt_d_;
   Array<uint8_t> images_;  // image data, or
   Array<float> points_;    // point data
   Array<float> real_, unsorted_, noisy_real_, noisy_fake_, z_, fixed_z_, dlogits_, t_real_,
       t_fake_, t_one_, step_stats_, slots_;
+  Array<float> g_in_, d_in_real_, d_in_fake_, dfake_, fixed_in_;  // conditional only
+  Array<uint8_t> labels_;                                         // the images' classes
+  Array<uint32_t> indices_, real_labels_, fake_labels_, fixed_labels_;
   Array<uint64_t> counters_;
   uint64_t step_ = 0, stats_from_ = 1;
 

@@ -393,7 +393,7 @@ ToyEvaluation evaluate_toy(GanTrainer& trainer, const ToyExperiment& e) {
   const TrainConfig& c = trainer.config();
   ToyEvaluation ev;
   ev.step = trainer.step();
-  ev.samples = generate_images(trainer.context(), trainer.generator(), c.noise, e.eval_samples,
+  ev.samples = generate_images(trainer.context(), trainer.sampling_generator(), c.noise, e.eval_samples,
                                c.seed ^ kEvalSeedSalt);
   const ToyTarget& t = e.target;
   switch (t.kind) {

@@ -152,6 +152,59 @@ TrainConfig dcgan() {
   return c;
 }
 
+TrainConfig cgan() {
+  // PyTorch-GAN's cgan.py (eriklindernoren/PyTorch-GAN, implementations/cgan): G z 100 + label ->
+  // 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2) after each hidden layer with
+  // BatchNorm1d(out, 0.8) before it from the second on (0.8 lands in eps, as that code passes it
+  // positionally; momentum 0.1), tanh; D 784 + label -> 512 -> 512 -> 512 -> 1 with LeakyReLU(0.2)
+  // and Dropout(0.4) in the second and third; Adam 2e-4, betas (0.5, 0.999); batch 64; normal
+  // noise. Its labels go through nn.Embedding(10, 10) before the concatenation; here the one-hot
+  // code goes straight in, which is the same family of models (an embedding followed by a linear
+  // layer is one linear map of the one-hot code). Its loss is least squares; here BCE with logits,
+  // as in Mirza and Osindero's paper. 200 epochs there; 30 here (28,110 steps) by default.
+  TrainConfig c;
+  c.preset = "cgan";
+  const Activation leaky = Activation::leaky_relu(0.2f);
+  const BatchNormConfig bn = BatchNormConfig::torch(0.1f, 0.8f);
+  c.generator.input = 100;
+  c.generator.layers = {LayerSpec::dense(128), LayerSpec::activation(leaky)};
+  for (int units : {256, 512, 1024})
+    for (LayerSpec l :
+         {LayerSpec::dense(units), LayerSpec::batchnorm(bn), LayerSpec::activation(leaky)})
+      c.generator.layers.push_back(l);
+  c.generator.layers.push_back(LayerSpec::dense(784));
+  c.generator.layers.push_back(LayerSpec::activation(Activation::tanh()));
+  c.discriminator.input = 784;
+  // Dropout after the activation, not before it as there: the same function (LeakyReLU commutes
+  // with scaling by 0 or 1 / (1 - p)), and the dense layer's epilogue can then run the activation.
+  c.discriminator.layers = {LayerSpec::dense(512),        LayerSpec::activation(leaky),
+                            LayerSpec::dense(512),        LayerSpec::activation(leaky),
+                            LayerSpec::dropout(0.4f),     LayerSpec::dense(512),
+                            LayerSpec::activation(leaky), LayerSpec::dropout(0.4f),
+                            LayerSpec::dense(1)};
+  c.noise = Distribution::Normal;
+  c.init = InitScheme::TorchDefault;
+  c.batch = 64;
+  c.steps = 30 * (60000 / 64);
+  c.opt_g.adam.lr = c.opt_d.adam.lr = 2e-4f;
+  c.opt_g.adam.beta1 = c.opt_d.adam.beta1 = 0.5f;
+  c.d_update = DUpdate::Joint;
+  c.log_every = 100;
+  c.sample_every = 60000 / 64;
+  c.sample_grid = 10;
+  make_conditional(c, 10);
+  return c;
+}
+
+// A D that reads images: its first layer after any pack layers is a reshape; else nullptr.
+const LayerSpec* image_reshape(const ModelSpec& d) {
+  for (const LayerSpec& l : d.layers) {
+    if (l.kind == LayerKind::Pack) continue;
+    return l.kind == LayerKind::Reshape ? &l : nullptr;
+  }
+  return nullptr;
+}
+
 nlohmann::json adam_to_json(const AdamConfig& a) {
   return {{"lr", a.lr},
           {"beta1", a.beta1},
@@ -280,13 +333,52 @@ bool has_batchnorm(const ModelSpec& s) {
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"keras-mlp", "tf-mlp", "torch-mlp", "dcgan"}; }
+std::vector<std::string> preset_names() {
+  return {"keras-mlp", "tf-mlp", "torch-mlp", "dcgan", "cgan"};
+}
+
+int TrainConfig::label_planes() const {
+  const LayerSpec* r = image_reshape(discriminator);
+  return r ? r->height * r->width : 1;
+}
+
+void make_conditional(TrainConfig& c, int classes) {
+  if (classes < 1 || classes > kMaxClasses)
+    throw std::invalid_argument(
+        fmt::format("--conditional: {} classes, expected 1 to {}", classes, kMaxClasses));
+  if (c.classes > 0)
+    throw std::invalid_argument(
+        fmt::format("--conditional: the {} preset is conditional already", c.preset));
+  for (const LayerSpec& l : c.discriminator.layers)
+    if (l.kind == LayerKind::Pack)
+      throw std::invalid_argument(
+          "--conditional: the discriminator packs samples already (condition before packing)");
+  c.classes = classes;
+  c.generator.input += classes;
+  if (!c.discriminator.layers.empty() && c.discriminator.layers[0].kind == LayerKind::Reshape) {
+    LayerSpec& r = c.discriminator.layers[0];
+    r.units += classes;
+    c.discriminator.input += classes * r.height * r.width;
+  } else {
+    c.discriminator.input += classes;
+  }
+}
+
+void add_packing(TrainConfig& c, int m) {
+  if (m < 1 || m > kMaxPackRows)
+    throw std::invalid_argument(fmt::format("--pack: must be in [1, {}] (got {})", kMaxPackRows, m));
+  if (m == 1) return;
+  auto& layers = c.discriminator.layers;
+  if (!layers.empty() && layers[0].kind == LayerKind::Reshape) layers[0].units *= m;
+  layers.insert(layers.begin(), LayerSpec::pack(m));
+}
 
 TrainConfig make_preset(const std::string& name) {
   if (name == "keras-mlp") return keras_mlp();
   if (name == "tf-mlp") return tf_mlp();
   if (name == "torch-mlp") return torch_mlp();
   if (name == "dcgan") return dcgan();
+  if (name == "cgan") return cgan();
   std::string known;
   for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("--preset: unknown preset '" + name + "' (known: " + known + ")");
@@ -296,9 +388,19 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
   const SettingName n{source};
   // Model specs first: their messages name the model and layer (and the file, if any).
   const std::string at = source.empty() ? "" : source + ": ";
-  require(c.generator.input >= 1 && c.generator.input <= kMaxLayerWidth,
-          fmt::format("{}: must be in [1, {}] (got {})", n("--z-dim", "generator.input"),
-                      kMaxLayerWidth, c.generator.input));
+  require(c.classes >= 0 && c.classes <= kMaxClasses,
+          fmt::format("{}: must be in [0, {}] (got {})", n("--conditional", "classes"),
+                      kMaxClasses, c.classes));
+  require(c.generator.input >= 1 + c.classes && c.generator.input <= kMaxLayerWidth,
+          fmt::format("{}: must be in [{}, {}] (got {})", n("--z-dim", "generator.input"),
+                      1 + c.classes, kMaxLayerWidth, c.generator.input));
+  require(c.ema == 0.0f || (c.ema > 0.0f && c.ema < 1.0f),
+          fmt::format("{}: must be in (0, 1), or 0 for none (got {:g})", n("--ema", "ema"), c.ema));
+  require(c.ema > 0.0f || c.ema_start == 0,
+          fmt::format("{}: needs --ema", n("--ema-start", "ema_start")));
+  require(c.ema_start <= kMaxSteps, fmt::format("{}: must be at most {} (got {})",
+                                                n("--ema-start", "ema_start"), kMaxSteps,
+                                                c.ema_start));
   try {
     validate_model_spec(c.generator, "generator");
     validate_model_spec(c.discriminator, "discriminator");
@@ -368,18 +470,37 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
   require(g.output == sample_size,
           fmt::format("{}generator: outputs {} values, the data's samples have {}", at, g.output,
                       sample_size));
-  require(c.discriminator.input == sample_size,
-          fmt::format("{}discriminator: takes {} inputs, the data's samples have {}", at,
-                      c.discriminator.input, sample_size));
+  const int64_t code = int64_t(c.classes) * c.label_planes();
+  require(c.discriminator.input == sample_size + code,
+          c.classes == 0
+              ? fmt::format("{}discriminator: takes {} inputs, the data's samples have {}", at,
+                            c.discriminator.input, sample_size)
+              : fmt::format("{}discriminator: takes {} inputs, a sample ({}) and its label's "
+                            "code ({}) make {}",
+                            at, c.discriminator.input, sample_size, code, sample_size + code));
   int64_t pack = 1;
   for (const LayerSpec& l : c.discriminator.layers)
     if (l.kind == LayerKind::Pack) pack *= l.units;
   require(pack <= c.batch && c.batch % pack == 0,
-          fmt::format("{}: {} is not a multiple of the discriminator's packing {}",
-                      n("--batch", "batch"), c.batch, pack));
+          fmt::format("{}: {} is not a multiple of the discriminator's packing {} ({})",
+                      n("--batch", "batch"), c.batch, pack, n("--pack", "discriminator")));
   const ModelFootprint d = model_footprint(c.discriminator, int(pack));
   require(d.output == 1,
           fmt::format("{}discriminator: outputs {} values, expected 1 logit", at, d.output));
+}
+
+std::string generator_input_note(const TrainConfig& c) {
+  if (c.classes == 0) return fmt::format("z: {} values, {}", c.z_dim(), distribution_name(c.noise));
+  return fmt::format("z ({} values, {}) then the class as a one-hot code of {} values (value "
+                     "{} + label is 1, the others 0)",
+                     c.z_dim(), distribution_name(c.noise), c.classes, c.z_dim());
+}
+
+std::string generator_weights_note(const TrainConfig& c) {
+  if (c.ema == 0.0f) return "G's trained weights";
+  return fmt::format("an average of G's weights (EMA, decay {:g}, from step {}) with G's running "
+                     "statistics",
+                     c.ema, c.ema_start);
 }
 
 const char* gan_loss_name(GanLoss l) { return l == GanLoss::Bce ? "bce" : "wasserstein"; }
@@ -441,7 +562,10 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
           {"sample_scale", c.sample_scale},
           {"eval_every", c.eval_every},
           {"eval_samples", c.eval_samples},
-          {"eval_classifier", c.eval_classifier}};
+          {"eval_classifier", c.eval_classifier},
+          {"classes", c.classes},
+          {"ema", c.ema},
+          {"ema_start", c.ema_start}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -487,6 +611,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     if (j.contains("eval_samples"))
       c.eval_samples = int(json_int(j, "eval_samples", 10, kMaxEvalSamplesInRun));
     if (j.contains("eval_classifier")) c.eval_classifier = json_string(j, "eval_classifier");
+    // Keys added with conditioning and the weight average: older configs have neither.
+    if (j.contains("classes")) c.classes = int(json_int(j, "classes", 0, kMaxClasses));
+    if (j.contains("ema")) c.ema = json_float(j, "ema");
+    if (j.contains("ema_start")) c.ema_start = json_u64(j, "ema_start", 0, kMaxSteps);
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("malformed training config: ") + e.what());

@@ -59,9 +59,37 @@ struct TrainConfig {
   int eval_every = 0;
   int eval_samples = 10000;
   std::string eval_classifier;
+  // Conditional GAN (Mirza and Osindero 2014) when classes > 0: every sample has a class label,
+  // given to G and D as a one-hot code (make_conditional). G's input is z (z_dim values) then the
+  // code; D's input is the sample then the code (label_planes() values each of the code's).
+  int classes = 0;
+  // An exponential moving average of G's weights (StudioGAN's G EMA) when ema > 0: after every
+  // step from ema_start on, ema = p + ema (ema - p); a copy of G's weights before. Samples,
+  // evaluation and the exported generator use the average with G's own batch-norm running
+  // statistics (StudioGAN copies G's buffers the same way).
+  float ema = 0.0f;
+  uint64_t ema_start = 0;
 
-  int z_dim() const { return generator.input; }
+  int z_dim() const { return generator.input - classes; }
+  // Values of D's input per value of the one-hot code: 1 for a flat D, H W for a D that reads
+  // images (its first layer after any pack is a reshape): the code as constant planes.
+  int label_planes() const;
 };
+
+inline constexpr int kMaxClasses = 256;  // labels are bytes
+// Makes `c` conditional on `classes` labels: G's input grows by the code; D's by the code (a flat
+// D) or by `classes` planes (a D that starts with a reshape to images: its channels grow).
+// Throws std::invalid_argument naming --conditional when it already is, or D has a pack layer
+// (condition first, then pack).
+void make_conditional(TrainConfig& c, int classes);
+// PacGAN (Lin et al. 2018): D judges m samples at once. A pack layer goes first in D; a D that
+// starts with a reshape (C, H, W) then reads (m C, H, W): the m samples stacked as channels,
+// PacGAN's convolutional form. Throws naming --pack on m outside [1, kMaxPackRows].
+void add_packing(TrainConfig& c, int m);
+// What a run's generator reads and which weights its samples come from, in words: for people and
+// for the exported safetensors file's metadata ("input", "weights").
+std::string generator_input_note(const TrainConfig& c);
+std::string generator_weights_note(const TrainConfig& c);
 
 // Bounds on the counts and sizes of a run, so that every buffer fits in memory arithmetic and
 // every step (and a stop request waiting for one) ends in bounded time. Checked for flags and for

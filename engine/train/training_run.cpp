@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "engine/io/atomic_file.h"
@@ -54,15 +55,20 @@ std::string metrics_row(const StepStats& s, int batch) {
 constexpr const char* kEvalHeader =
     "step,n,fd,classifier_score,classes_covered,kl_to_uniform,precision,recall";
 
+// A conditional run's rows end with the label accuracy.
+constexpr const char* kEvalLabelColumn = ",label_accuracy";
+
 std::string eval_row(uint64_t step, const QualityScores& s) {
-  return fmt::format("{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f}", step, s.n, s.fd, s.score,
-                     s.covered, s.kl_uniform, s.precision, s.recall);
+  std::string row = fmt::format("{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f}", step, s.n, s.fd,
+                                s.score, s.covered, s.kl_uniform, s.precision, s.recall);
+  if (!s.class_accuracy.empty()) row += fmt::format(",{:.6f}", s.label_accuracy);
+  return row;
 }
 
 // metrics.csv (and eval.csv) keep the header and the rows up to `step` (a resumed run rewrites
 // what followed its checkpoint, so the file never holds a step twice).
-void reset_rows(const std::string& path, const char* header, uint64_t step) {
-  std::string kept = std::string(header) + "\n";
+void reset_rows(const std::string& path, const std::string& header, uint64_t step) {
+  std::string kept = header + "\n";
   if (step > 0 && fs::exists(path)) {
     std::istringstream in(read_file(path));
     std::string line;
@@ -96,6 +102,7 @@ class Run {
   void export_generator();
   void prepare_evaluation(DeviceKind kind);
   void evaluate_now();
+  void read_labels();
   nlohmann::json meta() const;
 
   void start_outputs();
@@ -117,6 +124,8 @@ class Run {
   std::string config_path_;  // a resumed run's config.json (names it in errors)
   std::string data_path_;
   ImageSet data_;
+  std::vector<uint8_t> labels_;  // conditional runs: the images' classes
+  std::string labels_path_;
   std::unique_ptr<ExecResources> exec_;
   std::unique_ptr<GanTrainer> trainer_;
   std::unique_ptr<Checkpoint> resume_from_;
@@ -143,6 +152,27 @@ void Run::prepare_new() {
   const std::string dir = req_.data_dir.empty() ? kDefaultDataDir : req_.data_dir;
   // Absolute, so a resume from another working directory finds the same file.
   data_path_ = fs::absolute(find_train_images(dir)).lexically_normal().string();
+}
+
+// A conditional run's labels: the train-labels file beside the images, one per image, each one of
+// the config's classes.
+void Run::read_labels() {
+  if (cfg_.classes == 0 || req_.points) return;
+  const std::string flag = config_path_.empty() ? "--conditional" : config_path_ + ": config.classes";
+  const std::string dir = fs::path(data_path_).parent_path().string();
+  try {
+    labels_path_ = find_mnist_file(dir, "train-labels");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(flag + ": the images' labels are needed: " + e.what());
+  }
+  labels_ = read_idx_labels(labels_path_);
+  if (labels_.size() != data_.count)
+    throw std::runtime_error(fmt::format("{}: {} labels, but {} has {} images", labels_path_,
+                                         labels_.size(), data_path_, data_.count));
+  for (size_t i = 0; i < labels_.size(); ++i)
+    if (labels_[i] >= cfg_.classes)
+      throw std::runtime_error(fmt::format("{}: label {} (image {}) is not one of the {} classes",
+                                           labels_path_, labels_[i], i, cfg_.classes));
 }
 
 void Run::prepare_resume() {
@@ -225,8 +255,9 @@ void Run::write_samples() {
       return;
     }
     const std::vector<float> images = trainer_->samples();
-    const int n = cfg_.sample_grid * cfg_.sample_grid;
-    write_png(path, tile_images(images, n, int(data_.rows), int(data_.cols), cfg_.sample_grid),
+    write_png(path,
+              tile_images(images, trainer_->sample_count(), int(data_.rows), int(data_.cols),
+                          trainer_->sample_columns()),
               cfg_.sample_scale);
   });
   if (drawn && fs::exists(path)) outputs_->add_sample(step);
@@ -234,12 +265,16 @@ void Run::write_samples() {
 }
 
 void Run::export_generator() {
+  std::map<std::string, std::string> meta = {
+      {"format", "pt"},
+      {"model", describe_model_spec(cfg_.generator)},
+      {"input", generator_input_note(cfg_)},
+      {"weights", generator_weights_note(cfg_)},
+      {"step", std::to_string(trainer_->step())},
+      {"engine", std::string("gan-engine ") + engine_version()}};
+  if (cfg_.classes > 0) meta["classes"] = std::to_string(cfg_.classes);
   write_safetensors(req_.run_dir + "/generator.safetensors",
-                    model_named_tensors(trainer_->generator()),
-                    {{"format", "pt"},
-                     {"model", describe_model_spec(cfg_.generator)},
-                     {"step", std::to_string(trainer_->step())},
-                     {"engine", std::string("gan-engine ") + engine_version()}});
+                    model_named_tensors(trainer_->sampling_generator()), meta);
 }
 
 void Run::handle_stats(const StepStats& s) {
@@ -308,8 +343,8 @@ void Run::prepare_evaluation(DeviceKind kind) {
 
 void Run::evaluate_now() {
   const uint64_t step = trainer_->step();
-  const QualityScores s = eval_->score_generator(trainer_->generator(), cfg_.noise,
-                                                 size_t(cfg_.eval_samples), 1);
+  const QualityScores s = eval_->score_generator(trainer_->sampling_generator(), cfg_.noise,
+                                                 size_t(cfg_.eval_samples), 1, cfg_.classes);
   const std::string path = req_.run_dir + "/eval.csv";
   std::ofstream out(path, std::ios::app);
   out << eval_row(step, s) << '\n';
@@ -321,6 +356,9 @@ void Run::evaluate_now() {
                "classes %d/%d, precision %.3f, recall %.3f\n",
                (unsigned long long)step, s.n, s.fd, eval_real_.fd, s.score, eval_real_.score,
                s.covered, s.classes, s.precision, s.recall);
+  if (!s.class_accuracy.empty())
+    std::fprintf(req_.out, "  label accuracy %.3f (the classifier agrees with the label asked for)\n",
+                 s.label_accuracy);
   std::fflush(req_.out);
   outputs_->add_eval(step, s, eval_real_);
   outputs_->update(step, it_per_s_, eta_s_, true);
@@ -330,13 +368,23 @@ void Run::evaluate_now() {
 // their batch sizes, the resident data set and the per-step buffers.
 void Run::check_memory(DeviceKind kind) const {
   const TrainConfig& c = cfg_;
-  const uint64_t B = uint64_t(c.batch), grid = uint64_t(c.sample_grid) * uint64_t(c.sample_grid);
+  const uint64_t B = uint64_t(c.batch),
+                 grid = uint64_t(c.sample_grid) *
+                        uint64_t(c.classes > 0 ? c.classes : c.sample_grid);
   const uint64_t data_bytes = req_.points ? 4 * uint64_t(req_.points->data.values.size())
                                           : uint64_t(data_.pixels.size());
   const uint64_t step_floats = B * (4 * uint64_t(sample_size()) + 2 * uint64_t(c.z_dim()) + 8) +
                                grid * uint64_t(c.z_dim());
+  const ModelFootprint g = model_footprint(c.generator, int(std::max<uint64_t>(B, grid)));
+  // Conditional: G's and D's inputs with the code, D's input gradient; EMA: a second G.
+  const uint64_t code_floats =
+      c.classes > 0 ? B * (uint64_t(c.generator.input) + 2 * uint64_t(c.discriminator.input) +
+                           uint64_t(sample_size()) + 3) +
+                          grid * uint64_t(c.generator.input)
+                    : 0;
   const uint64_t bytes =
-      model_footprint(c.generator, int(std::max<uint64_t>(B, grid))).bytes() +
+      g.bytes() + (c.ema > 0.0f ? model_footprint(c.generator, int(grid)).bytes() : 0) +
+      4 * code_floats +
       model_footprint(c.discriminator, c.batch).bytes() + data_bytes + 4 * step_floats;
   const std::string what =
       fmt::format("training G ({}) and D ({}) at --batch {}", describe_model_spec(c.generator),
@@ -379,6 +427,12 @@ void Run::start_outputs() {
                  {"generator", describe_model_spec(cfg_.generator)},
                  {"discriminator", describe_model_spec(cfg_.discriminator)},
                  {"engine", std::string("gan-engine ") + engine_version()}};
+  if (cfg_.classes > 0)
+    setup.facts.emplace_back(
+        "conditional", fmt::format("{} classes, one-hot codes (labels from {}); the grids show "
+                                   "one class a row",
+                                   cfg_.classes, labels_path_));
+  if (cfg_.ema > 0.0f) setup.facts.emplace_back("samples from", generator_weights_note(cfg_));
   if (req_.resume)
     setup.facts.emplace_back("this session", fmt::format("resumed at step {}", trainer_->step()));
   setup.settings = train_config_to_json(cfg_);
@@ -450,6 +504,7 @@ RunResult Run::go() {
   if (req_.eval_samples) cfg_.eval_samples = *req_.eval_samples;
   if (req_.classifier) cfg_.eval_classifier = *req_.classifier;
   if (!req_.points) data_ = read_idx_images(data_path_);
+  read_labels();
   const DeviceKind kind = resolve_device(req_.device);
   if (req_.cuda_graph && kind != DeviceKind::Cuda)
     throw std::invalid_argument("--cuda-graph: needs a CUDA device (running on the CPU)");
@@ -466,9 +521,10 @@ RunResult Run::go() {
   prepare_evaluation(kind);
   trainer_ = req_.points
                  ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
-                 : std::make_unique<GanTrainer>(cfg_, data_, exec_->context());
+                 : std::make_unique<GanTrainer>(cfg_, data_, exec_->context(), &labels_);
   // The trainer holds the data set now; the host copy is not needed beyond its shape.
   data_.pixels = std::vector<uint8_t>();
+  labels_ = std::vector<uint8_t>();
   trainer_->use_cuda_graph(req_.cuda_graph);
 
   // A new run creates its directory here; a resumed one gets back any sub-folder it lost.
@@ -510,7 +566,9 @@ RunResult Run::go() {
   const std::string metrics_path = req_.run_dir + "/metrics.csv";
   reset_rows(metrics_path, kMetricsHeader, trainer_->step());
   if (eval_) {
-    reset_rows(req_.run_dir + "/eval.csv", kEvalHeader, trainer_->step());
+    reset_rows(req_.run_dir + "/eval.csv",
+               std::string(kEvalHeader) + (cfg_.classes > 0 ? kEvalLabelColumn : ""),
+               trainer_->step());
     nlohmann::json ref = {{"classifier", eval_->classifier().identity().train_images},
                           {"classifier_test_accuracy", eval_->classifier().test_accuracy},
                           {"real_vs_real", quality_scores_to_json(eval_real_)},
@@ -532,6 +590,10 @@ RunResult Run::go() {
                describe_model_spec(cfg_.discriminator).c_str(),
                (unsigned long long)trainer_->step(), (unsigned long long)total_, cfg_.batch,
                (unsigned long long)cfg_.seed);
+  if (cfg_.classes > 0)
+    std::fprintf(req_.out, "  conditional on %d classes (labels: %s), one-hot codes\n",
+                 cfg_.classes, labels_path_.c_str());
+  if (cfg_.ema > 0.0f) std::fprintf(req_.out, "  samples from %s\n", generator_weights_note(cfg_).c_str());
   std::fflush(req_.out);
 
   start_outputs();
