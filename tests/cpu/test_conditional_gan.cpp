@@ -162,9 +162,10 @@ TEST(ConditionalGan, RefusesMissingOrBadLabels) {
                           {"label 2", "image 7", "2 classes"}));
 }
 
-// Statistical: after 600 steps each label's samples have the look of their class (top brighter
-// than the bottom for class 0, the reverse for class 1) in at least 90% of 100 samples per class.
-// Held in NN of NN fresh seeds (measured 2026-11-27; the bound leaves a margin to the worst seen).
+// Statistical: after 2,000 steps each label's samples have the look of their class (top brighter
+// than the bottom for class 0, the reverse for class 1) in at least 75 of 100 samples per class; a
+// G that ignored its label would get about 50 (75 or more: p < 1e-6). Over 500 fresh seeds (1,000
+// classes; measured 2026-11-27) the worst class had 87; at 600 steps half the seeds fell short.
 TEST(ConditionalGan, ShortRunDrawsEachClassAsAsked) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
@@ -174,7 +175,7 @@ TEST(ConditionalGan, ShortRunDrawsEachClassAsAsked) {
   cfg.log_every = 100;
   GanTrainer t(cfg, data.images, kCpu, &data.labels);
   t.init();
-  for (int s = 0; s < 600; ++s) t.train_step();
+  for (int s = 0; s < 2000; ++s) t.train_step();
   ASSERT_TRUE(t.parameters_finite());
   const int n = 100;
   for (int label = 0; label < 2; ++label) {
@@ -185,7 +186,7 @@ TEST(ConditionalGan, ShortRunDrawsEachClassAsAsked) {
       const double d = top_minus_bottom(x.data() + size_t(i) * 16, 16);
       right += label == 0 ? d > 0 : d < 0;
     }
-    EXPECT_GE(right, 90) << "class " << label << ": " << right << " of " << n << " look like it";
+    EXPECT_GE(right, 75) << "class " << label << ": " << right << " of " << n << " look like it";
   }
 }
 

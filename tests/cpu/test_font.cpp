@@ -121,10 +121,11 @@ void check_line_metrics(const Font& font, Rng& rng) {
     EXPECT_LT(ma.baseline, ma.height);
     EXPECT_EQ(font.text_width(a, px), ma.width);
     EXPECT_EQ(font.text_width(a + b, px), mab.width);
-    // Widths add up: exactly for the bitmap font, within kerning and overhangs for TrueType.
+    // Widths add up: exactly for the bitmap font, within kerning and overhangs for TrueType (the
+    // widest DejaVu Sans pairs, 'T' then 'e' or 'o', kern by about 0.17 em: 8 px at 46 px).
     if (font.truetype()) {
       EXPECT_EQ(ma.height, px);
-      EXPECT_NEAR(mab.width, ma.width + mb.width, 2 + px / 8);
+      EXPECT_NEAR(mab.width, ma.width + mb.width, 2 + px / 4);
     } else {
       EXPECT_EQ(mab.width, ma.width + mb.width);
     }
