@@ -67,7 +67,8 @@ GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
   }
   const ModelFootprint f = model_footprint(g.cfg.generator, 1);
   for (const auto& [name, need] :
-       {std::pair<std::string, uint64_t>{sampling_params_name(g.cfg), f.params}, {"g.state", f.state}}) {
+       {std::pair<std::string, uint64_t>{sampling_params_name(g.cfg), f.params},
+        {"g.state", f.state}}) {
     const NamedTensor* t = g.ck.find(name);
     if (!t) throw std::runtime_error(path + ": checkpoint has no tensor '" + name + "'");
     if (t->data.size() != need)
@@ -97,8 +98,8 @@ int run_generate(const std::string& ckpt_path, int n, const std::string& out, ui
   if (label && g.cfg.classes == 0)
     throw std::invalid_argument("--label: " + ckpt_path + " holds an unconditional generator");
   if (label && *label >= g.cfg.classes)
-    throw std::invalid_argument(fmt::format("--label: {} is not a class of this generator (0 to {})",
-                                            *label, g.cfg.classes - 1));
+    throw std::invalid_argument(fmt::format(
+        "--label: {} is not a class of this generator (0 to {})", *label, g.cfg.classes - 1));
   ExecResources exec(resolve_device(device_choice_from_name(device)));
   Model G("generator", g.cfg.generator, std::min(n, 1024), exec.context().kind);
   load_sampling_weights(G, g);
@@ -112,10 +113,9 @@ int run_generate(const std::string& ckpt_path, int n, const std::string& out, ui
     while (columns * columns < n) ++columns;
   }
   write_png(out, tile_images(images, n, g.rows, g.cols, columns), scale);
-  const std::string classes =
-      g.cfg.classes == 0 ? ""
-      : label            ? fmt::format(", class {}", *label)
-                         : fmt::format(", classes 0-{} in turn", g.cfg.classes - 1);
+  const std::string classes = g.cfg.classes == 0 ? ""
+                              : label            ? fmt::format(", class {}", *label)
+                                      : fmt::format(", classes 0-{} in turn", g.cfg.classes - 1);
   std::printf("wrote %d samples (%s, seed %llu%s%s) to %s\n", n, exec.description().c_str(),
               (unsigned long long)seed, classes.c_str(), weights_said(g.cfg).c_str(), out.c_str());
   return 0;
@@ -207,11 +207,11 @@ int run_evaluate(const EvaluateRequest& r) {
     Model G("generator", g->cfg.generator, 1, exec.context().kind);
     load_sampling_weights(G, *g);
     gen = ev.score_generator(G, g->cfg.noise, size_t(r.n), r.seed, g->cfg.classes);
-    what = fmt::format("{} (step {}), {} samples, noise seed {}{}{}", r.checkpoint,
-                       g->ck.counters.count("step") ? g->ck.counters.at("step") : 0, r.n, r.seed,
-                       g->cfg.classes ? fmt::format(", classes 0-{} in turn", g->cfg.classes - 1)
-                                      : "",
-                       weights_said(g->cfg));
+    what =
+        fmt::format("{} (step {}), {} samples, noise seed {}{}{}", r.checkpoint,
+                    g->ck.counters.count("step") ? g->ck.counters.at("step") : 0, r.n, r.seed,
+                    g->cfg.classes ? fmt::format(", classes 0-{} in turn", g->cfg.classes - 1) : "",
+                    weights_said(g->cfg));
   } else {
     size_t n = 0;
     const std::vector<float> samples = read_sample_file(r.samples, D, &n);
@@ -361,9 +361,10 @@ int main(int argc, char** argv) {
   generate->add_option("--seed", gen_seed, "noise seed")
       ->check(app::whole_number(0, UINT64_MAX))
       ->capture_default_str();
-  generate->add_option("--label", gen_label,
-                       "conditional generators: every sample of this class (default: each class "
-                       "in turn, one per column)")
+  generate
+      ->add_option("--label", gen_label,
+                   "conditional generators: every sample of this class (default: each class "
+                   "in turn, one per column)")
       ->check(app::whole_number(0, kMaxClasses - 1));
   generate->add_option("--device", gen_device, "auto, cuda or cpu")->capture_default_str();
 

@@ -3,9 +3,11 @@
 # modes captured, the high-quality share and the reverse KL, per run and averaged over the seeds,
 # beside PacGAN2's figures (Lin et al. 2018; their setup, not ours).
 #   bash scripts/pack_study.sh [OUT_DIR]
-# Settings by environment: EXPERIMENTS ("ring grid"), PACKS ("2 3 4"), SEEDS ("1 2 3"), EXTRA (more
-# toy_gan train flags for every run), TOY_GAN (the binary; default build/toy_gan), JOBS (runs at
-# once; 1). A finished run (its result.json exists) is not run again, so the study can be resumed.
+# Settings by environment: EXPERIMENTS ("ring grid"), PACKS ("2 3 4"), SEEDS ("1 2 3"), BATCH (512,
+# the experiments' own; a pack that does not divide it trains on the largest multiple below, e.g.
+# 510 for pack 3), EXTRA (more toy_gan train flags for every run), TOY_GAN (the binary; default
+# build/toy_gan), JOBS (runs at once; 1). A finished run (its result.json exists) is not run again,
+# so the study can be resumed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/pack-study}
@@ -22,13 +24,15 @@ one_run() {
   local e=$1 p=$2 s=$3 dir="$out/$1-pack$2-seed$3"
   [[ -f $dir/result.json ]] && return 0
   rm -rf "$dir"
+  local batch=$((${BATCH:-512} / p * p))
   # shellcheck disable=SC2086
-  "$toy_gan" train --experiment "$e" --out "$dir" --pack "$p" --seed "$s" --device cpu ${EXTRA:-} \
+  "$toy_gan" train --experiment "$e" --out "$dir" --pack "$p" --seed "$s" --batch "$batch" \
+    --device cpu ${EXTRA:-} \
     >"$dir.log" 2>&1 || { echo "FAILED: $e pack $p seed $s (see $dir.log)" >&2; return 1; }
   echo "done: $e pack $p seed $s: $(grep -o 'modes captured.*' "$dir.log" | tail -1)"
 }
 export -f one_run
-export out toy_gan EXTRA
+export out toy_gan EXTRA BATCH
 printf '%s\n' "${runs[@]}" | xargs -P "${JOBS:-1}" -I{} bash -c 'one_run {}'
 
 python3 - "$out" <<'EOF'

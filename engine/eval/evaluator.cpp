@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "engine/train/gan_trainer.h"
 #include "engine/core/memory_limits.h"
+#include "engine/train/gan_trainer.h"
 
 namespace gan {
 
@@ -18,13 +18,13 @@ constexpr int kEvalGeneratorBatch = 500;
 
 nlohmann::json quality_scores_to_json(const QualityScores& s) {
   nlohmann::json j = {{"n", s.n},
-          {"fd", s.fd},
-          {"classifier_score", s.score},
-          {"classes_covered", s.covered},
-          {"classes", s.classes},
-          {"kl_to_uniform", s.kl_uniform},
-          {"precision", s.precision},
-          {"recall", s.recall}};
+                      {"fd", s.fd},
+                      {"classifier_score", s.score},
+                      {"classes_covered", s.covered},
+                      {"classes", s.classes},
+                      {"kl_to_uniform", s.kl_uniform},
+                      {"precision", s.precision},
+                      {"recall", s.recall}};
   if (!s.class_accuracy.empty()) {
     j["label_accuracy"] = s.label_accuracy;
     j["class_accuracy"] = s.class_accuracy;
@@ -107,8 +107,7 @@ QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n,
   ctx_.synchronize();
   eval_g_->params().upload(G.params().download());
   eval_g_->state().upload(G.state().download());
-  const std::vector<float> images =
-      generate_images(ctx_, *eval_g_, noise, int(n), seed, classes);
+  const std::vector<float> images = generate_images(ctx_, *eval_g_, noise, int(n), seed, classes);
   if (classes == 0) return score_images(images.data(), n);
   std::vector<float> features(n * size_t(clf_->feature_dim())), probs(n * size_t(clf_->classes()));
   clf_->embed(images.data(), n, features.data(), probs.data());

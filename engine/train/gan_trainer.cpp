@@ -68,8 +68,8 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecC
   if (cfg.classes > 0) {
     if (!labels) throw std::invalid_argument("a conditional GAN needs the images' labels");
     if (labels->size() != data.count)
-      throw std::invalid_argument(fmt::format("{} labels for {} images", labels->size(),
-                                              data.count));
+      throw std::invalid_argument(
+          fmt::format("{} labels for {} images", labels->size(), data.count));
     for (size_t i = 0; i < labels->size(); ++i)
       if ((*labels)[i] >= cfg.classes)
         throw std::invalid_argument(fmt::format("label {} (image {}) is not one of the {} classes",
@@ -321,7 +321,8 @@ void GanTrainer::sample_real(int k, const uint64_t* counter, float* out) {
     ops::sample_batch(ctx_, images_.data(), n_samples_, size_t(sample_size_), B, cfg_.seed,
                       kStreamData + uint32_t(k), counter, dst,
                       cfg_.classes > 0 ? indices_.data() : nullptr);
-  if (cfg_.classes > 0) ops::gather_labels(ctx_, labels_.data(), indices_.data(), B, real_labels_.data());
+  if (cfg_.classes > 0)
+    ops::gather_labels(ctx_, labels_.data(), indices_.data(), B, real_labels_.data());
   if (cfg_.sort_real) ops::sort_values(ctx_, dst, out, size_t(B));  // 1D: B values
 }
 
@@ -336,8 +337,8 @@ void GanTrainer::draw_fake_labels(uint32_t stream) {
   const int B = cfg_.batch;
   ops::random_labels(ctx_, fake_labels_.data(), B, uint32_t(cfg_.classes), cfg_.seed, stream,
                      counters_.data() + kStep);
-  ops::append_onehot(ctx_, z_.data(), B, size_t(cfg_.z_dim()), fake_labels_.data(), cfg_.classes,
-                     1, g_in_.data());
+  ops::append_onehot(ctx_, z_.data(), B, size_t(cfg_.z_dim()), fake_labels_.data(), cfg_.classes, 1,
+                     g_in_.data());
 }
 
 const float* GanTrainer::condition_d(const float* x, const uint32_t* labels, float* out) {
@@ -420,9 +421,8 @@ void GanTrainer::g_step(float* stats) {
   if (cfg_.classes > 0) draw_fake_labels(kStreamLabelsG);
   const float* g_in = cfg_.classes > 0 ? g_in_.data() : z_.data();
   const float* fake = G_.forward(ctx, g_in, B, true, seed, kDrawGInGStep, step);
-  const float* fake_in =
-      condition_d(d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 255),
-                  fake_labels_.data(), d_in_fake_.data());
+  const float* fake_in = condition_d(d_input(fake, noisy_fake_.data(), kStreamInstanceNoise + 255),
+                                     fake_labels_.data(), d_in_fake_.data());
   const float* logits = D_.forward(ctx, fake_in, B, true, seed, kDrawDInGStep, step);
   if (cfg_.loss == GanLoss::Wasserstein) {
     ops::wasserstein_loss(ctx, logits, size_t(n_logits_), -1.0f, dlogits_.data(),
@@ -443,8 +443,8 @@ void GanTrainer::g_step(float* stats) {
   ops::counter_add(ctx, opt_t, 1);
   G_.optimizer_step(ctx, cfg_.opt_g, opt_t, step_stats_.data() + kFlagsG);
   if (G_ema_)
-    ops::ema_update(ctx, G_ema_->params().data(), G_.params().data(), G_.params().size(),
-                    cfg_.ema, cfg_.ema_start, step);
+    ops::ema_update(ctx, G_ema_->params().data(), G_.params().data(), G_.params().size(), cfg_.ema,
+                    cfg_.ema_start, step);
 }
 
 void GanTrainer::request_stats() {
@@ -550,9 +550,10 @@ std::vector<float> GanTrainer::samples() {
 std::vector<float> generate_images(const ExecContext& ctx, Model& G, Distribution noise, int n,
                                    uint64_t seed, int classes, int label) {
   if (classes < 0 || classes >= G.input_dim() || label >= classes)
-    throw std::invalid_argument(fmt::format("generate_images: label {} of {} classes for a "
-                                            "generator of {} inputs",
-                                            label, classes, G.input_dim()));
+    throw std::invalid_argument(
+        fmt::format("generate_images: label {} of {} classes for a "
+                    "generator of {} inputs",
+                    label, classes, G.input_dim()));
   std::vector<float> host;
   const uint64_t zero = 0;
   Array<uint64_t> counter(ctx.kind, 1);
@@ -575,8 +576,7 @@ std::vector<float> generate_images(const ExecContext& ctx, Model& G, Distributio
       for (int i = 0; i < chunk; ++i)
         chunk_labels[size_t(i)] = uint32_t(label >= 0 ? label : (done + i) % classes);
       labels.upload(chunk_labels.data(), size_t(chunk));
-      ops::append_onehot(ctx, z.data(), chunk, size_t(z_dim), labels.data(), classes, 1,
-                         in.data());
+      ops::append_onehot(ctx, z.data(), chunk, size_t(z_dim), labels.data(), classes, 1, in.data());
       g_in = in.data();
     }
     const float* out = G.forward(ctx, g_in, chunk, false, seed, kDrawSamples, counter.data());
@@ -600,8 +600,9 @@ struct Block {
 std::vector<Block> checkpoint_blocks(Model& G, Model& D, Model* G_ema) {
   std::vector<Block> out;
   for (auto [prefix, m] : {std::pair<std::string, Model*>{"g", &G}, {"d", &D}})
-    for (Block b : {Block{prefix + ".params", &m->params()}, Block{prefix + ".adam_m", &m->adam_m()},
-                    Block{prefix + ".adam_v", &m->adam_v()}, Block{prefix + ".state", &m->state()}})
+    for (Block b :
+         {Block{prefix + ".params", &m->params()}, Block{prefix + ".adam_m", &m->adam_m()},
+          Block{prefix + ".adam_v", &m->adam_v()}, Block{prefix + ".state", &m->state()}})
       out.push_back(b);
   if (G_ema) out.push_back({"g_ema.params", &G_ema->params()});
   return out;
@@ -616,7 +617,7 @@ void load_model_weights(Model& m, const Checkpoint& ck, const std::string& prefi
                         const std::string& params_name) {
   const std::pair<std::string, Array<float>*> parts[] = {
       {params_name.empty() ? prefix + ".params" : params_name, &m.params()},
-                                                         {prefix + ".state", &m.state()}};
+      {prefix + ".state", &m.state()}};
   for (const auto& [name, array] : parts) {
     const NamedTensor* t = ck.find(name);
     if (!t) throw std::runtime_error("checkpoint has no tensor '" + name + "'");
@@ -671,13 +672,13 @@ Checkpoint GanTrainer::checkpoint(const nlohmann::json& meta) {
   Checkpoint ck;
   ck.meta = meta;
   for (const Block& b : checkpoint_blocks(G_, D_, G_ema_.get())) {
-      NamedTensor t{b.name, {int64_t(b.array->size())}, b.array->download()};
-      for (float v : t.data)
-        if (!std::isfinite(v))
-          throw NonFiniteError(fmt::format(
-              "non-finite value in {} at step {}: not writing a checkpoint", b.name, step_));
-      ck.tensors.push_back(std::move(t));
-    }
+    NamedTensor t{b.name, {int64_t(b.array->size())}, b.array->download()};
+    for (float v : t.data)
+      if (!std::isfinite(v))
+        throw NonFiniteError(fmt::format(
+            "non-finite value in {} at step {}: not writing a checkpoint", b.name, step_));
+    ck.tensors.push_back(std::move(t));
+  }
   const std::vector<uint64_t> c = counters_.download();
   ck.counters = {{"step", c[kStep]}, {"adam_t_g", c[kAdamG]}, {"adam_t_d", c[kAdamD]}};
   if (c[kStep] != step_)
@@ -689,14 +690,14 @@ void GanTrainer::restore(const Checkpoint& ck) {
   // Check everything first, so a mismatch changes nothing.
   std::vector<std::pair<const NamedTensor*, Array<float>*>> plan;
   for (const Block& b : checkpoint_blocks(G_, D_, G_ema_.get())) {
-      const NamedTensor* t = ck.find(b.name);
-      if (!t) throw std::runtime_error("checkpoint has no tensor '" + b.name + "'");
-      if (t->data.size() != b.array->size())
-        throw std::runtime_error(
-            fmt::format("checkpoint tensor '{}' has {} values, this configuration needs {}", b.name,
-                        t->data.size(), b.array->size()));
-      plan.emplace_back(t, b.array);
-    }
+    const NamedTensor* t = ck.find(b.name);
+    if (!t) throw std::runtime_error("checkpoint has no tensor '" + b.name + "'");
+    if (t->data.size() != b.array->size())
+      throw std::runtime_error(
+          fmt::format("checkpoint tensor '{}' has {} values, this configuration needs {}", b.name,
+                      t->data.size(), b.array->size()));
+    plan.emplace_back(t, b.array);
+  }
   uint64_t c[kNumCounters];
   const char* names[kNumCounters] = {"step", "adam_t_g", "adam_t_d"};
   for (int i = 0; i < kNumCounters; ++i) {

@@ -18,17 +18,17 @@
 // Real data is either uint8 images (scaled to [-1, 1]) or float points (the toy experiments).
 #pragma once
 #include <atomic>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/core/array.h"
-#include "engine/train/checkpoint.h"
 #include "engine/core/context.h"
 #include "engine/data/idx.h"
 #include "engine/nn/model.h"
+#include "engine/train/checkpoint.h"
 #include "engine/train/train_config.h"
 
 namespace gan {

@@ -129,9 +129,13 @@ void RunOutputs::start(uint64_t step) {
   });
   guarded("the report's history (eval.csv)", [&] {
     if (!fs::exists(dir + "/eval.csv")) return;
-    // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall
-    for (const std::vector<double>& v : read_csv(dir + "/eval.csv", 8, step).rows)
-      eval_.push_back({uint64_t(v[0]), v[2], v[3], v[4], double(kMnistClasses), v[6], v[7]});
+    // step, n, fd, classifier_score, classes_covered, kl_to_uniform, precision, recall and, in
+    // a conditional run, label_accuracy
+    const CsvTable t = read_csv(dir + "/eval.csv", 0, step);
+    const bool labels = t.header.size() == 9 && t.header.back() == "label_accuracy";
+    for (const std::vector<double>& v : t.rows)
+      eval_.push_back({uint64_t(v[0]), v[2], v[3], v[4], double(kMnistClasses), v[6], v[7],
+                       labels ? v[8] : -1.0});
   });
   guarded("the report's history (samples/)", [&] {
     std::error_code ec;
@@ -154,8 +158,8 @@ void RunOutputs::add_stats(const StepStats& s) {
 }
 
 void RunOutputs::add_eval(uint64_t step, const QualityScores& s, const QualityScores& real) {
-  eval_.push_back(
-      {step, s.fd, s.score, double(s.covered), double(s.classes), s.precision, s.recall});
+  eval_.push_back({step, s.fd, s.score, double(s.covered), double(s.classes), s.precision, s.recall,
+                   s.class_accuracy.empty() ? -1.0 : s.label_accuracy});
   real_fd_ = real.fd;
 }
 
@@ -211,6 +215,9 @@ RunReport RunOutputs::build_report(uint64_t step, const std::string& state,
     r.metrics.push_back(
         {"precision", metric_text(last.precision), best(&EvalRow::precision, false)});
     r.metrics.push_back({"recall", metric_text(last.recall), best(&EvalRow::recall, false)});
+    if (last.label_accuracy >= 0)
+      r.metrics.push_back({"label accuracy (the class asked for)", metric_text(last.label_accuracy),
+                           best(&EvalRow::label_accuracy, false)});
   }
   std::vector<Plot> plots = curve_plots();
   const std::string toy_csv = setup_.run_dir + "/toy_metrics.csv";
@@ -328,9 +335,14 @@ std::vector<RunOutputs::Plot> RunOutputs::curve_plots() const {
     Series floor{"FD of real vs real", {}, {}, 150, 150, 150};
     Series precision{"precision", {}, {}, 30, 150, 60}, recall{"recall", {}, {}, 130, 50, 180};
     Series coverage{"classes covered (fraction)", {}, {}, 90, 90, 90};
+    Series labels{"label accuracy", {}, {}, 220, 130, 20};
     for (const EvalRow& e : eval_) {
       for (Series* s : {&fd, &floor, &precision, &recall, &coverage})
         s->x.push_back(double(e.step));
+      if (e.label_accuracy >= 0) {
+        labels.x.push_back(double(e.step));
+        labels.y.push_back(e.label_accuracy);
+      }
       coverage.y.push_back(e.classes > 0 ? e.covered / e.classes : 0.0);
       fd.y.push_back(e.fd);
       floor.y.push_back(real_fd_);
@@ -344,10 +356,14 @@ std::vector<RunOutputs::Plot> RunOutputs::curve_plots() const {
     std::vector<Series> fd_series = {fd};
     if (real_fd_ >= 0) fd_series.insert(fd_series.begin(), floor);
     plots.push_back({"eval_fd.png", fd_spec, fd_series});
-    PlotSpec pr_spec{"Precision, recall, coverage (higher is better)", "step", "fraction"};
+    PlotSpec pr_spec{labels.x.empty() ? "Precision, recall, coverage (higher is better)"
+                                      : "Precision, recall, coverage, labels (higher is better)",
+                     "step", "fraction"};
     pr_spec.y_min = 0;
     pr_spec.y_max = 1.05;  // a coverage of 1 stays clear of the frame
-    plots.push_back({"eval_pr.png", pr_spec, {precision, recall, coverage}});
+    std::vector<Series> pr_series = {precision, recall, coverage};
+    if (!labels.x.empty()) pr_series.push_back(labels);
+    plots.push_back({"eval_pr.png", pr_spec, pr_series});
   }
   return plots;
 }

@@ -67,6 +67,7 @@ class RunOutputs {
   struct EvalRow {
     uint64_t step;
     double fd, score, covered, classes, precision, recall;
+    double label_accuracy = -1;  // conditional runs; -1: none
   };
 
   struct Plot {

@@ -393,8 +393,8 @@ ToyEvaluation evaluate_toy(GanTrainer& trainer, const ToyExperiment& e) {
   const TrainConfig& c = trainer.config();
   ToyEvaluation ev;
   ev.step = trainer.step();
-  ev.samples = generate_images(trainer.context(), trainer.sampling_generator(), c.noise, e.eval_samples,
-                               c.seed ^ kEvalSeedSalt);
+  ev.samples = generate_images(trainer.context(), trainer.sampling_generator(), c.noise,
+                               e.eval_samples, c.seed ^ kEvalSeedSalt);
   const ToyTarget& t = e.target;
   switch (t.kind) {
     case ToyTargetKind::Gaussian1D: {

@@ -177,11 +177,10 @@ TrainConfig cgan() {
   c.discriminator.input = 784;
   // Dropout after the activation, not before it as there: the same function (LeakyReLU commutes
   // with scaling by 0 or 1 / (1 - p)), and the dense layer's epilogue can then run the activation.
-  c.discriminator.layers = {LayerSpec::dense(512),        LayerSpec::activation(leaky),
-                            LayerSpec::dense(512),        LayerSpec::activation(leaky),
-                            LayerSpec::dropout(0.4f),     LayerSpec::dense(512),
-                            LayerSpec::activation(leaky), LayerSpec::dropout(0.4f),
-                            LayerSpec::dense(1)};
+  c.discriminator.layers = {
+      LayerSpec::dense(512),        LayerSpec::activation(leaky), LayerSpec::dense(512),
+      LayerSpec::activation(leaky), LayerSpec::dropout(0.4f),     LayerSpec::dense(512),
+      LayerSpec::activation(leaky), LayerSpec::dropout(0.4f),     LayerSpec::dense(1)};
   c.noise = Distribution::Normal;
   c.init = InitScheme::TorchDefault;
   c.batch = 64;
@@ -366,7 +365,8 @@ void make_conditional(TrainConfig& c, int classes) {
 
 void add_packing(TrainConfig& c, int m) {
   if (m < 1 || m > kMaxPackRows)
-    throw std::invalid_argument(fmt::format("--pack: must be in [1, {}] (got {})", kMaxPackRows, m));
+    throw std::invalid_argument(
+        fmt::format("--pack: must be in [1, {}] (got {})", kMaxPackRows, m));
   if (m == 1) return;
   auto& layers = c.discriminator.layers;
   if (!layers.empty() && layers[0].kind == LayerKind::Reshape) layers[0].units *= m;
@@ -389,8 +389,8 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
   // Model specs first: their messages name the model and layer (and the file, if any).
   const std::string at = source.empty() ? "" : source + ": ";
   require(c.classes >= 0 && c.classes <= kMaxClasses,
-          fmt::format("{}: must be in [0, {}] (got {})", n("--conditional", "classes"),
-                      kMaxClasses, c.classes));
+          fmt::format("{}: must be in [0, {}] (got {})", n("--conditional", "classes"), kMaxClasses,
+                      c.classes));
   require(c.generator.input >= 1 + c.classes && c.generator.input <= kMaxLayerWidth,
           fmt::format("{}: must be in [{}, {}] (got {})", n("--z-dim", "generator.input"),
                       1 + c.classes, kMaxLayerWidth, c.generator.input));
@@ -398,9 +398,9 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
           fmt::format("{}: must be in (0, 1), or 0 for none (got {:g})", n("--ema", "ema"), c.ema));
   require(c.ema > 0.0f || c.ema_start == 0,
           fmt::format("{}: needs --ema", n("--ema-start", "ema_start")));
-  require(c.ema_start <= kMaxSteps, fmt::format("{}: must be at most {} (got {})",
-                                                n("--ema-start", "ema_start"), kMaxSteps,
-                                                c.ema_start));
+  require(c.ema_start <= kMaxSteps,
+          fmt::format("{}: must be at most {} (got {})", n("--ema-start", "ema_start"), kMaxSteps,
+                      c.ema_start));
   try {
     validate_model_spec(c.generator, "generator");
     validate_model_spec(c.discriminator, "discriminator");
@@ -491,16 +491,18 @@ void validate_train_config(const TrainConfig& c, int sample_size, const std::str
 
 std::string generator_input_note(const TrainConfig& c) {
   if (c.classes == 0) return fmt::format("z: {} values, {}", c.z_dim(), distribution_name(c.noise));
-  return fmt::format("z ({} values, {}) then the class as a one-hot code of {} values (value "
-                     "{} + label is 1, the others 0)",
-                     c.z_dim(), distribution_name(c.noise), c.classes, c.z_dim());
+  return fmt::format(
+      "z ({} values, {}) then the class as a one-hot code of {} values (value "
+      "{} + label is 1, the others 0)",
+      c.z_dim(), distribution_name(c.noise), c.classes, c.z_dim());
 }
 
 std::string generator_weights_note(const TrainConfig& c) {
   if (c.ema == 0.0f) return "G's trained weights";
-  return fmt::format("an average of G's weights (EMA, decay {:g}, from step {}) with G's running "
-                     "statistics",
-                     c.ema, c.ema_start);
+  return fmt::format(
+      "an average of G's weights (EMA, decay {:g}, from step {}) with G's running "
+      "statistics",
+      c.ema, c.ema_start);
 }
 
 const char* gan_loss_name(GanLoss l) { return l == GanLoss::Bce ? "bce" : "wasserstein"; }

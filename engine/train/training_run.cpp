@@ -10,12 +10,12 @@
 #include <map>
 #include <sstream>
 
-#include "engine/io/atomic_file.h"
-#include "engine/eval/evaluator.h"
+#include "engine/core/memory_limits.h"
 #include "engine/data/idx.h"
+#include "engine/eval/evaluator.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/image_grid.h"
 #include "engine/io/json_fields.h"
-#include "engine/core/memory_limits.h"
 #include "engine/io/report.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/run_outputs.h"
@@ -158,7 +158,8 @@ void Run::prepare_new() {
 // the config's classes.
 void Run::read_labels() {
   if (cfg_.classes == 0 || req_.points) return;
-  const std::string flag = config_path_.empty() ? "--conditional" : config_path_ + ": config.classes";
+  const std::string flag =
+      config_path_.empty() ? "--conditional" : config_path_ + ": config.classes";
   const std::string dir = fs::path(data_path_).parent_path().string();
   try {
     labels_path_ = find_mnist_file(dir, "train-labels");
@@ -357,7 +358,8 @@ void Run::evaluate_now() {
                (unsigned long long)step, s.n, s.fd, eval_real_.fd, s.score, eval_real_.score,
                s.covered, s.classes, s.precision, s.recall);
   if (!s.class_accuracy.empty())
-    std::fprintf(req_.out, "  label accuracy %.3f (the classifier agrees with the label asked for)\n",
+    std::fprintf(req_.out,
+                 "  label accuracy %.3f (the classifier agrees with the label asked for)\n",
                  s.label_accuracy);
   std::fflush(req_.out);
   outputs_->add_eval(step, s, eval_real_);
@@ -368,9 +370,8 @@ void Run::evaluate_now() {
 // their batch sizes, the resident data set and the per-step buffers.
 void Run::check_memory(DeviceKind kind) const {
   const TrainConfig& c = cfg_;
-  const uint64_t B = uint64_t(c.batch),
-                 grid = uint64_t(c.sample_grid) *
-                        uint64_t(c.classes > 0 ? c.classes : c.sample_grid);
+  const uint64_t B = uint64_t(c.batch), grid = uint64_t(c.sample_grid) *
+                                               uint64_t(c.classes > 0 ? c.classes : c.sample_grid);
   const uint64_t data_bytes = req_.points ? 4 * uint64_t(req_.points->data.values.size())
                                           : uint64_t(data_.pixels.size());
   const uint64_t step_floats = B * (4 * uint64_t(sample_size()) + 2 * uint64_t(c.z_dim()) + 8) +
@@ -382,10 +383,10 @@ void Run::check_memory(DeviceKind kind) const {
                            uint64_t(sample_size()) + 3) +
                           grid * uint64_t(c.generator.input)
                     : 0;
-  const uint64_t bytes =
-      g.bytes() + (c.ema > 0.0f ? model_footprint(c.generator, int(grid)).bytes() : 0) +
-      4 * code_floats +
-      model_footprint(c.discriminator, c.batch).bytes() + data_bytes + 4 * step_floats;
+  const uint64_t bytes = g.bytes() +
+                         (c.ema > 0.0f ? model_footprint(c.generator, int(grid)).bytes() : 0) +
+                         4 * code_floats + model_footprint(c.discriminator, c.batch).bytes() +
+                         data_bytes + 4 * step_floats;
   const std::string what =
       fmt::format("training G ({}) and D ({}) at --batch {}", describe_model_spec(c.generator),
                   describe_model_spec(c.discriminator), c.batch);
@@ -519,9 +520,8 @@ RunResult Run::go() {
   // Before the trainer, whose clock for the first interval starts when it is built: training a
   // classifier for the cache takes a minute.
   prepare_evaluation(kind);
-  trainer_ = req_.points
-                 ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
-                 : std::make_unique<GanTrainer>(cfg_, data_, exec_->context(), &labels_);
+  trainer_ = req_.points ? std::make_unique<GanTrainer>(cfg_, req_.points->data, exec_->context())
+                         : std::make_unique<GanTrainer>(cfg_, data_, exec_->context(), &labels_);
   // The trainer holds the data set now; the host copy is not needed beyond its shape.
   data_.pixels = std::vector<uint8_t>();
   labels_ = std::vector<uint8_t>();
@@ -593,7 +593,8 @@ RunResult Run::go() {
   if (cfg_.classes > 0)
     std::fprintf(req_.out, "  conditional on %d classes (labels: %s), one-hot codes\n",
                  cfg_.classes, labels_path_.c_str());
-  if (cfg_.ema > 0.0f) std::fprintf(req_.out, "  samples from %s\n", generator_weights_note(cfg_).c_str());
+  if (cfg_.ema > 0.0f)
+    std::fprintf(req_.out, "  samples from %s\n", generator_weights_note(cfg_).c_str());
   std::fflush(req_.out);
 
   start_outputs();

@@ -45,7 +45,7 @@ TEST_F(CganCli, ConditionalRunWithEmaDrawsAClassARowAndExportsTheAverage) {
   const auto cfg = read_json(run + "/config.json").at("config");
   EXPECT_EQ(cfg.at("classes"), 10);
   EXPECT_EQ(cfg.at("ema"), 0.9f);
-  EXPECT_EQ(cfg.at("generator").at("input"), 20 + 10);   // tf-mlp's z is 20
+  EXPECT_EQ(cfg.at("generator").at("input"), 20 + 10);  // tf-mlp's z is 20
   EXPECT_EQ(cfg.at("discriminator").at("input"), 784 + 10);
   // The checkpoint keeps the average; the export documents the label input and the weights.
   const Checkpoint ck = load_checkpoint(checkpoint_path(run, 4));
@@ -79,8 +79,8 @@ TEST_F(CganCli, ConditionalRunWithEmaDrawsAClassARowAndExportsTheAverage) {
   // Bad labels for generate.
   EXPECT_TRUE(is_error(run_generate(checkpoint_path(run, 4), seven, {"--label", "10"}),
                        {"--label", "10", "0 to 9"}));
-  EXPECT_TRUE(is_parse_error(run_generate(checkpoint_path(run, 4), seven, {"--label", "-1"}),
-                             {"--label"}));
+  EXPECT_TRUE(
+      is_parse_error(run_generate(checkpoint_path(run, 4), seven, {"--label", "-1"}), {"--label"}));
 
   // A resumed run keeps its settings: --conditional, --ema and --pack are not accepted beside it.
   for (const std::vector<std::string> flag :
@@ -107,8 +107,8 @@ TEST_F(CganCli, BadLabelsAndFlagsAreRefusedInOneLine) {
   make_data(unlabelled, true);
   make_labelled_data(labelled, 64, 20);
   // No labels file beside the images.
-  EXPECT_TRUE(is_error(train(unlabelled, tmp / "a", {"--conditional"}),
-                       {"--conditional", "train-labels"}));
+  EXPECT_TRUE(
+      is_error(train(unlabelled, tmp / "a", {"--conditional"}), {"--conditional", "train-labels"}));
   EXPECT_FALSE(fs::exists(tmp / "a/config.json"));
   // Labels of another length than the images, and a label that is no class.
   const std::string wrong = tmp / "wrong";
@@ -123,15 +123,13 @@ TEST_F(CganCli, BadLabelsAndFlagsAreRefusedInOneLine) {
   EXPECT_TRUE(is_error(train(wrong, tmp / "c", {"--conditional"}),
                        {"train-labels-idx1-ubyte.gz", "label 12", "image 17"}));
   // Flags out of range.
-  EXPECT_TRUE(is_error(train(labelled, tmp / "d", {"--pack", "3"}),
-                       {"--pack", "not a multiple"}));
+  EXPECT_TRUE(is_error(train(labelled, tmp / "d", {"--pack", "3"}), {"--pack", "not a multiple"}));
   EXPECT_TRUE(is_parse_error(train(labelled, tmp / "e", {"--pack", "0"}), {"--pack"}));
   for (const char* ema : {"0", "1", "1.5", "-0.1"})
-    EXPECT_TRUE(is_error(train(labelled, tmp / "f", {"--ema", ema}), {"--ema"}))
-        << ema;
+    EXPECT_TRUE(is_error(train(labelled, tmp / "f", {"--ema", ema}), {"--ema"})) << ema;
   EXPECT_TRUE(is_parse_error(train(labelled, tmp / "f", {"--ema", "nan"}), {"--ema"}));
-  EXPECT_TRUE(is_error(train(labelled, tmp / "g", {"--ema-start", "5"}),
-                       {"--ema-start", "needs --ema"}));
+  EXPECT_TRUE(
+      is_error(train(labelled, tmp / "g", {"--ema-start", "5"}), {"--ema-start", "needs --ema"}));
   EXPECT_TRUE(is_error(train(labelled, tmp / "h", {"--preset", "cgan", "--conditional"}),
                        {"--conditional", "already"}));
   for (const char* d : {"a", "b", "c", "d", "f", "g", "h"}) EXPECT_FALSE(fs::exists(tmp / d)) << d;
@@ -146,8 +144,7 @@ TEST_F(CganCli, PackedDiscriminatorsTrain) {
   EXPECT_TRUE(has_layer(d, "pack")) << d.dump();
   const Outcome c = train(data, tmp / "cgan", {"--preset", "cgan", "--pack", "2", "--steps", "2"});
   ASSERT_EQ(c.code(), 0) << c.describe();
-  EXPECT_EQ(read_json(tmp / "cgan/config.json").at("config").at("discriminator").at("input"),
-            794);
+  EXPECT_EQ(read_json(tmp / "cgan/config.json").at("config").at("discriminator").at("input"), 794);
 }
 
 class ToyPackCli : public CliTest {
@@ -167,7 +164,7 @@ TEST_F(ToyPackCli, PackFlagReachesTheRingsDiscriminator) {
                               "cpu", "--steps", "2", "--batch", "8", "--pack", "3"});
   EXPECT_TRUE(is_error(bad, {"--pack", "not a multiple"}));
   // toy_gan has no labels to condition on.
-  EXPECT_TRUE(is_parse_error(invoke({"train", "--experiment", "ring", "--out", tmp / "c",
-                                     "--conditional"}),
-                             {"--conditional"}));
+  EXPECT_TRUE(
+      is_parse_error(invoke({"train", "--experiment", "ring", "--out", tmp / "c", "--conditional"}),
+                     {"--conditional"}));
 }

@@ -209,8 +209,8 @@ TEST(GeneratorEma, FollowsTheHandComputedAverage) {
     t.train_step();
     const std::vector<float> p = t.generator().params().download();
     for (size_t i = 0; i < p.size(); ++i)
-      expected[i] = step < cfg.ema_start ? double(p[i])
-                                         : double(p[i]) + 0.75 * (expected[i] - double(p[i]));
+      expected[i] =
+          step < cfg.ema_start ? double(p[i]) : double(p[i]) + 0.75 * (expected[i] - double(p[i]));
     const std::vector<float> e = t.sampling_generator().params().download();
     ASSERT_EQ(e.size(), p.size());
     size_t differ = 0;

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
-#include "engine/train/checkpoint.h"
 #include "engine/io/safetensors.h"
+#include "engine/train/checkpoint.h"
 #include "html_check.h"
 #include "labelled_data.h"
 #include "mnist_gan_cli.h"
@@ -192,4 +194,60 @@ TEST_F(EvaluateCli, BadInputGetsOneLineNamingTheFileOrFlag) {
   EXPECT_TRUE(is_error(train(data, r3, {"--eval-every", "2", "--classifier", tmp / "none.st"}),
                        {"none.st"}));
   EXPECT_FALSE(fs::exists(r3));
+}
+
+// A conditional run: eval.csv gains the label accuracy, `evaluate` prints and writes it per class
+// (sample i asked for class i % 10: 10 of each class in 100 samples, so the overall figure is the
+// mean of the ten), and the report still reads its eval.csv.
+TEST_F(EvaluateCli, ConditionalRunsScoreTheLabelAccuracy) {
+  make_classifier();
+  const std::string run = tmp / "run";
+  const Outcome t = train(data, run,
+                          {"--conditional", "--steps", "4", "--eval-every", "2", "--eval-n", "60",
+                           "--classifier", classifier, "--checkpoint-every", "2"});
+  ASSERT_EQ(t.code(), 0) << t.describe();
+  EXPECT_NE(t.out.find("label accuracy"), std::string::npos) << t.out;
+  const std::string csv = slurp(run + "/eval.csv");
+  const std::vector<std::string> lines = [&] {
+    std::vector<std::string> out;
+    std::istringstream in(csv);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }();
+  ASSERT_EQ(lines.size(), 3u) << csv;
+  EXPECT_EQ(split_csv(lines[0]).back(), "label_accuracy") << csv;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> row = split_csv(lines[i]);
+    ASSERT_EQ(row.size(), split_csv(lines[0]).size()) << lines[i];
+    const double a = std::stod(row.back());
+    EXPECT_GE(a, 0.0);
+    EXPECT_LE(a, 1.0);
+  }
+  const std::string report = slurp(run + "/report.html");
+  EXPECT_TRUE(tags_balance(report));
+  EXPECT_NE(report.find("label accuracy"), std::string::npos);
+
+  const std::string json = tmp / "scores.json";
+  const Outcome o = evaluate({"--checkpoint", checkpoint_path(run, 4), "--classifier", classifier,
+                              "--n", "100", "--json", json});
+  ASSERT_EQ(o.code(), 0) << o.describe();
+  EXPECT_NE(o.out.find("label accuracy"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("per class"), std::string::npos) << o.out;
+  const nlohmann::json g = nlohmann::json::parse(slurp(json)).at("generated");
+  const std::vector<double> per = g.at("class_accuracy").get<std::vector<double>>();
+  ASSERT_EQ(per.size(), 10u) << g.dump();
+  double mean = 0;
+  for (double a : per) {
+    EXPECT_NEAR(a * 10, std::round(a * 10), 1e-9) << "10 samples a class: " << g.dump();
+    mean += a / 10;
+  }
+  EXPECT_NEAR(g.at("label_accuracy").get<double>(), mean, 1e-12) << g.dump();
+  // An unconditional checkpoint has no label accuracy.
+  const std::string plain = tmp / "plain";
+  ASSERT_EQ(train(data, plain, {"--steps", "2"}).code(), 0);
+  ASSERT_EQ(evaluate({"--checkpoint", checkpoint_path(plain, 2), "--classifier", classifier, "--n",
+                      "100", "--json", json})
+                .code(),
+            0);
+  EXPECT_FALSE(nlohmann::json::parse(slurp(json)).at("generated").contains("label_accuracy"));
 }
