@@ -10,6 +10,7 @@
 
 #include "kernels/condition.h"
 #include "kernels/gather.h"
+#include "label_fixtures.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -26,18 +27,6 @@ std::vector<uint32_t> draw_labels(int B, uint32_t K, uint64_t seed, uint32_t str
                                   uint64_t counter) {
   std::vector<uint32_t> labels(B, 0xFFFFFFFFu);
   cpu::random_labels(labels.data(), B, K, seed, stream, &counter);
-  return labels;
-}
-
-// Labels in [0, K), with a few out of range (K itself, far past it, the largest uint32) when
-// B > 2; the out-of-range ones at random rows.
-std::vector<uint32_t> labels_with_strays(Rng& rng, int B, int K) {
-  std::vector<uint32_t> labels(B);
-  for (auto& l : labels) l = uint32_t(rng.uniform_int(0, K - 1));
-  if (B > 2) {
-    const uint32_t strays[] = {uint32_t(K), uint32_t(K) + 1000u, 0xFFFFFFFFu};
-    for (uint32_t s : strays) labels[rng.uniform_int(0, B - 1)] = s;
-  }
   return labels;
 }
 

@@ -11,6 +11,7 @@
 #include "gpu_test.h"
 #include "kernels/condition.h"
 #include "kernels/random.h"
+#include "label_fixtures.h"
 
 using namespace gan;
 using namespace gan::test;
@@ -20,17 +21,6 @@ namespace {
 // Batches up to one past the 4096-block grid, where the loops stride.
 const int kBatches[] = {1, 7, 100, 4097, 4096 * 256 + 3};
 const uint32_t kClasses[] = {1, 2, 10, 1000};
-
-// Labels in [0, K) with a few out of range (K, far past it, the largest uint32) when B > 2.
-std::vector<uint32_t> labels_with_strays(Rng& rng, int B, int K) {
-  std::vector<uint32_t> labels(B);
-  for (auto& l : labels) l = uint32_t(rng.uniform_int(0, K - 1));
-  if (B > 2) {
-    const uint32_t strays[] = {uint32_t(K), uint32_t(K) + 1000u, 0xFFFFFFFFu};
-    for (uint32_t s : strays) labels[rng.uniform_int(0, B - 1)] = s;
-  }
-  return labels;
-}
 
 }  // namespace
 
