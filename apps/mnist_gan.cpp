@@ -242,6 +242,8 @@ int run_describe(const std::string& preset, const Overrides& ov) {
   std::printf("preset %s, batch %d, %llu steps, %s noise, %s init, D update %s\n",
               c.preset.c_str(), c.batch, (unsigned long long)c.steps,
               distribution_name(c.noise), init_scheme_name(c.init), d_update_name(c.d_update));
+  if (c.classes > 0) std::printf("G reads %s\n", generator_input_note(c).c_str());
+  if (c.ema > 0.0f) std::printf("samples from %s\n", generator_weights_note(c).c_str());
   std::printf("\ngenerator\n%s\ndiscriminator\n%s", describe_model_layers(c.generator).c_str(),
               describe_model_layers(c.discriminator).c_str());
   return 0;

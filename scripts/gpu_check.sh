@@ -100,6 +100,7 @@ if want toy; then
   run_toy ring-wgan --experiment ring --wgan --steps 5000
   run_toy ring-minibatch-stddev --experiment ring --minibatch-stddev --steps 5000
   run_toy grid --experiment grid --steps 5000
+  run_toy ring-solved --experiment ring --pack 4 --lr 1e-3 --ema 0.999
 fi
 
 if want eval; then
@@ -123,6 +124,10 @@ if want eval; then
     eval_step "eval train --eval-every" "$build/mnist_gan" train --preset keras-mlp --data "$data" \
       --out "$ev/run" --steps 2000 --eval-every 1000 --eval-n 10000 \
       --classifier "$ev/classifier.safetensors" --device cuda
+    eval_step "eval cgan --conditional --ema (cuda)" "$build/mnist_gan" train --preset cgan \
+      --data "$data" --out "$ev/cgan" --steps 2000 --ema 0.999 --pack 2 --eval-every 2000 \
+      --eval-n 10000 --classifier "$ev/classifier.safetensors" --device cuda
+    row "eval cgan label accuracy" "$(grep -o 'label accuracy [0-9.]*' "$out/toy.log" | tail -1)"
     for dev in cuda cpu; do
       eval_step "eval evaluate ($dev)" "$build/mnist_gan" evaluate \
         --checkpoint "$ev/run/checkpoints/step_00002000.ckpt" \
