@@ -36,14 +36,17 @@ GemmBackend gemm_from_name(const std::string& s) {
 // used or anything is allocated for it: the config valid (its bounds), the image size recorded
 // beside it equal to G's output, the tensors' sizes those of the generator the config describes
 // (computed, not allocated), every weight finite, and the model within memory.
+// The parameters used are the run's sampling weights (its EMA when it kept one), or G's own with
+// raw_weights.
 struct GeneratorCheckpoint {
   Checkpoint ck;
   TrainConfig cfg;
   int rows = 0, cols = 0;
+  std::string params;  // the tensor of the weights used: "g.params" or "g_ema.params"
 };
 
-GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
-  GeneratorCheckpoint g{load_checkpoint(path), {}, 0, 0};
+GeneratorCheckpoint read_generator_checkpoint(const std::string& path, bool raw_weights) {
+  GeneratorCheckpoint g{load_checkpoint(path), {}, 0, 0, ""};
   const auto bad = [&](const std::string& what) {
     throw std::runtime_error(path + ": checkpoint metadata: " + what);
   };
@@ -65,10 +68,10 @@ GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
     throw std::runtime_error(fmt::format("{} (the checkpoint records images of {}x{})", e.what(),
                                          g.rows, g.cols));
   }
+  g.params = raw_weights ? "g.params" : sampling_params_name(g.cfg);
   const ModelFootprint f = model_footprint(g.cfg.generator, 1);
   for (const auto& [name, need] :
-       {std::pair<std::string, uint64_t>{sampling_params_name(g.cfg), f.params},
-        {"g.state", f.state}}) {
+       {std::pair<std::string, uint64_t>{g.params, f.params}, {"g.state", f.state}}) {
     const NamedTensor* t = g.ck.find(name);
     if (!t) throw std::runtime_error(path + ": checkpoint has no tensor '" + name + "'");
     if (t->data.size() != need)
@@ -83,18 +86,22 @@ GeneratorCheckpoint read_generator_checkpoint(const std::string& path) {
   return g;
 }
 
-// A generator's weights as its samples use them: the average when the run kept one.
-void load_sampling_weights(Model& G, const GeneratorCheckpoint& g) {
-  load_model_weights(G, g.ck, "g", sampling_params_name(g.cfg));
+void load_generator(Model& G, const GeneratorCheckpoint& g) {
+  load_model_weights(G, g.ck, "g", g.params);
 }
 
-std::string weights_said(const TrainConfig& c) {
-  return c.ema > 0.0f ? fmt::format(", EMA weights (decay {:g})", c.ema) : "";
+bool uses_average(const GeneratorCheckpoint& g) { return g.params == "g_ema.params"; }
+
+// Which weights, for the command's output line.
+std::string weights_said(const GeneratorCheckpoint& g) {
+  if (uses_average(g)) return fmt::format(", EMA weights (decay {:g})", g.cfg.ema);
+  return g.cfg.ema > 0.0f ? ", G's raw weights (not the EMA)" : "";
 }
 
 int run_generate(const std::string& ckpt_path, int n, const std::string& out, uint64_t seed,
-                 const std::string& device, int columns, int scale, std::optional<int> label) {
-  const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
+                 const std::string& device, int columns, int scale, std::optional<int> label,
+                 bool raw_weights) {
+  const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path, raw_weights);
   if (label && g.cfg.classes == 0)
     throw std::invalid_argument("--label: " + ckpt_path + " holds an unconditional generator");
   if (label && *label >= g.cfg.classes)
@@ -102,7 +109,7 @@ int run_generate(const std::string& ckpt_path, int n, const std::string& out, ui
         "--label: {} is not a class of this generator (0 to {})", *label, g.cfg.classes - 1));
   ExecResources exec(resolve_device(device_choice_from_name(device)));
   Model G("generator", g.cfg.generator, std::min(n, 1024), exec.context().kind);
-  load_sampling_weights(G, g);
+  load_generator(G, g);
   const std::vector<float> images =
       generate_images(exec.context(), G, g.cfg.noise, n, seed, g.cfg.classes, label.value_or(-1));
   // Conditional without --label: sample i is of class i % classes, so a row of `classes` columns
@@ -117,22 +124,24 @@ int run_generate(const std::string& ckpt_path, int n, const std::string& out, ui
                               : label            ? fmt::format(", class {}", *label)
                                       : fmt::format(", classes 0-{} in turn", g.cfg.classes - 1);
   std::printf("wrote %d samples (%s, seed %llu%s%s) to %s\n", n, exec.description().c_str(),
-              (unsigned long long)seed, classes.c_str(), weights_said(g.cfg).c_str(), out.c_str());
+              (unsigned long long)seed, classes.c_str(), weights_said(g).c_str(), out.c_str());
   return 0;
 }
 
-int run_export(const std::string& ckpt_path, const std::string& out) {
-  const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path);
+int run_export(const std::string& ckpt_path, const std::string& out, bool raw_weights) {
+  const GeneratorCheckpoint g = read_generator_checkpoint(ckpt_path, raw_weights);
   Model G("generator", g.cfg.generator, 1, DeviceKind::Cpu);
-  load_sampling_weights(G, g);
+  load_generator(G, g);
   std::map<std::string, std::string> meta = {{"format", "pt"},
                                              {"model", describe_model_spec(g.cfg.generator)},
                                              {"input", generator_input_note(g.cfg)},
-                                             {"weights", generator_weights_note(g.cfg)}};
+                                             {"weights", uses_average(g)
+                                                             ? generator_weights_note(g.cfg)
+                                                             : "G's trained weights"}};
   if (g.cfg.classes > 0) meta["classes"] = std::to_string(g.cfg.classes);
   write_safetensors(out, model_named_tensors(G), meta);
-  std::printf("wrote the generator (%s) to %s\n", describe_model_spec(g.cfg.generator).c_str(),
-              out.c_str());
+  std::printf("wrote the generator (%s%s) to %s\n", describe_model_spec(g.cfg.generator).c_str(),
+              weights_said(g).c_str(), out.c_str());
   return 0;
 }
 
@@ -151,6 +160,7 @@ struct EvaluateRequest {
   std::string checkpoint, samples, classifier, data_dir, json_out, device = "auto";
   int n = 10000;
   uint64_t seed = 1;
+  bool raw_weights = false;
 };
 
 // Samples another tool wrote (the PyTorch peer's dumps): a safetensors file with one float32
@@ -178,7 +188,7 @@ int run_evaluate(const EvaluateRequest& r) {
   std::optional<GeneratorCheckpoint> g;
   std::string data_dir = r.data_dir;
   if (!r.checkpoint.empty()) {
-    g = read_generator_checkpoint(r.checkpoint);
+    g = read_generator_checkpoint(r.checkpoint, r.raw_weights);
     if (data_dir.empty()) {
       try {
         data_dir = std::filesystem::path(json_string(g->ck.meta, "data")).parent_path().string();
@@ -205,13 +215,13 @@ int run_evaluate(const EvaluateRequest& r) {
   std::string what;
   if (g) {
     Model G("generator", g->cfg.generator, 1, exec.context().kind);
-    load_sampling_weights(G, *g);
+    load_generator(G, *g);
     gen = ev.score_generator(G, g->cfg.noise, size_t(r.n), r.seed, g->cfg.classes);
     what =
         fmt::format("{} (step {}), {} samples, noise seed {}{}{}", r.checkpoint,
                     g->ck.counters.count("step") ? g->ck.counters.at("step") : 0, r.n, r.seed,
                     g->cfg.classes ? fmt::format(", classes 0-{} in turn", g->cfg.classes - 1) : "",
-                    weights_said(g->cfg));
+                    weights_said(*g));
   } else {
     size_t n = 0;
     const std::vector<float> samples = read_sample_file(r.samples, D, &n);
@@ -342,6 +352,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   evaluate->add_option("--json", ev_req.json_out, "also write the numbers to this JSON file");
   evaluate->add_option("--device", ev_req.device, "auto, cuda or cpu")->capture_default_str();
+  const char* raw_help = "use G's trained weights, not the average a --ema run kept";
+  evaluate->add_flag("--raw-weights", ev_req.raw_weights, raw_help);
 
   // ---- generate ----
   CLI::App* generate = app.add_subcommand("generate", "write a grid of samples from a checkpoint");
@@ -369,12 +381,16 @@ int main(int argc, char** argv) {
                    "in turn, one per column)")
       ->check(app::whole_number(0, kMaxClasses - 1));
   generate->add_option("--device", gen_device, "auto, cuda or cpu")->capture_default_str();
+  bool gen_raw = false;
+  generate->add_flag("--raw-weights", gen_raw, raw_help);
 
   // ---- export ----
   CLI::App* exp = app.add_subcommand("export", "write a checkpoint's generator as safetensors");
   std::string exp_ckpt, exp_out;
   exp->add_option("--checkpoint", exp_ckpt, "checkpoint file")->required();
   exp->add_option("--out", exp_out, "safetensors file to write")->required();
+  bool exp_raw = false;
+  exp->add_flag("--raw-weights", exp_raw, raw_help);
 
   // ---- describe ----
   CLI::App* describe = app.add_subcommand(
@@ -395,8 +411,8 @@ int main(int argc, char** argv) {
   try {
     if (generate->parsed())
       return run_generate(gen_ckpt, gen_n, gen_out, gen_seed, gen_device, gen_cols, gen_scale,
-                          gen_label);
-    if (exp->parsed()) return run_export(exp_ckpt, exp_out);
+                          gen_label, gen_raw);
+    if (exp->parsed()) return run_export(exp_ckpt, exp_out, exp_raw);
     if (classify->parsed()) return run_classifier(cls_data, cls_out, cls_device, cls_cfg);
     if (evaluate->parsed()) return run_evaluate(ev_req);
     if (describe->parsed()) return run_describe(desc_preset, desc_ov);

@@ -75,6 +75,17 @@ TEST_F(CganCli, ConditionalRunWithEmaDrawsAClassARowAndExportsTheAverage) {
   g = mnist_gan({"export", "--checkpoint", checkpoint_path(run, 4), "--out", exported});
   ASSERT_EQ(g.code(), 0) << g.describe();
   EXPECT_EQ(read_safetensors(exported).first.at("__metadata__").at("input"), meta.at("input"));
+  // --raw-weights: G's trained weights instead of the average, said so.
+  const std::string raw = tmp / "raw.safetensors";
+  g = mnist_gan({"export", "--checkpoint", checkpoint_path(run, 4), "--out", raw, "--raw-weights"});
+  ASSERT_EQ(g.code(), 0) << g.describe();
+  EXPECT_NE(g.out.find("raw weights"), std::string::npos) << g.out;
+  const auto [raw_header, raw_bytes] = read_safetensors(raw);
+  EXPECT_EQ(raw_header.at("__metadata__").at("weights"), "G's trained weights");
+  EXPECT_NE(raw_bytes, read_safetensors(exported).second) << "the average differs from G";
+  g = run_generate(checkpoint_path(run, 4), seven, {"--label", "7", "--raw-weights"});
+  ASSERT_EQ(g.code(), 0) << g.describe();
+  EXPECT_NE(g.out.find("raw weights (not the EMA)"), std::string::npos) << g.out;
 
   // Bad labels for generate.
   EXPECT_TRUE(is_error(run_generate(checkpoint_path(run, 4), seven, {"--label", "10"}),
