@@ -499,10 +499,11 @@ std::string generator_input_note(const TrainConfig& c) {
 
 std::string generator_weights_note(const TrainConfig& c) {
   if (c.ema == 0.0f) return "G's trained weights";
-  return fmt::format(
-      "an average of G's weights (EMA, decay {:g}, from step {}) with G's running "
-      "statistics",
-      c.ema, c.ema_start);
+  bool batchnorm = false;
+  for (const LayerSpec& l : c.generator.layers)
+    batchnorm = batchnorm || l.kind == LayerKind::BatchNorm || l.kind == LayerKind::BatchNorm2d;
+  return fmt::format("an average of G's weights (EMA, decay {:g}, from step {}){}", c.ema,
+                     c.ema_start, batchnorm ? " with G's running statistics" : "");
 }
 
 const char* gan_loss_name(GanLoss l) { return l == GanLoss::Bce ? "bce" : "wasserstein"; }
