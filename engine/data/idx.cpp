@@ -1,6 +1,7 @@
 #include "engine/data/idx.h"
 
 #include <sys/stat.h>
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -325,6 +326,17 @@ ImageSet read_idx_images(const std::string& path) {
 
 std::vector<uint8_t> read_idx_labels(const std::string& path) {
   return parse_idx_labels(read_idx_file(path), path);
+}
+
+void check_labels(const std::vector<uint8_t>& labels, const std::string& labels_name,
+                  size_t images, const std::string& images_name, int classes) {
+  if (labels.size() != images)
+    throw std::runtime_error(fmt::format("{}: {} labels for the {} images of {}", labels_name,
+                                         labels.size(), images, images_name));
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] >= classes)
+      throw std::runtime_error(fmt::format("{}: label {} of image {} is not a class in [0, {})",
+                                           labels_name, int(labels[i]), i, classes));
 }
 
 void write_idx_images(const std::string& path, const ImageSet& set, bool gzip) {

@@ -27,6 +27,10 @@ ImageSet read_idx_images(const std::string& path);
 
 // An IDX label file: magic 0x00000801, big-endian count, then count bytes. Same checks.
 std::vector<uint8_t> read_idx_labels(const std::string& path);
+// Labels that belong to a set of `images` images: one each, each < classes. Throws
+// std::runtime_error naming `labels_name` (and `images_name` for a count that differs) otherwise.
+void check_labels(const std::vector<uint8_t>& labels, const std::string& labels_name,
+                  size_t images, const std::string& images_name, int classes);
 
 // The same readers on a whole file already in memory (tests, fuzzers); `name` stands for the file
 // in error messages. read_idx_images(path) is parse_idx_images(<the file's bytes>, path).

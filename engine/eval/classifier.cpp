@@ -66,13 +66,7 @@ LabelledImages read_labelled_split(const std::string& dir, const std::string& sp
   d.labels_path = find_mnist_file(dir, split + "-labels");
   d.images = read_idx_images(d.images_path);
   d.labels = read_idx_labels(d.labels_path);
-  if (d.labels.size() != d.images.count)
-    throw std::runtime_error(fmt::format("{}: {} labels for the {} images of {}", d.labels_path,
-                                         d.labels.size(), d.images.count, d.images_path));
-  for (size_t i = 0; i < d.labels.size(); ++i)
-    if (d.labels[i] >= classes)
-      throw std::runtime_error(fmt::format("{}: label {} of image {} is not a class in [0, {})",
-                                           d.labels_path, int(d.labels[i]), i, classes));
+  check_labels(d.labels, d.labels_path, d.images.count, d.images_path, classes);
   return d;
 }
 

@@ -85,12 +85,18 @@ QualityScores Evaluator::score_embedded(const std::vector<float>& features,
 }
 
 QualityScores Evaluator::score_images(const float* images, size_t n) {
+  std::vector<float> probs;
+  return score_images(images, n, &probs);
+}
+
+QualityScores Evaluator::score_images(const float* images, size_t n, std::vector<float>* probs) {
   if (n < kMinEvalSamples)
     throw std::invalid_argument(
         fmt::format("{} samples to score, at least {} are needed", n, kMinEvalSamples));
-  std::vector<float> features(n * size_t(clf_->feature_dim())), probs(n * size_t(clf_->classes()));
-  clf_->embed(images, n, features.data(), probs.data());
-  return score_embedded(features, probs, n);
+  std::vector<float> features(n * size_t(clf_->feature_dim()));
+  probs->resize(n * size_t(clf_->classes()));
+  clf_->embed(images, n, features.data(), probs->data());
+  return score_embedded(features, *probs, n);
 }
 
 QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n, uint64_t seed,
@@ -108,10 +114,9 @@ QualityScores Evaluator::score_generator(Model& G, Distribution noise, size_t n,
   eval_g_->params().upload(G.params().download());
   eval_g_->state().upload(G.state().download());
   const std::vector<float> images = generate_images(ctx_, *eval_g_, noise, int(n), seed, classes);
-  if (classes == 0) return score_images(images.data(), n);
-  std::vector<float> features(n * size_t(clf_->feature_dim())), probs(n * size_t(clf_->classes()));
-  clf_->embed(images.data(), n, features.data(), probs.data());
-  QualityScores s = score_embedded(features, probs, n);
+  std::vector<float> probs;
+  QualityScores s = score_images(images.data(), n, &probs);
+  if (classes == 0) return s;
   // Sample i was asked for class i % classes: is that the classifier's top class?
   const int C = clf_->classes();
   std::vector<size_t> hits(static_cast<size_t>(classes)), asked(hits.size());

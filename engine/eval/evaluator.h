@@ -59,6 +59,8 @@ class Evaluator {
   QualityScores real_vs_real();
 
  private:
+  // score_images, keeping the classifier's probabilities (n, classes) in *probs.
+  QualityScores score_images(const float* images, size_t n, std::vector<float>* probs);
   QualityScores score_embedded(const std::vector<float>& features, const std::vector<float>& probs,
                                size_t n);
 

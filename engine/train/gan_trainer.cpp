@@ -67,13 +67,7 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, const ImageSet& data, const ExecC
     : GanTrainer(cfg, int(data.image_size()), data.count, ctx) {
   if (cfg.classes > 0) {
     if (!labels) throw std::invalid_argument("a conditional GAN needs the images' labels");
-    if (labels->size() != data.count)
-      throw std::invalid_argument(
-          fmt::format("{} labels for {} images", labels->size(), data.count));
-    for (size_t i = 0; i < labels->size(); ++i)
-      if ((*labels)[i] >= cfg.classes)
-        throw std::invalid_argument(fmt::format("label {} (image {}) is not one of the {} classes",
-                                                (*labels)[i], i, cfg.classes));
+    check_labels(*labels, "the labels", data.count, "the data set", cfg.classes);
     labels_ = Array<uint8_t>(ctx.kind, labels->size());
     labels_.upload(*labels);
   }
@@ -146,13 +140,14 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
     // The grid's input: row r (class r) is the column noise with r's code.
     std::vector<uint32_t> rows(size_t(samples_in(cfg)));
     for (size_t i = 0; i < rows.size(); ++i) rows[i] = uint32_t(i / size_t(cfg.sample_grid));
-    fixed_labels_ = Array<uint32_t>(dev, rows.size());
-    fixed_labels_.upload(rows);
+    Array<uint32_t> row_labels(dev, rows.size());
+    row_labels.upload(rows);
     fixed_in_ = Array<float>(dev, rows.size() * in);
     for (int r = 0; r < K; ++r)
       ops::append_onehot(ctx_, fixed_z_.data(), cfg.sample_grid, size_t(z),
-                         fixed_labels_.data() + size_t(r) * cfg.sample_grid, K, 1,
+                         row_labels.data() + size_t(r) * cfg.sample_grid, K, 1,
                          fixed_in_.data() + size_t(r) * cfg.sample_grid * in);
+    ctx_.synchronize();  // row_labels goes with this block
   }
 #if GAN_WITH_CUDA
   if (ctx_.is_cuda()) {

@@ -221,7 +221,7 @@ class GanTrainer {
       t_fake_, t_one_, step_stats_, slots_;
   Array<float> g_in_, d_in_real_, d_in_fake_, dfake_, fixed_in_;  // conditional only
   Array<uint8_t> labels_;                                         // the images' classes
-  Array<uint32_t> indices_, real_labels_, fake_labels_, fixed_labels_;
+  Array<uint32_t> indices_, real_labels_, fake_labels_;
   Array<uint64_t> counters_;
   uint64_t step_ = 0, stats_from_ = 1;
 

@@ -167,13 +167,7 @@ void Run::read_labels() {
     throw std::runtime_error(flag + ": the images' labels are needed: " + e.what());
   }
   labels_ = read_idx_labels(labels_path_);
-  if (labels_.size() != data_.count)
-    throw std::runtime_error(fmt::format("{}: {} labels, but {} has {} images", labels_path_,
-                                         labels_.size(), data_path_, data_.count));
-  for (size_t i = 0; i < labels_.size(); ++i)
-    if (labels_[i] >= cfg_.classes)
-      throw std::runtime_error(fmt::format("{}: label {} (image {}) is not one of the {} classes",
-                                           labels_path_, labels_[i], i, cfg_.classes));
+  check_labels(labels_, labels_path_, data_.count, data_path_, cfg_.classes);
 }
 
 void Run::prepare_resume() {

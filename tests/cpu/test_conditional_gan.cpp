@@ -159,7 +159,7 @@ TEST(ConditionalGan, RefusesMissingOrBadLabels) {
       throws_with([&] { GanTrainer t(cfg, data.images, kCpu, &short_labels); }, {"19 labels"}));
   data.labels[7] = 2;
   EXPECT_TRUE(throws_with([&] { GanTrainer t(cfg, data.images, kCpu, &data.labels); },
-                          {"label 2", "image 7", "2 classes"}));
+                          {"label 2", "image 7", "[0, 2)"}));
 }
 
 // Statistical: after 2,000 steps each label's samples have the look of their class (top brighter
