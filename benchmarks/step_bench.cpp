@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
           GanTrainer t(cfg, data, ctx);
           t.init();
           t.use_cuda_graph(true);
-          graph_us = time_steps(t, ctx, std::max(warmup, 1), steps);
+          graph_us = time_steps(t, ctx, std::max(warmup, 2), steps);  // plain, then capture
           nodes = t.graph_nodes();
         }
         const double best = graph_us > 0 ? std::min(plain_us, graph_us) : plain_us;

@@ -247,7 +247,12 @@ class CliTest : public ::testing::Test {
   CliTest(std::string program, std::string binary)
       : program_(std::move(program)), binary_(std::move(binary)), tmp(program_ + "_cli") {}
 
-  void SetUp() override { fs::create_directories(logs); }
+  // The children see no GPU: a CPU test pins its device, so `--device auto` (the default) and a
+  // resumed run stay on the CPU on a machine with a GPU too, and bitwise comparisons hold there.
+  void SetUp() override {
+    fs::create_directories(logs);
+    setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  }
 
   Outcome invoke(const std::vector<std::string>& args, const std::string& cwd = "",
                  Clock::duration limit = kDeadline) {

@@ -19,8 +19,15 @@ class GpuTest : public ::testing::Test {
     if (cuda_device_count(&why) == 0) GTEST_SKIP() << why;
     CUDA_CHECK(cudaStreamCreate(&stream_));
   }
+  // Waits for the test's work and fails it on an asynchronous error (a fault in a kernel it
+  // launched), so the error is blamed on this test rather than on the next CUDA call of another.
   void TearDown() override {
-    if (stream_) cudaStreamDestroy(stream_);
+    if (!stream_) return;
+    const cudaError_t done = cudaStreamSynchronize(stream_);
+    EXPECT_EQ(done, cudaSuccess) << "asynchronous CUDA error: " << cudaGetErrorString(done);
+    const cudaError_t last = cudaDeviceSynchronize();
+    EXPECT_EQ(last, cudaSuccess) << "asynchronous CUDA error: " << cudaGetErrorString(last);
+    cudaStreamDestroy(stream_);
   }
   template <class T>
   std::vector<T> fetch(const DeviceBuffer<T>& buf) {

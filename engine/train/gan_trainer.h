@@ -113,7 +113,8 @@ class GanTrainer {
   // Fresh parameters from the config's seed and scheme.
   void init();
   // Enqueues one full training step (no host synchronisation). With a CUDA graph enabled, the
-  // first call captures the step and every call launches the graph. Also runs the divergence
+  // first call runs plain launches (a warm-up), the second captures the step, and every call from
+  // the second on launches the graph. Also runs the divergence
   // watch (diverged()).
   void train_step();
   // True once the watch has seen a step whose loss, parameters or optimizer state are not finite.
@@ -246,6 +247,9 @@ class GanTrainer {
   float* watch_pinned_ = nullptr;
   void* watch_event_ = nullptr;  // cudaEvent_t
   bool graph_on_ = false;
+  bool graph_warmed_ = false;  // a plain step ran: the next graph step captures
+  bool timing_started_ = false;
+  void start_timing();
   const std::atomic<int>* stop_ = nullptr;
   double stop_patience_ = 2.0;
   void* graph_ = nullptr;       // cudaGraph_t

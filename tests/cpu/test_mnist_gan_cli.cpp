@@ -169,7 +169,7 @@ TEST_F(MnistGanCli, ResumeContinuesExactlyWithoutDuplicateRows) {
   EXPECT_EQ(read_metrics(split + "/metrics.csv").steps, (std::vector<uint64_t>{2, 4, 6}));
   fs::remove(checkpoint_path(split, 6));
 
-  const Outcome r = mnist_gan({"train", "--resume", split, "--steps", "10"});
+  const Outcome r = mnist_gan({"train", "--resume", split, "--steps", "10", "--device", "cpu"});
   ASSERT_EQ(r.code(), 0) << r.describe();
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("steps 4 -> 10"), std::string::npos) << r.out;

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# The GPU check as one device call, from the repository root of the GPU machine, with the
+# prebuilt gpu-bundle/ (scripts/gpu_bundle.sh) carried along:
+#   OUT=dir bash scripts/gpu_run.sh          # runs STAGES; everything lands in $OUT
+#   bash scripts/gpu_run.sh --check          # here: every path and flag the stages use exists
+# Stages (STAGES, comma-separated, in this order; default env,tests,train,bench,peers,memcheck):
+#   env        the GPU, driver, toolkit; every library of the binaries found
+#   tests      gpu_tests, one process per test (a crash or sticky fault stays in its test)
+#   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000)
+#   bench      bench_step: the three MLP presets at batch 32, 64 and 1024, plain and graph
+#   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
+#              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
+#   compile    torch.compile timings (minutes of compiling)
+#   memcheck, racecheck, initcheck, synccheck   compute-sanitizer on gpu_tests, per test
+#   kbench     bench_gemm and bench_ops
+#   toy        the toy experiments (shortened) on the GPU
+# Every step has its own timeout, cut to what is left of DEADLINE seconds (default 450). Writes at
+# most 8 files into $OUT: summary.txt (printed last), tests.log, train.log, run.tgz, bench.log,
+# peers.log, sanitizer.log, raw.tgz (benchmark JSON).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle=${BUNDLE:-gpu-bundle}
+bin=$bundle/bin
+data=$bundle/data/fashion-mnist
+stages=",${STAGES:-env,tests,train,bench,peers,memcheck},"
+python=${PYTHON:-python3}
+want() { [[ "$stages" == *",$1,"* ]]; }
+# The binaries travel as bin.tar.xz (gpu_bundle.sh); Python's lzma where the machine has no xz.
+if [ ! -d "$bin" ] && [ -f "$bundle/bin.tar.xz" ]; then
+  tar xJf "$bundle/bin.tar.xz" -C "$bundle" 2>/dev/null ||
+    ${PYTHON:-python3} -c "import tarfile, sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
+      "$bundle/bin.tar.xz" "$bundle"
+fi
+
+if [ "${1:-}" = "--check" ]; then
+  bad=0
+  for p in "$bin/gpu_tests" "$bin/mnist_gan" "$bin/bench_step" "$data/train-images-idx3-ubyte.gz" \
+    "$data/train-labels-idx1-ubyte.gz" "$bundle/fonts/DejaVuSans.ttf" benchmarks/peers/torch_gan.py \
+    benchmarks/peers/jax_gan.py; do
+    [ -e "$p" ] || { echo "gpu_run --check: missing $p"; bad=1; }
+  done
+  for b in toy_gan bench_gemm bench_ops; do
+    [ -e "$bin/$b" ] || echo "gpu_run --check: no $bin/$b (the stages that use it will say so)"
+  done
+  export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
+  "$bin/mnist_gan" train --help | grep -q -- "--cuda-graph" || { echo "no --cuda-graph"; bad=1; }
+  "$bin/bench_step" --help | grep -q -- "--dump-first-step" || { echo "no --dump-first-step"; bad=1; }
+  "$bin/gpu_tests" --gtest_list_tests | grep -q '^TrainerParity\.' || { echo "no TrainerParity"; bad=1; }
+  # The flags the peers stage passes, against the scripts' own parser (no framework imported).
+  $python - <<'EOF' || bad=1
+import sys
+sys.path.insert(0, "benchmarks/peers")
+try:
+    import common
+    ap = common.parser("check", train=True)
+    ap.add_argument("--modes")
+    ap.parse_args(["--bench", "--device", "cuda", "--presets", "keras-mlp", "--batches", "32,64",
+                   "--modes", "eager,cuda-graph", "--precisions", "fp32", "--json", "x"])
+    ap.parse_args(["--check", "d", "--device", "cuda"])
+except ModuleNotFoundError as e:
+    print(f"gpu_run --check: peers' flags not checked here ({e})")
+EOF
+  [ $bad = 0 ] && echo "gpu_run --check: ok"
+  exit $bad
+fi
+
+out=${OUT:?set OUT (the device tool does)}
+mkdir -p "$out"
+summary=$out/summary.txt
+: >"$summary"
+raw=$(mktemp -d)
+work=$(mktemp -d)
+t0=$(date +%s)
+deadline=${DEADLINE:-450}
+row() { printf '%-34s %s\n' "$1" "$2" | tee -a "$summary"; }
+left() { echo $((deadline - ($(date +%s) - t0))); }
+# limit MAX: MAX seconds, or what is left before the deadline less 10 s, whichever is less.
+limit() {
+  local l
+  l=$(($(left) - 10))
+  [ "$l" -lt "$1" ] && echo $((l > 1 ? l : 1)) || echo "$1"
+}
+
+# Our binaries get the bundle's libraries and the machine's cuBLAS; Python keeps its own.
+cuda_lib=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -e "$d/libcublas.so.13" ] && { cuda_lib=$d; break; }
+done
+if [ -z "$cuda_lib" ]; then
+  hit=$(find /usr /opt -name 'libcublas.so.13' 2>/dev/null | head -1)
+  [ -n "$hit" ] && cuda_lib=$(dirname "$hit")
+fi
+ours_path="$PWD/$bundle/lib${cuda_lib:+:$cuda_lib}"
+ours="env LD_LIBRARY_PATH=$ours_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+if [ -z "${GAN_FONT:-}" ] && [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  export GAN_FONT=$PWD/$bundle/fonts/DejaVuSans.ttf
+fi
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "bundle commit: $(tr '\n' ' ' <"$bundle/commit" 2>/dev/null)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 |
+    sed 's/^/gpu: /'
+  echo "cuBLAS from: ${cuda_lib:-not found}"
+  echo "stages: ${stages//,/ }"
+} | tee -a "$summary"
+
+if want env; then
+  missing=$($ours ldd "$bin"/* 2>&1 | grep 'not found' | sort -u)
+  [ -z "$missing" ] && row "libraries" ok || row "libraries" "MISSING: $missing"
+fi
+
+# The tests of gpu_tests (Suite.Name), one per line.
+test_names() {
+  $ours "$bin/gpu_tests" --gtest_list_tests | awk '
+    /^[A-Za-z0-9_\/]+\.$/ {suite = $1; next}
+    /^  [A-Za-z0-9_\/]+/ {print suite $1}'
+}
+
+# run_tests TOOL LOG MAX_EACH: every test in its own process (6 at a time: a crash or a sticky
+# fault stays in its test), TOOL the prefix (empty or a compute-sanitizer command line), the
+# logs appended to LOG; prints "Suite.Name rc=N T s" per test.
+run_tests() {
+  local tool=$1 log=$2 each=$3 dir
+  dir=$(mktemp -d)
+  export ours bin dir tool each
+  test_names | xargs -P 6 -I{} bash -c '
+    s={}; f=$dir/${s//\//_}; start=$(($(date +%s%N) / 1000000))
+    timeout -k 5 "$each" $ours $tool "$bin/gpu_tests" --gtest_filter="$s" --gtest_color=no \
+      >"$f.log" 2>&1
+    rc=$?; ms=$(($(date +%s%N) / 1000000 - start))
+    echo "$s rc=$rc $((ms / 1000)).$((ms % 1000 / 100))s" >"$f.rc"'
+  for f in "$dir"/*.rc; do
+    { echo "===== $(cat "$f")"; cat "${f%.rc}.log"; } >>"$log"
+  done
+  cat "$dir"/*.rc
+  rm -rf "$dir"
+}
+
+if want tests; then
+  : >"$out/tests.log"
+  rcs=$(run_tests "" "$out/tests.log" "$(limit 150)")
+  failed=$(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')
+  passed=$(grep -ho '\[  PASSED  \] [0-9]* test' "$out/tests.log" | awk '{s += $4} END {print s + 0}')
+  skipped=$(grep -cE '^\[  SKIPPED \] [^ ]+ \(' "$out/tests.log")
+  bad=$(grep -h '^\[  FAILED  \] [A-Za-z]*\.[A-Za-z]*' "$out/tests.log" | grep -v ' listed below' |
+    awk '{print $4}' | sort -u | tr '\n' ' ')
+  row "gpu_tests" "$(echo "$rcs" | grep -c .) tests run one per process, $passed passed, $skipped skipped; not rc=0: ${failed:-none}"
+  [ -n "$bad" ] && row "gpu_tests failed" "$bad"
+fi
+
+if want train; then
+  steps=${TRAIN_STEPS:-30000}
+  run=$work/keras-mlp
+  start=$(now_ms)
+  timeout -k 5 "$(limit 200)" $ours "$bin/mnist_gan" train --preset keras-mlp --data "$data" \
+    --out "$run" --steps "$steps" --device cuda ${TRAIN_FLAGS:-} >"$out/train.log" 2>&1
+  rc=$?
+  ms=$(($(now_ms) - start))
+  row "train keras-mlp $steps steps" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s (process, start-up included)"
+  tail -3 "$out/train.log" | cut -c1-200 | tee -a "$summary"
+  tar czf "$out/run.tgz" -C "$work" --exclude='*.ckpt' keras-mlp 2>/dev/null
+fi
+
+if want bench; then
+  : >"$out/bench.log"
+  timeout -k 5 "$(limit 120)" $ours "$bin/bench_step" --device cuda \
+    --presets keras-mlp,tf-mlp,torch-mlp --batches 32,64,1024 --json "$raw/step_fp32.json" \
+    >>"$out/bench.log" 2>&1
+  row "bench_step" "rc=$?"
+  grep -E '^(keras|tf|torch)-mlp' "$out/bench.log" | tee -a "$summary" >/dev/null
+fi
+
+if want peers; then
+  : >"$out/peers.log"
+  dump=$raw/dump-keras-mlp
+  timeout -k 5 "$(limit 60)" $ours "$bin/bench_step" --device cuda --dump-first-step "$dump" \
+    --preset keras-mlp --batch 64 --no-dropout >>"$out/peers.log" 2>&1
+  for fw in torch jax; do
+    echo "=== $fw first-step check" >>"$out/peers.log"
+    timeout -k 5 "$(limit 90)" $python "benchmarks/peers/${fw}_gan.py" --check "$dump" --device cuda \
+      >>"$out/peers.log" 2>&1
+    row "peers same step: $fw keras-mlp" "rc=$?"
+  done
+  batches=${PEER_BATCHES:-32,64}
+  echo "=== torch timings" >>"$out/peers.log"
+  timeout -k 5 "$(limit 120)" $python benchmarks/peers/torch_gan.py --bench --device cuda \
+    --presets keras-mlp --batches "$batches" --modes eager,cuda-graph --precisions fp32 \
+    --json "$raw/peers_torch.jsonl" >>"$out/peers.log" 2>&1
+  row "peers timing: torch" "rc=$?"
+  echo "=== jax timings" >>"$out/peers.log"
+  timeout -k 5 "$(limit 120)" $python benchmarks/peers/jax_gan.py --bench --device cuda \
+    --presets keras-mlp --batches "$batches" --precisions fp32 \
+    --json "$raw/peers_jax.jsonl" >>"$out/peers.log" 2>&1
+  row "peers timing: jax" "rc=$?"
+  for f in "$raw"/peers_*.jsonl; do [ -f "$f" ] && cat "$f"; done | $python -c "
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    us = r.get('us_per_iter')
+    print(f\"{r.get('framework', '?'):6} {r.get('mode', r.get('precision', '')):22} {r.get('preset')} b{r.get('batch')}: {us} us\")
+" 2>&1 | tee -a "$summary" >/dev/null
+fi
+
+if want compile; then
+  echo "=== torch.compile timings" >>"$out/peers.log"
+  timeout -k 5 "$(limit 300)" $python benchmarks/peers/torch_gan.py --bench --device cuda \
+    --presets keras-mlp --batches "${PEER_BATCHES:-32,64}" \
+    --modes compile-reduce-overhead,compile-max-autotune-no-cudagraphs --precisions fp32 \
+    --json "$raw/peers_torch_compile.jsonl" >>"$out/peers.log" 2>&1
+  row "peers timing: torch.compile" "rc=$?"
+fi
+
+for tool in memcheck racecheck initcheck synccheck; do
+  want $tool || continue
+  echo "######## compute-sanitizer --tool $tool" >>"$out/sanitizer.log"
+  rcs=$(run_tests "compute-sanitizer --tool $tool --error-exitcode 99" "$out/sanitizer.log" "$(limit 120)")
+  errors=$(grep -h 'ERROR SUMMARY' "$out/sanitizer.log" | awk '{s += $4} END {print s + 0}')
+  row "sanitizer $tool" "$errors errors in the summaries; not rc=0: $(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')"
+done
+
+if want kbench; then
+  for b in bench_gemm bench_ops; do
+    timeout -k 5 "$(limit 90)" $ours "$bin/$b" --json "$raw/$b.json" >>"$out/bench.log" 2>&1
+    row "$b" "rc=$?"
+  done
+fi
+
+if want toy; then
+  for e in gauss1d ring; do
+    timeout -k 5 "$(limit 60)" $ours "$bin/toy_gan" train --experiment $e --steps 5000 --device cuda \
+      --out "$work/toy-$e" >>"$out/train.log" 2>&1
+    row "toy $e (5000 steps)" "rc=$? $(grep '^result' "$out/train.log" | tail -1)"
+  done
+fi
+
+tar czf "$out/raw.tgz" -C "$raw" . 2>/dev/null
+row "elapsed" "$(($(date +%s) - t0)) s"
+echo "==== summary"
+cat "$summary"
