@@ -3,17 +3,18 @@
 # prebuilt gpu-bundle/ (scripts/gpu_bundle.sh) carried along:
 #   OUT=dir bash scripts/gpu_run.sh          # runs STAGES; everything lands in $OUT
 #   bash scripts/gpu_run.sh --check          # here: every path and flag the stages use exists
-# Stages (STAGES, comma-separated, in this order; default env,tests,train,bench,peers,memcheck):
+# Stages (STAGES, comma-separated; run in this order; default env,tests,train,bench,peers,memcheck;
+# TEST_FILTER and SANITIZE_FILTER, regexes on Suite.Name, narrow the tests and the sanitizers):
 #   env        the GPU, driver, toolkit; every library of the binaries found
 #   tests      gpu_tests, one process per test (a crash or sticky fault stays in its test)
 #   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000)
 #   bench      bench_step: the three MLP presets at batch 32, 64 and 1024, plain and graph
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
-#   compile    torch.compile timings (minutes of compiling)
-#   memcheck, racecheck, initcheck, synccheck   compute-sanitizer on gpu_tests, per test
 #   kbench     bench_gemm and bench_ops
 #   toy        the toy experiments (shortened) on the GPU
+#   memcheck, initcheck, synccheck, racecheck   compute-sanitizer on gpu_tests, per test
+#   compile    torch.compile timings (minutes of compiling)
 # Every step has its own timeout, cut to what is left of DEADLINE seconds (default 450). Writes at
 # most 8 files into $OUT: summary.txt (printed last), tests.log, train.log, run.tgz, bench.log,
 # peers.log, sanitizer.log, raw.tgz (benchmark JSON).
@@ -115,7 +116,7 @@ fi
 test_names() {
   $ours "$bin/gpu_tests" --gtest_list_tests | awk '
     /^[A-Za-z0-9_\/]+\.$/ {suite = $1; next}
-    /^  [A-Za-z0-9_\/]+/ {print suite $1}'
+    /^  [A-Za-z0-9_\/]+/ {print suite $1}' | grep -E "${names_filter:-.}"
 }
 
 # run_tests TOOL LOG MAX_EACH: every test in its own process (6 at a time: a crash or a sticky
@@ -140,6 +141,7 @@ run_tests() {
 
 if want tests; then
   : >"$out/tests.log"
+  names_filter=${TEST_FILTER:-.}
   rcs=$(run_tests "" "$out/tests.log" "$(limit 150)")
   failed=$(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')
   passed=$(grep -ho '\[  PASSED  \] [0-9]* test' "$out/tests.log" | awk '{s += $4} END {print s + 0}')
@@ -203,23 +205,6 @@ for line in sys.stdin:
 " 2>&1 | tee -a "$summary" >/dev/null
 fi
 
-if want compile; then
-  echo "=== torch.compile timings" >>"$out/peers.log"
-  timeout -k 5 "$(limit 300)" $python benchmarks/peers/torch_gan.py --bench --device cuda \
-    --presets keras-mlp --batches "${PEER_BATCHES:-32,64}" \
-    --modes compile-reduce-overhead,compile-max-autotune-no-cudagraphs --precisions fp32 \
-    --json "$raw/peers_torch_compile.jsonl" >>"$out/peers.log" 2>&1
-  row "peers timing: torch.compile" "rc=$?"
-fi
-
-for tool in memcheck racecheck initcheck synccheck; do
-  want $tool || continue
-  echo "######## compute-sanitizer --tool $tool" >>"$out/sanitizer.log"
-  rcs=$(run_tests "compute-sanitizer --tool $tool --error-exitcode 99" "$out/sanitizer.log" "$(limit 120)")
-  errors=$(grep -h 'ERROR SUMMARY' "$out/sanitizer.log" | awk '{s += $4} END {print s + 0}')
-  row "sanitizer $tool" "$errors errors in the summaries; not rc=0: $(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')"
-done
-
 if want kbench; then
   for b in bench_gemm bench_ops; do
     timeout -k 5 "$(limit 90)" $ours "$bin/$b" --json "$raw/$b.json" >>"$out/bench.log" 2>&1
@@ -233,6 +218,24 @@ if want toy; then
       --out "$work/toy-$e" >>"$out/train.log" 2>&1
     row "toy $e (5000 steps)" "rc=$? $(grep '^result' "$out/train.log" | tail -1)"
   done
+fi
+
+for tool in memcheck initcheck synccheck racecheck; do
+  want $tool || continue
+  echo "######## compute-sanitizer --tool $tool" >>"$out/sanitizer.log"
+  names_filter=${SANITIZE_FILTER:-.}
+  rcs=$(run_tests "compute-sanitizer --tool $tool --error-exitcode 99" "$out/sanitizer.log" "$(limit 120)")
+  errors=$(grep -h 'ERROR SUMMARY' "$out/sanitizer.log" | awk '{s += $4} END {print s + 0}')
+  row "sanitizer $tool" "$errors errors in the summaries; not rc=0: $(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')"
+done
+
+if want compile; then
+  echo "=== torch.compile timings" >>"$out/peers.log"
+  timeout -k 5 "$(limit 300)" $python benchmarks/peers/torch_gan.py --bench --device cuda \
+    --presets keras-mlp --batches "${PEER_BATCHES:-32,64}" \
+    --modes compile-reduce-overhead,compile-max-autotune-no-cudagraphs --precisions fp32 \
+    --json "$raw/peers_torch_compile.jsonl" >>"$out/peers.log" 2>&1
+  row "peers timing: torch.compile" "rc=$?"
 fi
 
 tar czf "$out/raw.tgz" -C "$raw" . 2>/dev/null

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <memory>
+#include <sstream>
 #include <type_traits>
 
 #include "engine/train/gan_trainer.h"
@@ -28,10 +30,40 @@ double max_move(const OptimizerConfig& o) {
   return 0.0;
 }
 
-double max_abs(const std::vector<float>& v) {
-  double m = 0.0;
-  for (float x : v) m = std::max(m, std::fabs(double(x)));
-  return m;
+// Optimizer state (Adam's m and v, RMSprop's mean square) and running statistics after a few
+// steps. Most elements agree to float rounding, but not all: a pre-activation near a LeakyReLU
+// kink, a parameter at a WGAN clip bound or a ~0 gradient under a sign-like first optimizer step
+// (Adam, RMSprop) amplifies rounding, and dcgan and the five-D-step WGAN move far in three steps
+// (seen on an H200: up to 1.3% of the tensor's largest value on 0.14% of dcgan's G state, 21% on
+// 2.7% of the WGAN ring's G state). A wiring error (a wrong gradient for a layer) moves most of
+// the elements of that layer by O(1). So: the relative L2 error at most 5e-2, and at most 5% of
+// the elements outside 1e-3 relative + 1e-3 of the tensor's largest value.
+::testing::AssertionResult state_close(const std::string& name, const std::vector<float>& got,
+                                       const std::vector<float>& want) {
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure() << name << ": size " << got.size() << " vs " << want.size();
+  double largest = 0.0, diff2 = 0.0, want2 = 0.0;
+  for (float w : want) largest = std::max(largest, std::fabs(double(w)));
+  size_t outside = 0, nonfinite = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = got[i], w = want[i], d = g - w;
+    if (!std::isfinite(g) || !std::isfinite(w)) {
+      nonfinite += std::isfinite(g) != std::isfinite(w);
+      continue;
+    }
+    diff2 += d * d;
+    want2 += w * w;
+    if (std::fabs(d) > 1e-3 * std::fabs(w) + 1e-3 * largest) ++outside;
+  }
+  const double rel_l2 = want2 > 0 ? std::sqrt(diff2 / want2) : std::sqrt(diff2);
+  const double share = got.empty() ? 0.0 : double(outside) / double(got.size());
+  std::ostringstream what;
+  what << name << ": relative L2 error " << rel_l2 << ", " << outside << " of " << got.size()
+       << " elements (" << 100 * share << "%) outside 1e-3 rel + 1e-3 max (max " << largest
+       << "), " << nonfinite << " finite on one side only";
+  if (nonfinite == 0 && rel_l2 <= 5e-2 && share <= 0.05)
+    return ::testing::AssertionSuccess() << what.str();
+  return ::testing::AssertionFailure() << what.str();
 }
 
 // `steps` steps of `cfg` on `data` on both devices from the same initial state: the last
@@ -70,8 +102,7 @@ void expect_steps_match(const TrainConfig& cfg, const Data& data,
   // Parameters: an element whose gradient is ~0 may move either way on the two devices, so the
   // bound is twice the largest move of each of the model's updates (D makes d_steps of them per
   // step; two each when separate), plus 1e-5; everything else agrees far closer. Optimizer state
-  // and running statistics: relative, 1e-3 of each value plus 1e-3 of the tensor's largest (an
-  // element with a ~0 gradient has no relative precision), so a gradient wired wrong fails.
+  // and running statistics: state_close.
   const Checkpoint ca = on_cpu.checkpoint({}), cb = on_gpu.checkpoint({});
   ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
   const double d_updates =
@@ -80,12 +111,15 @@ void expect_steps_match(const TrainConfig& cfg, const Data& data,
     const NamedTensor &x = ca.tensors[i], &y = cb.tensors[i];
     ASSERT_EQ(x.name, y.name);
     const bool is_g = x.name[0] == 'g';
-    double atol = 1e-5, rtol = 1e-3;
-    if (x.name.find("params") != std::string::npos)
-      atol += 2 * steps * (is_g ? 1.0 : d_updates) * max_move(is_g ? cfg.opt_g : cfg.opt_d);
-    else
-      atol = 1e-3 * max_abs(x.data) + 1e-30;
-    EXPECT_TRUE(all_close(x.name, y.data, x.data, atol, rtol));
+    if (x.name.find("params") == std::string::npos) {
+      const ::testing::AssertionResult close = state_close(x.name, y.data, x.data);
+      std::cout << "  " << close.message() << "\n";  // the margins, in the GPU run's log
+      EXPECT_TRUE(close);
+      continue;
+    }
+    const double atol =
+        1e-5 + 2 * steps * (is_g ? 1.0 : d_updates) * max_move(is_g ? cfg.opt_g : cfg.opt_d);
+    EXPECT_TRUE(all_close(x.name, y.data, x.data, atol, 1e-3));
   }
   EXPECT_EQ(cb.counters, ca.counters);
 }
