@@ -15,12 +15,13 @@
 #   toy        the toy experiments (shortened) on the GPU
 #   memcheck, initcheck, synccheck, racecheck   compute-sanitizer on gpu_tests, per test
 #   compile    torch.compile timings (minutes of compiling)
-# Every step has its own timeout, cut to what is left of DEADLINE seconds (default 450). Writes at
+# Every step has its own timeout, cut to what is left of DEADLINE seconds (default 450); a
+# sanitizer gets at most SANITIZE_MAX seconds (150), the tests 150. Writes at
 # most 8 files into $OUT: summary.txt (printed last), tests.log, train.log, run.tgz, bench.log,
 # peers.log, sanitizer.log, raw.tgz (benchmark JSON).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bundle=${BUNDLE:-gpu-bundle}
+bundle=$(cd "${BUNDLE:-gpu-bundle}" && pwd) || { echo "gpu_run: no ${BUNDLE:-gpu-bundle} (scripts/gpu_bundle.sh)"; exit 1; }
 bin=$bundle/bin
 data=$bundle/data/fashion-mnist
 stages=",${STAGES:-env,tests,train,bench,peers,memcheck},"
@@ -91,11 +92,11 @@ if [ -z "$cuda_lib" ]; then
   hit=$(find /usr /opt -name 'libcublas.so.13' 2>/dev/null | head -1)
   [ -n "$hit" ] && cuda_lib=$(dirname "$hit")
 fi
-ours_path="$PWD/$bundle/lib${cuda_lib:+:$cuda_lib}"
+ours_path="$bundle/lib${cuda_lib:+:$cuda_lib}"
 ours="env LD_LIBRARY_PATH=$ours_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 if [ -z "${GAN_FONT:-}" ] && [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
-  export GAN_FONT=$PWD/$bundle/fonts/DejaVuSans.ttf
+  export GAN_FONT=$bundle/fonts/DejaVuSans.ttf
 fi
 
 {
@@ -119,31 +120,39 @@ test_names() {
     /^  [A-Za-z0-9_\/]+/ {print suite $1}' | grep -E "${names_filter:-.}"
 }
 
-# run_tests TOOL LOG MAX_EACH: every test in its own process (6 at a time: a crash or a sticky
-# fault stays in its test), TOOL the prefix (empty or a compute-sanitizer command line), the
-# logs appended to LOG; prints "Suite.Name rc=N T s" per test.
+# run_tests TOOL LOG STAGE_MAX: every test in its own process (6 at a time: a crash or a sticky
+# fault stays in its test), TOOL the prefix (empty or a compute-sanitizer command line). The stage
+# ends within STAGE_MAX seconds (cut to the deadline): a test gets the time left, one that would
+# start with under 5 s left is not run and says so. Each test's log is appended to LOG as it
+# ends (whatever happens later, what ran is kept); prints "Suite.Name rc=N T s errors=E" per test
+# (E: the sanitizer's error summary, - without one).
 run_tests() {
-  local tool=$1 log=$2 each=$3 dir
+  local tool=$1 log=$2 dir
   dir=$(mktemp -d)
-  export ours bin dir tool each
+  stage_end=$(($(date +%s) + $(limit "$3")))
+  export ours bin dir tool log stage_end
   test_names | xargs -P 6 -I{} bash -c '
     s={}; f=$dir/${s//\//_}; start=$(($(date +%s%N) / 1000000))
-    timeout -k 5 "$each" $ours $tool "$bin/gpu_tests" --gtest_filter="$s" --gtest_color=no \
+    t=$((stage_end - $(date +%s)))
+    if [ "$t" -lt 5 ]; then
+      echo "$s rc=not-run 0s (no time left)" >"$f.rc"
+      exit 0
+    fi
+    timeout -k 5 "$t" $ours $tool "$bin/gpu_tests" --gtest_filter="$s" --gtest_color=no \
       >"$f.log" 2>&1
     rc=$?; ms=$(($(date +%s%N) / 1000000 - start))
-    echo "$s rc=$rc $((ms / 1000)).$((ms % 1000 / 100))s" >"$f.rc"'
-  for f in "$dir"/*.rc; do
-    { echo "===== $(cat "$f")"; cat "${f%.rc}.log"; } >>"$log"
-  done
+    e=$(grep -h "ERROR SUMMARY" "$f.log" | awk "{s += \$4} END {print NR ? s : \"-\"}")
+    echo "$s rc=$rc $((ms / 1000)).$((ms % 1000 / 100))s errors=$e" >"$f.rc"
+    { flock 9; { echo "===== $(cat "$f.rc")"; cat "$f.log"; } >>"$log"; } 9>>"$log.lock"'
   cat "$dir"/*.rc
-  rm -rf "$dir"
+  rm -rf "$dir" "$log.lock"
 }
 
 if want tests; then
   : >"$out/tests.log"
   names_filter=${TEST_FILTER:-.}
-  rcs=$(run_tests "" "$out/tests.log" "$(limit 150)")
-  failed=$(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')
+  rcs=$(run_tests "" "$out/tests.log" 150)
+  failed=$(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')  # not-run ones too
   passed=$(grep -ho '\[  PASSED  \] [0-9]* test' "$out/tests.log" | awk '{s += $4} END {print s + 0}')
   skipped=$(grep -cE '^\[  SKIPPED \] [^ ]+ \(' "$out/tests.log")
   bad=$(grep -h '^\[  FAILED  \] [A-Za-z]*\.[A-Za-z]*' "$out/tests.log" | grep -v ' listed below' |
@@ -224,9 +233,11 @@ for tool in memcheck initcheck synccheck racecheck; do
   want $tool || continue
   echo "######## compute-sanitizer --tool $tool" >>"$out/sanitizer.log"
   names_filter=${SANITIZE_FILTER:-.}
-  rcs=$(run_tests "compute-sanitizer --tool $tool --error-exitcode 99" "$out/sanitizer.log" "$(limit 120)")
-  errors=$(grep -h 'ERROR SUMMARY' "$out/sanitizer.log" | awk '{s += $4} END {print s + 0}')
-  row "sanitizer $tool" "$errors errors in the summaries; not rc=0: $(echo "$rcs" | grep -v ' rc=0 ' | cut -d' ' -f1-2 | tr '\n' ' ')"
+  rcs=$(run_tests "compute-sanitizer --tool $tool --error-exitcode 99" "$out/sanitizer.log" \
+    "${SANITIZE_MAX:-150}")
+  errors=$(echo "$rcs" | grep -o 'errors=[0-9]*' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+  summed=$(echo "$rcs" | grep -c 'errors=[0-9]')
+  row "sanitizer $tool" "$errors errors in $summed tests' summaries of $(echo "$rcs" | grep -c .) ($(echo "$rcs" | grep -c 'rc=not-run') not run: no time left); failed: $(echo "$rcs" | grep -v ' rc=0 \| rc=not-run' | cut -d' ' -f1-2 | tr '\n' ' ')"
 done
 
 if want compile; then

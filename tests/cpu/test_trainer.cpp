@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "engine/io/atomic_file.h"
 #include "engine/train/gan_trainer.h"
@@ -66,6 +68,23 @@ TEST(Trainer, ShortRunStaysFiniteAndMovesTheGenerator) {
   }
   EXPECT_GT(moved / after.size(), 1e-3) << "20 Adam steps at lr 1e-3 must change the samples";
   EXPECT_TRUE(t.parameters_finite());
+}
+
+// The first interval's ms/step counts from the first step, not from the trainer's construction:
+// a pause of 400 ms before the first of four tiny steps (well under a millisecond each) must not
+// show (it would add 100 ms a step).
+TEST(Trainer, FirstIntervalIsTimedFromTheFirstStep) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 50, 4);
+  GanTrainer t(tiny_config(4, rng.bits()), data, kCpu);
+  t.init();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  for (int s = 0; s < 4; ++s) t.train_step();
+  t.request_stats();
+  const StepStats st = t.collect_stats();
+  EXPECT_GT(st.ms_per_step, 0.0);
+  EXPECT_LT(st.ms_per_step, 50.0) << "the pause before the first step was counted";
 }
 
 TEST(Trainer, ResumeIsBitwiseIdenticalToAnUninterruptedRun) {

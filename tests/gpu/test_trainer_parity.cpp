@@ -33,13 +33,16 @@ double max_move(const OptimizerConfig& o) {
 // Optimizer state (Adam's m and v, RMSprop's mean square) and running statistics after a few
 // steps. Most elements agree to float rounding, but not all: a pre-activation near a LeakyReLU
 // kink, a parameter at a WGAN clip bound or a ~0 gradient under a sign-like first optimizer step
-// (Adam, RMSprop) amplifies rounding, and dcgan and the five-D-step WGAN move far in three steps
-// (seen on an H200: up to 1.3% of the tensor's largest value on 0.14% of dcgan's G state, 21% on
-// 2.7% of the WGAN ring's G state). A wiring error (a wrong gradient for a layer) moves most of
-// the elements of that layer by O(1). So: the relative L2 error at most 5e-2, and at most 5% of
-// the elements outside 1e-3 relative + 1e-3 of the tensor's largest value.
+// (Adam, RMSprop) amplifies rounding. Seen on an H200 (2026-11-27, 3 steps): relative L2 errors
+// of at most 2.2e-4 for every preset and toy experiment but one, with up to 0.14% of dcgan's
+// elements outside the tight bound below; the five-D-step RMSprop WGAN ring (clip 0.01, 15 D
+// updates of about lr / sqrt(1 - alpha) each whatever the gradient) 5.0e-2 on G's state, with
+// 0.3% to 2.7% of its elements outside. A wiring error (a wrong gradient for a layer) moves most
+// elements of that layer by O(1). So: the relative L2 error at most `max_rel_l2` (1e-2; the WGAN
+// ring, after one step rather than three, 0.25), and at most 5% of the elements outside 1e-3
+// relative + 1e-3 of the largest value.
 ::testing::AssertionResult state_close(const std::string& name, const std::vector<float>& got,
-                                       const std::vector<float>& want) {
+                                       const std::vector<float>& want, double max_rel_l2) {
   if (got.size() != want.size())
     return ::testing::AssertionFailure() << name << ": size " << got.size() << " vs " << want.size();
   double largest = 0.0, diff2 = 0.0, want2 = 0.0;
@@ -60,8 +63,8 @@ double max_move(const OptimizerConfig& o) {
   std::ostringstream what;
   what << name << ": relative L2 error " << rel_l2 << ", " << outside << " of " << got.size()
        << " elements (" << 100 * share << "%) outside 1e-3 rel + 1e-3 max (max " << largest
-       << "), " << nonfinite << " finite on one side only";
-  if (nonfinite == 0 && rel_l2 <= 5e-2 && share <= 0.05)
+       << "), " << nonfinite << " finite on one side only; bound " << max_rel_l2;
+  if (nonfinite == 0 && rel_l2 <= max_rel_l2 && share <= 0.05)
     return ::testing::AssertionSuccess() << what.str();
   return ::testing::AssertionFailure() << what.str();
 }
@@ -73,7 +76,8 @@ double max_move(const OptimizerConfig& o) {
 // labels: the images' classes, for a conditional config.
 template <class Data>
 void expect_steps_match(const TrainConfig& cfg, const Data& data,
-                        const std::vector<uint8_t>* labels = nullptr, int steps = 3) {
+                        const std::vector<uint8_t>* labels = nullptr, double state_rel_l2 = 1e-2,
+                        int steps = 3) {
   ExecResources gpu(DeviceKind::Cuda);
   const ExecContext cpu_ctx{};
   auto make = [&](const ExecContext& ctx) {
@@ -112,7 +116,7 @@ void expect_steps_match(const TrainConfig& cfg, const Data& data,
     ASSERT_EQ(x.name, y.name);
     const bool is_g = x.name[0] == 'g';
     if (x.name.find("params") == std::string::npos) {
-      const ::testing::AssertionResult close = state_close(x.name, y.data, x.data);
+      const ::testing::AssertionResult close = state_close(x.name, y.data, x.data, state_rel_l2);
       std::cout << "  " << close.message() << "\n";  // the margins, in the GPU run's log
       EXPECT_TRUE(close);
       continue;
@@ -195,7 +199,10 @@ TEST_F(TrainerParity, ToyStepsMatchTheCpu) {
     SCOPED_TRACE(e.name);
     e.config.seed = rng_.bits();
     e.config.log_every = 1;
-    expect_steps_match(e.config, toy_training_set(e.target, e.config.seed));
+    // See state_close: the WGAN bundle runs one step (five D updates) with the looser bound.
+    const bool chaotic = e.name == wgan.name;
+    expect_steps_match(e.config, toy_training_set(e.target, e.config.seed), nullptr,
+                       chaotic ? 0.25 : 1e-2, chaotic ? 1 : 3);
   }
 }
 
