@@ -295,9 +295,8 @@ int main(int argc, char** argv) {
                   "train-labels-idx1-ubyte); grids show one class a row");
   train->add_option("--gemm", gemm, "CUDA GEMM back end: cublas or tiled")->capture_default_str();
   train->add_flag("--tf32", tf32, "allow TF32 tensor cores in cuBLAS GEMMs");
-  bool cuda_graph = false;
-  train->add_flag("--cuda-graph", cuda_graph,
-                  "CUDA: capture the training step once and replay it as one graph launch");
+  app::GraphFlags graph;
+  graph.add_to(train);
   std::optional<int> eval_every, eval_n;
   std::optional<std::string> train_classifier_path;
   train->add_option("--eval-every", eval_every,
@@ -443,7 +442,7 @@ int main(int argc, char** argv) {
     req.device = device_choice_from_name(device);
     req.gemm = gemm_from_name(gemm);
     req.tf32 = tf32;
-    req.cuda_graph = cuda_graph;
+    req.cuda_graph = graph.choice();
     return app::run_stoppable(req, [&](const RunResult& r) {
       std::printf(
           "done: %llu steps in %.1f s; samples in %s/samples, metrics in %s/metrics.csv, "

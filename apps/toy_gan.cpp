@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
                     "continue the run in this directory from its latest checkpoint");
   train->add_option("--device", device, "auto (GPU when one exists), cuda or cpu")
       ->capture_default_str();
+  app::GraphFlags graph;
+  graph.add_to(train);
   ov.add_to(train);
 
   CLI::App* list = app.add_subcommand("list", "list the experiments and their settings");
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
     }
     req.points = make_toy_run(e, stdout);
     req.device = device_choice_from_name(device);
+    req.cuda_graph = graph.choice();
     return app::run_stoppable(req, [&](const RunResult& r) {
       std::printf(
           "done: %llu steps in %.1f s; pictures in %s/samples and %s/final.png, numbers in "

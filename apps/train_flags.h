@@ -269,6 +269,24 @@ struct Overrides {
   }
 };
 
+// --cuda-graph / --no-cuda-graph (both apps, new and resumed runs: the choice changes how a step
+// is launched, never its result). Neither: on for a CUDA run.
+struct GraphFlags {
+  bool on = false, off = false;
+  void add_to(CLI::App* cmd) {
+    CLI::Option* yes = cmd->add_flag(
+        "--cuda-graph", on,
+        "CUDA: run each step as one graph launch (the default on a GPU; an error on the CPU)");
+    CLI::Option* no = cmd->add_flag("--no-cuda-graph", off, "CUDA: every step as plain launches");
+    yes->excludes(no);
+  }
+  std::optional<bool> choice() const {
+    if (on) return true;
+    if (off) return false;
+    return std::nullopt;
+  }
+};
+
 // A --resume request: the run's settings come from its config.json, so only --steps (and the
 // device flags, which the caller sets) may be given beside it. `other_settings`: any setting of a
 // new run was given (flags, preset, experiment).
@@ -277,8 +295,8 @@ inline RunRequest resume_request(const std::string& resume_dir, const std::strin
   if (!out_dir.empty()) throw std::invalid_argument("--resume and --out: give one of them");
   if (ov.any_model_setting() || other_settings)
     throw std::invalid_argument(
-        "--resume: the run's settings come from its config.json; only --steps and --device "
-        "may be given");
+        "--resume: the run's settings come from its config.json; only --steps, --device and "
+        "--cuda-graph/--no-cuda-graph may be given");
   RunRequest req;
   req.resume = true;
   req.run_dir = resume_dir;

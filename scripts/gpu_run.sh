@@ -7,7 +7,8 @@
 # TEST_FILTER and SANITIZE_FILTER, regexes on Suite.Name, narrow the tests and the sanitizers):
 #   env        the GPU, driver, toolkit; every library of the binaries found
 #   tests      gpu_tests, one process per test (a crash or sticky fault stays in its test)
-#   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000)
+#   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000), then
+#              the same with --no-cuda-graph (TRAIN_COMPARE=0 skips it)
 #   bench      bench_step: the three MLP presets at batch 32, 64 and 1024, plain and graph
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
@@ -169,9 +170,19 @@ if want train; then
     --out "$run" --steps "$steps" --device cuda ${TRAIN_FLAGS:-} >"$out/train.log" 2>&1
   rc=$?
   ms=$(($(now_ms) - start))
-  row "train keras-mlp $steps steps" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s (process, start-up included)"
+  row "train keras-mlp $steps (graph)" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s (process, start-up included)"
   tail -3 "$out/train.log" | cut -c1-200 | tee -a "$summary"
   tar czf "$out/run.tgz" -C "$work" --exclude='*.ckpt' keras-mlp 2>/dev/null
+  # The same run with plain launches, for the graph's gain in a real run (TRAIN_COMPARE=0: skip).
+  if [ "${TRAIN_COMPARE:-1}" = 1 ]; then
+    start=$(now_ms)
+    timeout -k 5 "$(limit 200)" $ours "$bin/mnist_gan" train --preset keras-mlp --data "$data" \
+      --out "$work/keras-mlp-plain" --steps "$steps" --device cuda --no-cuda-graph ${TRAIN_FLAGS:-} \
+      >>"$out/train.log" 2>&1
+    rc=$?
+    ms=$(($(now_ms) - start))
+    row "train keras-mlp --no-cuda-graph" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s"
+  fi
 fi
 
 if want bench; then

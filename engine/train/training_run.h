@@ -48,7 +48,9 @@ struct RunRequest {
   DeviceChoice device = DeviceChoice::Auto;
   GemmBackend gemm = GemmBackend::Cublas;
   bool tf32 = false;
-  bool cuda_graph = false;                 // CUDA: each step one graph launch
+  // CUDA: each step one graph launch (the first step plain launches, the second captured).
+  // Unset: on for a CUDA run; true on the CPU is an error.
+  std::optional<bool> cuda_graph;
   bool live_progress = false;              // a terminal: one updating line, else plain log lines
   const std::atomic<int>* stop = nullptr;  // non-zero (a signal number): checkpoint and return
   std::FILE* out = stdout;

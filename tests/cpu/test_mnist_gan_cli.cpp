@@ -294,6 +294,35 @@ TEST_F(MnistGanCli, DeviceCudaWithoutAGpu) {
   EXPECT_TRUE(is_error(train(data, device_typo, {"--steps", "2", "--gemm", "fast"}), {"--gemm"}));
 }
 
+// The CUDA graph is on by default on a GPU only: --cuda-graph on the CPU is refused (nothing
+// created), with --no-cuda-graph it is a parse error, --no-cuda-graph and the default run on the
+// CPU with config.json saying "cuda_graph": false, and a resume may choose it (it changes how a
+// step is launched, never its result).
+TEST_F(MnistGanCli, CudaGraphFlags) {
+  const std::string data = tmp / "data", run = tmp / "run", off = tmp / "off";
+  make_data(data, true);
+  EXPECT_TRUE(is_error(train(data, run, {"--steps", "2", "--cuda-graph"}),
+                       {"--cuda-graph", "needs a CUDA device"}));
+  EXPECT_FALSE(fs::exists(run));
+  EXPECT_TRUE(is_parse_error(train(data, run, {"--steps", "2", "--cuda-graph", "--no-cuda-graph"}),
+                             {"--cuda-graph", "--no-cuda-graph"}));
+  EXPECT_FALSE(fs::exists(run));
+  for (const auto& [dir, extra] : {std::pair{run, std::vector<std::string>{}},
+                                   std::pair{off, std::vector<std::string>{"--no-cuda-graph"}}}) {
+    std::vector<std::string> args{"--steps", "2", "--checkpoint-every", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const Outcome o = train(data, dir, args);
+    ASSERT_EQ(o.code(), 0) << o.describe();
+    EXPECT_EQ(nlohmann::json::parse(slurp(dir + "/config.json")).at("cuda_graph"), false);
+  }
+  const Outcome r = mnist_gan({"train", "--resume", off, "--steps", "4", "--device", "cpu",
+                               "--no-cuda-graph"});
+  EXPECT_EQ(r.code(), 0) << r.describe();
+  EXPECT_TRUE(is_error(
+      mnist_gan({"train", "--resume", off, "--steps", "6", "--device", "cpu", "--cuda-graph"}),
+      {"--cuda-graph", "needs a CUDA device"}));
+}
+
 TEST_F(MnistGanCli, InvalidSettingsNameTheirFlag) {
   const std::string data = tmp / "data";
   make_data(data, true);

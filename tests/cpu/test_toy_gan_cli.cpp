@@ -304,6 +304,7 @@ TEST_F(ToyGanCli, InvalidSettingsNameTheirFlag) {
       {{"--optimizer", "sgd", "--momentum", "1.5"}, "--momentum"},
       {{"--optimizer", "sgd", "--lr-decay", "0"}, "--lr-decay"},
       {{"--device", "tpu"}, "--device"},
+      {{"--cuda-graph"}, "--cuda-graph"},  // on the CPU
   };
   int i = 0;
   for (const auto& [extra, flag] : cases) {

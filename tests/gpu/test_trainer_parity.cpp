@@ -206,9 +206,33 @@ TEST_F(TrainerParity, ToyStepsMatchTheCpu) {
   }
 }
 
-// A captured step replays exactly what plain launches do: N steps through the CUDA graph (one
-// plain warm-up step, then the capture, then replays) and N plain steps from the same seed give
-// bit-identical checkpoints, for an MLP preset, the conditional packed EMA path and dcgan.
+// N steps through the CUDA graph (one plain warm-up step, the capture, then replays) and N plain
+// steps from the same seed give bit-identical checkpoints.
+template <class Data>
+void expect_graph_equals_plain(const TrainConfig& cfg, const Data& data,
+                               const std::vector<uint8_t>* labels = nullptr) {
+  Checkpoint got[2];
+  for (int graph = 0; graph < 2; ++graph) {
+    ExecResources gpu(DeviceKind::Cuda);
+    std::unique_ptr<GanTrainer> t;
+    if constexpr (std::is_same_v<Data, ImageSet>)
+      t = std::make_unique<GanTrainer>(cfg, data, gpu.context(), labels);
+    else
+      t = std::make_unique<GanTrainer>(cfg, data, gpu.context());
+    t->use_cuda_graph(graph == 1);
+    t->init();
+    for (int i = 0; i < 5; ++i) t->train_step();
+    if (graph == 1) EXPECT_GT(t->graph_nodes(), 0u) << "the step was never captured";
+    got[graph] = t->checkpoint({});
+  }
+  ASSERT_EQ(got[0].tensors.size(), got[1].tensors.size());
+  for (size_t i = 0; i < got[0].tensors.size(); ++i)
+    EXPECT_TRUE(same_bits(got[0].tensors[i].name, got[1].tensors[i].data, got[0].tensors[i].data));
+  EXPECT_EQ(got[1].counters, got[0].counters);
+}
+
+// A captured step replays exactly what plain launches do, for an MLP preset, the conditional
+// packed EMA path and dcgan (the graph is the default on a GPU, in mnist_gan and toy_gan).
 TEST_F(TrainerParity, GraphStepsEqualPlainStepsBitwise) {
   SCOPED_TRACE(rng_.trace());
   const ImageSet data = synthetic_images(rng_, 64, 28);
@@ -225,20 +249,35 @@ TEST_F(TrainerParity, GraphStepsEqualPlainStepsBitwise) {
     cfg.batch = 16;
     cfg.seed = rng_.bits();
     cfg.log_every = 2;
-    Checkpoint got[2];
-    for (int graph = 0; graph < 2; ++graph) {
-      ExecResources gpu(DeviceKind::Cuda);
-      GanTrainer t(cfg, data, gpu.context(), conditional ? &labels : nullptr);
-      t.use_cuda_graph(graph == 1);
-      t.init();
-      for (int i = 0; i < 5; ++i) t.train_step();
-      if (graph == 1) EXPECT_GT(t.graph_nodes(), 0u) << "the step was never captured";
-      got[graph] = t.checkpoint({});
-    }
-    ASSERT_EQ(got[0].tensors.size(), got[1].tensors.size());
-    for (size_t i = 0; i < got[0].tensors.size(); ++i)
-      EXPECT_TRUE(same_bits(got[0].tensors[i].name, got[1].tensors[i].data, got[0].tensors[i].data));
-    EXPECT_EQ(got[1].counters, got[0].counters);
+    expect_graph_equals_plain(cfg, data, conditional ? &labels : nullptr);
+  }
+}
+
+// The same for every toy experiment (sorted batches, stratified noise, minibatch features,
+// packing, SGD with decay, instance noise annealed by the step in device memory) and the WGAN
+// bundle (RMSprop, clipping, five D steps): nothing in a step may be a host value frozen into
+// the graph at capture.
+TEST_F(TrainerParity, ToyGraphStepsEqualPlainStepsBitwise) {
+  SCOPED_TRACE(rng_.trace());
+  std::vector<ToyExperiment> runs;
+  for (const std::string& name : toy_experiment_names()) runs.push_back(make_toy_experiment(name));
+  ToyExperiment wgan = make_toy_experiment("ring");
+  wgan.name = "ring-wgan-noise";
+  wgan.config.loss = GanLoss::Wasserstein;
+  for (OptimizerConfig* o : {&wgan.config.opt_g, &wgan.config.opt_d}) {
+    o->kind = OptimizerKind::Rmsprop;
+    o->rmsprop.lr = 5e-5f;
+  }
+  wgan.config.opt_d.clip = 0.01f;
+  wgan.config.d_steps = 5;
+  wgan.config.instance_noise = 0.1f;
+  wgan.config.instance_noise_steps = 3;  // the sigma changes within the five steps
+  runs.push_back(wgan);
+  for (ToyExperiment& e : runs) {
+    SCOPED_TRACE(e.name);
+    e.config.seed = rng_.bits();
+    e.config.log_every = 2;
+    expect_graph_equals_plain(e.config, toy_training_set(e.target, e.config.seed));
   }
 }
 
