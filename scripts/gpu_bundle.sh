@@ -6,10 +6,12 @@
 # gpu-bundle/ holds bin.tar.xz (the stripped binaries: each carries the same device code, so xz
 # takes 40 MB to 4; gpu_run.sh unpacks it), lib/ (the shared libraries they need that a bare
 # CUDA machine may lack: fmt, zlib, OpenMP, the CUDA runtime; cuBLAS comes from the machine's
-# toolkit), fonts/ (DejaVu Sans, for the text in pictures) and data/fashion-mnist/. Python stays
+# toolkit), fonts/ (DejaVu Sans, for the text in pictures), data/fashion-mnist/ and
+# classifier.safetensors (for `evaluate`). Python stays
 # out of lib/: the peers use the machine's own PyTorch and JAX.
 # Env: BUILD_DIR (build-gpu), CUDA_ARCHS (90), BUNDLE (gpu-bundle), BINS (which binaries),
-# FASHION_SRC (/usr/share/datasets/fashion-mnist), TEST_SET=0 leaves out the t10k files,
+# FASHION_SRC (/usr/share/datasets/fashion-mnist), TEST_SET=0 leaves out the t10k files and the
+# classifier, CLASSIFIER (a classifier file to carry instead of training one),
 # MAX_MIB (60: the device tool carries 64 MiB with the working tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +47,15 @@ for f in $files; do
   [ -f "$data_src/$f" ] || { echo "gpu_bundle: no $data_src/$f (apt-get install dataset-fashion-mnist, or FASHION_SRC)" >&2; exit 1; }
   cp "$data_src/$f" "$bundle/data/fashion-mnist/"
 done
+# The Fashion-MNIST classifier for `evaluate` there (2 MB): CLASSIFIER, else one trained here on
+# the CPU once (about a minute) and kept in the build folder.
+if [ "${TEST_SET:-1}" = 1 ]; then
+  cls=${CLASSIFIER:-$build/fashion-classifier.safetensors}
+  if [ ! -f "$cls" ]; then
+    "$build/mnist_gan" classifier --data "$bundle/data/fashion-mnist" --out "$cls" --device cpu
+  fi
+  cp "$cls" "$bundle/classifier.safetensors"
+fi
 git rev-parse HEAD >"$bundle/commit"
 git diff --quiet || echo "+ uncommitted changes" >>"$bundle/commit"
 

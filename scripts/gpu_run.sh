@@ -45,6 +45,8 @@ if [ "${1:-}" = "--check" ]; then
   for b in toy_gan bench_gemm bench_ops; do
     [ -e "$bin/$b" ] || echo "gpu_run --check: no $bin/$b (the stages that use it will say so)"
   done
+  [ -e "$bundle/classifier.safetensors" ] ||
+    echo "gpu_run --check: no classifier.safetensors (the train stage will not score its run)"
   export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
   "$bin/mnist_gan" train --help | grep -q -- "--cuda-graph" || { echo "no --cuda-graph"; bad=1; }
   "$bin/bench_step" --help | grep -q -- "--dump-first-step" || { echo "no --dump-first-step"; bad=1; }
@@ -172,6 +174,14 @@ if want train; then
   ms=$(($(now_ms) - start))
   row "train keras-mlp $steps (graph)" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s (process, start-up included)"
   tail -3 "$out/train.log" | cut -c1-200 | tee -a "$summary"
+  # Its sample quality: 10,000 samples of the final checkpoint scored on the GPU.
+  ckpt=$(ls "$run"/checkpoints/*.ckpt 2>/dev/null | tail -1)
+  if [ -f "$bundle/classifier.safetensors" ] && [ -n "$ckpt" ]; then
+    timeout -k 5 "$(limit 60)" $ours "$bin/mnist_gan" evaluate --checkpoint "$ckpt" \
+      --classifier "$bundle/classifier.safetensors" --device cuda --json "$run/evaluate.json" \
+      >>"$out/train.log" 2>&1
+    row "evaluate keras-mlp (rc=$?)" "$(tr -d ' \n' <"$run/evaluate.json" 2>/dev/null | cut -c1-300)"
+  fi
   tar czf "$out/run.tgz" -C "$work" --exclude='*.ckpt' keras-mlp 2>/dev/null
   # The same run with plain launches, for the graph's gain in a real run (TRAIN_COMPARE=0: skip).
   if [ "${TRAIN_COMPARE:-1}" = 1 ]; then
