@@ -3,7 +3,8 @@
 # prebuilt gpu-bundle/ (scripts/gpu_bundle.sh) carried along:
 #   OUT=dir bash scripts/gpu_run.sh          # runs STAGES; everything lands in $OUT
 #   bash scripts/gpu_run.sh --check          # here: every path and flag the stages use exists
-# Stages (STAGES, comma-separated; run in this order; default env,tests,train,bench,peers,memcheck;
+# Stages (STAGES, comma-separated; run in this order; default env,tests,train,bench,peers,profile,
+# memcheck;
 # TEST_FILTER and SANITIZE_FILTER, regexes on Suite.Name, narrow the tests and the sanitizers):
 #   env        the GPU, driver, toolkit; every library of the binaries found
 #   tests      gpu_tests, one process per test (a crash or sticky fault stays in its test)
@@ -12,6 +13,7 @@
 #   bench      bench_step: the three MLP presets at batch 32, 64 and 1024, plain and graph
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
+#   profile    ncu: each kernel's time in keras-mlp's step at batch 64, summed and ranked
 #   kbench     bench_gemm and bench_ops
 #   toy        the toy experiments (shortened) on the GPU
 #   memcheck, initcheck, synccheck, racecheck   compute-sanitizer on gpu_tests, per test
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 bundle=$(cd "${BUNDLE:-gpu-bundle}" && pwd) || { echo "gpu_run: no ${BUNDLE:-gpu-bundle} (scripts/gpu_bundle.sh)"; exit 1; }
 bin=$bundle/bin
 data=$bundle/data/fashion-mnist
-stages=",${STAGES:-env,tests,train,bench,peers,memcheck},"
+stages=",${STAGES:-env,tests,train,bench,peers,profile,memcheck},"
 python=${PYTHON:-python3}
 want() { [[ "$stages" == *",$1,"* ]]; }
 # The binaries travel as bin.tar.xz (gpu_bundle.sh); Python's lzma where the machine has no xz.
@@ -233,6 +235,21 @@ for line in sys.stdin:
     us = r.get('us_per_iter')
     print(f\"{r.get('framework', '?'):6} {r.get('mode', r.get('precision', '')):22} {r.get('preset')} b{r.get('batch')}: {us} us\")
 " 2>&1 | tee -a "$summary" >/dev/null
+fi
+
+# Per-kernel device time of keras-mlp's step at batch 64 (plain launches; ncu serialises and
+# times each kernel alone): their sum against the graph's step time says how much of the step is
+# work and how much the gaps between kernels. Three steps' kernels, well after the warm-up.
+if want profile; then
+  prof=$raw/profile-keras-mlp-64.csv
+  echo "=== ncu: kernel times of keras-mlp batch 64 (3 steps)" >>"$out/bench.log"
+  timeout -k 5 "$(limit 120)" ncu --csv --clock-control none --metrics gpu__time_duration.sum \
+    --launch-skip 2000 --launch-count 351 $ours "$bin/bench_step" --device cuda \
+    --presets keras-mlp --batches 64 \
+    --steps 30 --warmup 5 --no-graph >"$prof" 2>>"$out/bench.log"
+  row "ncu profile" "rc=$?"
+  $python benchmarks/kernel_times.py "$prof" --steps 3 2>&1 | tee -a "$summary" >/dev/null
+  cat "$prof" >>"$out/bench.log"
 fi
 
 if want kbench; then
