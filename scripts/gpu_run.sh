@@ -30,11 +30,15 @@ data=$bundle/data/fashion-mnist
 stages=",${STAGES:-env,tests,train,bench,peers,profile,memcheck},"
 python=${PYTHON:-python3}
 want() { [[ "$stages" == *",$1,"* ]]; }
-# The binaries travel as bin.tar.xz (gpu_bundle.sh); Python's lzma where the machine has no xz.
+# The binaries travel as bin.tar.xz (gpu_bundle.sh), unpacked into a temporary folder (an
+# unpacked bin/ left in the bundle would push what the device tool carries past its 64 MiB);
+# Python's lzma where the machine has no xz.
 if [ ! -d "$bin" ] && [ -f "$bundle/bin.tar.xz" ]; then
-  tar xJf "$bundle/bin.tar.xz" -C "$bundle" 2>/dev/null ||
+  unpacked=$(mktemp -d)
+  tar xJf "$bundle/bin.tar.xz" -C "$unpacked" 2>/dev/null ||
     ${PYTHON:-python3} -c "import tarfile, sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
-      "$bundle/bin.tar.xz" "$bundle"
+      "$bundle/bin.tar.xz" "$unpacked"
+  bin=$unpacked/bin
 fi
 
 if [ "${1:-}" = "--check" ]; then
