@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -181,7 +182,7 @@ Timing time_ms(int repeats, F&& call) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
   CLI::App app{"bench_conv: conv2d / conv_transpose2d forward and backward, ms and GFLOP/s"};
   std::string batches = "64,256", json_path, filter, device = "cpu", gemm = "cublas";
   int repeats = 15;
@@ -224,12 +225,15 @@ int main(int argc, char** argv) {
              "bwd ms", "GFLOP/s", "check (batch 2)");
   std::stringstream ss(batches);
   for (std::string item; std::getline(ss, item, ',');) {
-    const int B = std::stoi(item);
+    char* end = nullptr;
+    const long B = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || B < 1 || B > 65536)
+      throw std::invalid_argument("--batches: '" + item + "' is not a batch size in [1, 65536]");
     for (const Case& c : kCases) {
       if (std::string(c.name).find(filter) == std::string::npos) continue;
       double err = 0;
       Timing fwd{}, bwd{};
-      Layer<float> l(c, B, gen);
+      Layer<float> l(c, int(B), gen);
       if (!on_gpu) {
         err = verify(c, gen, [](Layer<float>& f) { f.forward(false), f.backward(false); });
         fwd = time_ms(repeats, [&] { l.forward(false); });
@@ -272,4 +276,14 @@ int main(int argc, char** argv) {
   if (!json_path.empty())
     std::ofstream(json_path) << nlohmann::json{{"device", device}, {"rows", rows}}.dump(1) << "\n";
   return ok ? 0 : 1;
+}
+
+// Every failure (no CUDA device, out of memory, a bad --batches entry) is one line and exit 1.
+int main(int argc, char** argv) {
+  try {
+    return bench_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_conv: error: %s\n", e.what());
+    return 1;
+  }
 }

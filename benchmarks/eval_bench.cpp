@@ -91,6 +91,11 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu, cuda or auto (with --checkpoint)");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (app.count("--checkpoint") && checkpoint.empty())
+      throw std::invalid_argument("--checkpoint: no file given");
+    if (checkpoint.empty() && device != "cpu")
+      throw std::invalid_argument("--device " + device +
+                                  ": only with --checkpoint (the metrics alone run on the CPU)");
     if (!checkpoint.empty()) {
       if (classifier.empty()) throw std::invalid_argument("--checkpoint needs --classifier");
       return bench_whole(checkpoint, classifier, data_dir, device, n, reps);

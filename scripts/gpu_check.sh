@@ -133,13 +133,8 @@ if want eval; then
         --checkpoint "$ev/run/checkpoints/step_00002000.ckpt" \
         --classifier "$ev/classifier.safetensors" --device "$dev" --json "$ev/$dev.json"
     done
-    eval_step "eval cuda vs cpu scores" $python -c "
-import json, sys
-a, b = (json.load(open(sys.argv[i]))['generated'] for i in (1, 2))
-print('cuda', a, '\ncpu ', b)
-ok = abs(a['fd'] - b['fd']) <= 1e-3 * max(1, b['fd']) and abs(a['classifier_score'] - b['classifier_score']) <= 1e-3
-ok = ok and abs(a['precision'] - b['precision']) <= 0.002 and abs(a['recall'] - b['recall']) <= 0.002
-sys.exit(0 if ok else 1)" "$ev/cuda.json" "$ev/cpu.json"
+    eval_step "eval cuda vs cpu scores" $python benchmarks/compare_scores.py "$ev/cuda.json" \
+      "$ev/cpu.json"
     eval_step "eval_bench (cuda)" "$build/benchmarks/eval_bench" --device cuda \
       --checkpoint "$ev/run/checkpoints/step_00002000.ckpt" \
       --classifier "$ev/classifier.safetensors" --reps 3

@@ -14,6 +14,8 @@
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
 #   profile    ncu: each kernel's time in keras-mlp's step at batch 64, summed and ranked
+#   eval       sample quality on the GPU: classifier training, GPU vs CPU scores, eval_bench
+#   dcgan      bench_step and bench_conv for dcgan, cuDNN through PyTorch, a DCGAN_STEPS run
 #   kbench     bench_gemm and bench_ops
 #   toy        the toy experiments (shortened) on the GPU
 #   memcheck, initcheck, synccheck, racecheck   compute-sanitizer on gpu_tests, per test
@@ -21,7 +23,8 @@
 # Every step has its own timeout, cut to what is left of DEADLINE seconds (default 450); a
 # sanitizer gets at most SANITIZE_MAX seconds (150), the tests 150. Writes at
 # most 8 files into $OUT: summary.txt (printed last), tests.log, train.log, run.tgz, bench.log,
-# peers.log, sanitizer.log, raw.tgz (benchmark JSON).
+# peers.log, sanitizer.log, raw.tgz (benchmark JSON). run.tgz holds the run directories (no
+# checkpoints): the keras-mlp run's, and the dcgan run's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=$(cd "${BUNDLE:-gpu-bundle}" && pwd) || { echo "gpu_run: no ${BUNDLE:-gpu-bundle} (scripts/gpu_bundle.sh)"; exit 1; }
@@ -254,6 +257,66 @@ if want profile; then
   row "ncu profile" "rc=$?"
   $python benchmarks/kernel_times.py "$prof" --steps 3 2>&1 | tee -a "$summary" >/dev/null
   cat "$prof" >>"$out/bench.log"
+fi
+
+# Sample quality on the GPU: the classifier trained there (>= 88% expected), one checkpoint
+# scored on the GPU and on the CPU (the numbers must agree), and eval_bench. The checkpoint is the
+# train stage's when it ran, else a 2,000-step keras-mlp run made here.
+if want eval; then
+  echo "=== eval" >>"$out/train.log"
+  eval_step() {  # name, max seconds, command...
+    local name=$1 max=$2
+    shift 2
+    echo "=== $name: $*" >>"$out/train.log"
+    timeout -k 5 "$(limit "$max")" "$@" >>"$out/train.log" 2>&1
+    row "$name" "rc=$?"
+  }
+  eval_step "eval classifier (cuda)" 120 $ours "$bin/mnist_gan" classifier --data "$data" \
+    --out "$work/classifier.safetensors" --device cuda
+  row "eval classifier accuracy" "$(grep -o '[0-9.]*% of the [0-9]* test images' "$out/train.log" | tail -1)"
+  ckpt=$(ls "$work"/keras-mlp/checkpoints/*.ckpt 2>/dev/null | tail -1)
+  if [ -z "$ckpt" ]; then
+    eval_step "eval keras-mlp 2000 steps" 60 $ours "$bin/mnist_gan" train --preset keras-mlp \
+      --data "$data" --out "$work/eval-run" --steps 2000 --device cuda
+    ckpt=$(ls "$work"/eval-run/checkpoints/*.ckpt 2>/dev/null | tail -1)
+  fi
+  if [ -z "$ckpt" ]; then
+    row "eval scores" "skipped: no checkpoint to score (see train.log)"
+  else
+    for dev in cuda cpu; do
+      eval_step "eval evaluate ($dev)" 120 $ours "$bin/mnist_gan" evaluate --checkpoint "$ckpt" \
+        --classifier "$work/classifier.safetensors" --device "$dev" --json "$work/eval-$dev.json"
+    done
+    $python benchmarks/compare_scores.py "$work/eval-cuda.json" "$work/eval-cpu.json" \
+      >>"$out/train.log" 2>&1
+    row "eval cuda vs cpu scores" "rc=$? $(grep -o 'scores: [a-zA-Z]*' "$out/train.log" | tail -1)"
+    eval_step "eval_bench (cuda)" 90 $ours "$bin/eval_bench" --device cuda --checkpoint "$ckpt" \
+      --classifier "$work/classifier.safetensors" --reps 3
+  fi
+fi
+
+# The convolutional preset: its step (bench_step), its convolutions against cuDNN through
+# PyTorch, and a real dcgan run of DCGAN_STEPS (2000) on Fashion-MNIST.
+if want dcgan; then
+  echo "=== dcgan" >>"$out/bench.log"
+  timeout -k 5 "$(limit 120)" $ours "$bin/bench_step" --device cuda --presets dcgan \
+    --batches 64,256 --steps 50 --json "$raw/step_dcgan.json" >>"$out/bench.log" 2>&1
+  row "bench_step dcgan" "rc=$? $(grep -E '^dcgan' "$out/bench.log" | tr -s ' ' | tr '\n' ';')"
+  timeout -k 5 "$(limit 120)" $ours "$bin/bench_conv" --device cuda --batches 64,256 \
+    --json "$raw/conv_cuda.json" >>"$out/bench.log" 2>&1
+  row "bench_conv cuda" "rc=$?"
+  timeout -k 5 "$(limit 120)" $python benchmarks/peers/conv_bench_torch.py --device cuda \
+    --batches 64,256 --json "$raw/conv_torch_cuda.json" >>"$out/bench.log" 2>&1
+  row "conv cuDNN (torch)" "rc=$?"
+  start=$(now_ms)
+  timeout -k 5 "$(limit 200)" $ours "$bin/mnist_gan" train --preset dcgan --data "$data" \
+    --out "$work/dcgan" --steps "${DCGAN_STEPS:-2000}" --device cuda >>"$out/train.log" 2>&1
+  rc=$?
+  ms=$(($(now_ms) - start))
+  row "train dcgan ${DCGAN_STEPS:-2000} steps" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s"
+  # run.tgz: the run directories (the keras-mlp run's too, when the train stage ran).
+  (cd "$work" && tar czf "$out/run.tgz" --exclude='*.ckpt' --exclude='progress.gif' \
+    $(ls -d keras-mlp dcgan 2>/dev/null)) 2>/dev/null
 fi
 
 if want kbench; then
