@@ -107,6 +107,22 @@ fi
 ours_path="$bundle/lib${cuda_lib:+:$cuda_lib}"
 ours="env LD_LIBRARY_PATH=$ours_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# step NAME MAX LOG COMMAND...: COMMAND within MAX seconds (cut to the deadline), its output
+# appended to LOG under a header; a summary row with its exit status and wall time (the
+# process's, start-up included). Returns the exit status.
+step() {
+  local name=$1 max=$2 log=$3 start rc ms
+  shift 3
+  echo "=== $name: $*" >>"$log"
+  start=$(now_ms)
+  timeout -k 5 "$(limit "$max")" "$@" >>"$log" 2>&1
+  rc=$?
+  ms=$(($(now_ms) - start))
+  row "$name" "rc=$rc, $((ms / 1000)).$((ms % 1000 / 100)) s"
+  return $rc
+}
+# The newest checkpoint of run directory $1 (empty when there is none).
+last_checkpoint() { ls "$1"/checkpoints/*.ckpt 2>/dev/null | tail -1; }
 if [ -z "${GAN_FONT:-}" ] && [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
   export GAN_FONT=$bundle/fonts/DejaVuSans.ttf
 fi
@@ -174,74 +190,52 @@ if want tests; then
 fi
 
 if want train; then
+  : >"$out/train.log"
   steps=${TRAIN_STEPS:-30000}
   run=$work/keras-mlp
-  start=$(now_ms)
-  timeout -k 5 "$(limit 200)" $ours "$bin/mnist_gan" train --preset keras-mlp --data "$data" \
-    --out "$run" --steps "$steps" --device cuda ${TRAIN_FLAGS:-} >"$out/train.log" 2>&1
-  rc=$?
-  ms=$(($(now_ms) - start))
-  row "train keras-mlp $steps (graph)" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s (process, start-up included)"
+  step "train keras-mlp $steps (graph)" 200 "$out/train.log" $ours "$bin/mnist_gan" train \
+    --preset keras-mlp --data "$data" --out "$run" --steps "$steps" --device cuda ${TRAIN_FLAGS:-}
   tail -3 "$out/train.log" | cut -c1-200 | tee -a "$summary"
   # Its sample quality: 10,000 samples of the final checkpoint scored on the GPU.
-  ckpt=$(ls "$run"/checkpoints/*.ckpt 2>/dev/null | tail -1)
+  ckpt=$(last_checkpoint "$run")
   if [ -f "$bundle/classifier.safetensors" ] && [ -n "$ckpt" ]; then
-    timeout -k 5 "$(limit 60)" $ours "$bin/mnist_gan" evaluate --checkpoint "$ckpt" \
-      --classifier "$bundle/classifier.safetensors" --device cuda --json "$run/evaluate.json" \
-      >>"$out/train.log" 2>&1
-    row "evaluate keras-mlp (rc=$?)" "$(tr -d ' \n' <"$run/evaluate.json" 2>/dev/null | cut -c1-300)"
+    step "evaluate keras-mlp" 60 "$out/train.log" $ours "$bin/mnist_gan" evaluate \
+      --checkpoint "$ckpt" --classifier "$bundle/classifier.safetensors" --device cuda \
+      --json "$run/evaluate.json"
+    row "evaluate keras-mlp scores" "$(tr -d ' \n' <"$run/evaluate.json" 2>/dev/null | cut -c1-300)"
   fi
   tar czf "$out/run.tgz" -C "$work" --exclude='*.ckpt' keras-mlp 2>/dev/null
   # The same run with plain launches, for the graph's gain in a real run (TRAIN_COMPARE=0: skip).
   if [ "${TRAIN_COMPARE:-1}" = 1 ]; then
-    start=$(now_ms)
-    timeout -k 5 "$(limit 200)" $ours "$bin/mnist_gan" train --preset keras-mlp --data "$data" \
-      --out "$work/keras-mlp-plain" --steps "$steps" --device cuda --no-cuda-graph ${TRAIN_FLAGS:-} \
-      >>"$out/train.log" 2>&1
-    rc=$?
-    ms=$(($(now_ms) - start))
-    row "train keras-mlp --no-cuda-graph" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s"
+    step "train keras-mlp --no-cuda-graph" 200 "$out/train.log" $ours "$bin/mnist_gan" train \
+      --preset keras-mlp --data "$data" --out "$work/keras-mlp-plain" --steps "$steps" \
+      --device cuda --no-cuda-graph ${TRAIN_FLAGS:-}
   fi
 fi
 
 if want bench; then
   : >"$out/bench.log"
-  timeout -k 5 "$(limit 120)" $ours "$bin/bench_step" --device cuda \
-    --presets keras-mlp,tf-mlp,torch-mlp --batches 32,64,1024 --json "$raw/step_fp32.json" \
-    >>"$out/bench.log" 2>&1
-  row "bench_step" "rc=$?"
+  step "bench_step" 120 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
+    --presets keras-mlp,tf-mlp,torch-mlp --batches 32,64,1024 --json "$raw/step_fp32.json"
   grep -E '^(keras|tf|torch)-mlp' "$out/bench.log" | tee -a "$summary" >/dev/null
 fi
 
 if want peers; then
   : >"$out/peers.log"
   dump=$raw/dump-keras-mlp
-  timeout -k 5 "$(limit 60)" $ours "$bin/bench_step" --device cuda --dump-first-step "$dump" \
-    --preset keras-mlp --batch 64 --no-dropout >>"$out/peers.log" 2>&1
+  step "dump our first step" 60 "$out/peers.log" $ours "$bin/bench_step" --device cuda \
+    --dump-first-step "$dump" --preset keras-mlp --batch 64 --no-dropout
   for fw in torch jax; do
-    echo "=== $fw first-step check" >>"$out/peers.log"
-    timeout -k 5 "$(limit 90)" $python "benchmarks/peers/${fw}_gan.py" --check "$dump" --device cuda \
-      >>"$out/peers.log" 2>&1
-    row "peers same step: $fw keras-mlp" "rc=$?"
+    step "peers same step: $fw keras-mlp" 90 "$out/peers.log" $python \
+      "benchmarks/peers/${fw}_gan.py" --check "$dump" --device cuda
   done
   batches=${PEER_BATCHES:-32,64}
-  echo "=== torch timings" >>"$out/peers.log"
-  timeout -k 5 "$(limit 120)" $python benchmarks/peers/torch_gan.py --bench --device cuda \
-    --presets keras-mlp --batches "$batches" --modes eager,cuda-graph --precisions fp32 \
-    --json "$raw/peers_torch.jsonl" >>"$out/peers.log" 2>&1
-  row "peers timing: torch" "rc=$?"
-  echo "=== jax timings" >>"$out/peers.log"
-  timeout -k 5 "$(limit 120)" $python benchmarks/peers/jax_gan.py --bench --device cuda \
-    --presets keras-mlp --batches "$batches" --precisions fp32 \
-    --json "$raw/peers_jax.jsonl" >>"$out/peers.log" 2>&1
-  row "peers timing: jax" "rc=$?"
-  for f in "$raw"/peers_*.jsonl; do [ -f "$f" ] && cat "$f"; done | $python -c "
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    us = r.get('us_per_iter')
-    print(f\"{r.get('framework', '?'):6} {r.get('mode', r.get('precision', '')):22} {r.get('preset')} b{r.get('batch')}: {us} us\")
-" 2>&1 | tee -a "$summary" >/dev/null
+  step "peers timing: torch" 120 "$out/peers.log" $python benchmarks/peers/torch_gan.py --bench \
+    --device cuda --presets keras-mlp --batches "$batches" --modes eager,cuda-graph \
+    --precisions fp32 --json "$raw/peers_torch.jsonl"
+  step "peers timing: jax" 120 "$out/peers.log" $python benchmarks/peers/jax_gan.py --bench \
+    --device cuda --presets keras-mlp --batches "$batches" --precisions fp32 \
+    --json "$raw/peers_jax.jsonl"
 fi
 
 # Per-kernel device time of keras-mlp's step at batch 64 (plain launches; ncu serialises and
@@ -263,34 +257,26 @@ fi
 # scored on the GPU and on the CPU (the numbers must agree), and eval_bench. The checkpoint is the
 # train stage's when it ran, else a 2,000-step keras-mlp run made here.
 if want eval; then
-  echo "=== eval" >>"$out/train.log"
-  eval_step() {  # name, max seconds, command...
-    local name=$1 max=$2
-    shift 2
-    echo "=== $name: $*" >>"$out/train.log"
-    timeout -k 5 "$(limit "$max")" "$@" >>"$out/train.log" 2>&1
-    row "$name" "rc=$?"
-  }
-  eval_step "eval classifier (cuda)" 120 $ours "$bin/mnist_gan" classifier --data "$data" \
+  step "eval classifier (cuda)" 120 "$out/train.log" $ours "$bin/mnist_gan" classifier --data "$data" \
     --out "$work/classifier.safetensors" --device cuda
   row "eval classifier accuracy" "$(grep -o '[0-9.]*% of the [0-9]* test images' "$out/train.log" | tail -1)"
-  ckpt=$(ls "$work"/keras-mlp/checkpoints/*.ckpt 2>/dev/null | tail -1)
+  ckpt=$(last_checkpoint "$work/keras-mlp")
   if [ -z "$ckpt" ]; then
-    eval_step "eval keras-mlp 2000 steps" 60 $ours "$bin/mnist_gan" train --preset keras-mlp \
+    step "eval keras-mlp 2000 steps" 60 "$out/train.log" $ours "$bin/mnist_gan" train --preset keras-mlp \
       --data "$data" --out "$work/eval-run" --steps 2000 --device cuda
-    ckpt=$(ls "$work"/eval-run/checkpoints/*.ckpt 2>/dev/null | tail -1)
+    ckpt=$(last_checkpoint "$work/eval-run")
   fi
   if [ -z "$ckpt" ]; then
     row "eval scores" "skipped: no checkpoint to score (see train.log)"
   else
     for dev in cuda cpu; do
-      eval_step "eval evaluate ($dev)" 120 $ours "$bin/mnist_gan" evaluate --checkpoint "$ckpt" \
+      step "eval evaluate ($dev)" 120 "$out/train.log" $ours "$bin/mnist_gan" evaluate --checkpoint "$ckpt" \
         --classifier "$work/classifier.safetensors" --device "$dev" --json "$work/eval-$dev.json"
     done
     $python benchmarks/compare_scores.py "$work/eval-cuda.json" "$work/eval-cpu.json" \
       >>"$out/train.log" 2>&1
     row "eval cuda vs cpu scores" "rc=$? $(grep -o 'scores: [a-zA-Z]*' "$out/train.log" | tail -1)"
-    eval_step "eval_bench (cuda)" 90 $ours "$bin/eval_bench" --device cuda --checkpoint "$ckpt" \
+    step "eval_bench (cuda)" 90 "$out/train.log" $ours "$bin/eval_bench" --device cuda --checkpoint "$ckpt" \
       --classifier "$work/classifier.safetensors" --reps 3
   fi
 fi
@@ -298,22 +284,15 @@ fi
 # The convolutional preset: its step (bench_step), its convolutions against cuDNN through
 # PyTorch, and a real dcgan run of DCGAN_STEPS (2000) on Fashion-MNIST.
 if want dcgan; then
-  echo "=== dcgan" >>"$out/bench.log"
-  timeout -k 5 "$(limit 120)" $ours "$bin/bench_step" --device cuda --presets dcgan \
-    --batches 64,256 --steps 50 --json "$raw/step_dcgan.json" >>"$out/bench.log" 2>&1
-  row "bench_step dcgan" "rc=$? $(grep -E '^dcgan' "$out/bench.log" | tr -s ' ' | tr '\n' ';')"
-  timeout -k 5 "$(limit 120)" $ours "$bin/bench_conv" --device cuda --batches 64,256 \
-    --json "$raw/conv_cuda.json" >>"$out/bench.log" 2>&1
-  row "bench_conv cuda" "rc=$?"
-  timeout -k 5 "$(limit 120)" $python benchmarks/peers/conv_bench_torch.py --device cuda \
-    --batches 64,256 --json "$raw/conv_torch_cuda.json" >>"$out/bench.log" 2>&1
-  row "conv cuDNN (torch)" "rc=$?"
-  start=$(now_ms)
-  timeout -k 5 "$(limit 200)" $ours "$bin/mnist_gan" train --preset dcgan --data "$data" \
-    --out "$work/dcgan" --steps "${DCGAN_STEPS:-2000}" --device cuda >>"$out/train.log" 2>&1
-  rc=$?
-  ms=$(($(now_ms) - start))
-  row "train dcgan ${DCGAN_STEPS:-2000} steps" "rc=$rc, wall $((ms / 1000)).$((ms % 1000 / 100)) s"
+  step "bench_step dcgan" 120 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
+    --presets dcgan --batches 64,256 --steps 50 --json "$raw/step_dcgan.json"
+  grep -E '^dcgan' "$out/bench.log" | tee -a "$summary" >/dev/null
+  step "bench_conv cuda" 120 "$out/bench.log" $ours "$bin/bench_conv" --device cuda \
+    --batches 64,256 --json "$raw/conv_cuda.json"
+  step "conv cuDNN (torch)" 120 "$out/bench.log" $python benchmarks/peers/conv_bench_torch.py \
+    --device cuda --batches 64,256 --json "$raw/conv_torch_cuda.json"
+  step "train dcgan ${DCGAN_STEPS:-2000} steps" 200 "$out/train.log" $ours "$bin/mnist_gan" train \
+    --preset dcgan --data "$data" --out "$work/dcgan" --steps "${DCGAN_STEPS:-2000}" --device cuda
   # run.tgz: the run directories (the keras-mlp run's too, when the train stage ran).
   (cd "$work" && tar czf "$out/run.tgz" --exclude='*.ckpt' --exclude='progress.gif' \
     $(ls -d keras-mlp dcgan 2>/dev/null)) 2>/dev/null
@@ -321,16 +300,15 @@ fi
 
 if want kbench; then
   for b in bench_gemm bench_ops; do
-    timeout -k 5 "$(limit 90)" $ours "$bin/$b" --json "$raw/$b.json" >>"$out/bench.log" 2>&1
-    row "$b" "rc=$?"
+    step "$b" 90 "$out/bench.log" $ours "$bin/$b" --json "$raw/$b.json"
   done
 fi
 
 if want toy; then
   for e in gauss1d ring; do
-    timeout -k 5 "$(limit 60)" $ours "$bin/toy_gan" train --experiment $e --steps 5000 --device cuda \
-      --out "$work/toy-$e" >>"$out/train.log" 2>&1
-    row "toy $e (5000 steps)" "rc=$? $(grep '^result' "$out/train.log" | tail -1)"
+    step "toy $e (5000 steps)" 60 "$out/train.log" $ours "$bin/toy_gan" train --experiment "$e" \
+      --steps 5000 --device cuda --out "$work/toy-$e"
+    row "toy $e result" "$(grep '^result' "$out/train.log" | tail -1)"
   done
 fi
 
@@ -346,13 +324,19 @@ for tool in memcheck initcheck synccheck racecheck; do
 done
 
 if want compile; then
-  echo "=== torch.compile timings" >>"$out/peers.log"
-  timeout -k 5 "$(limit 300)" $python benchmarks/peers/torch_gan.py --bench --device cuda \
-    --presets keras-mlp --batches "${PEER_BATCHES:-32,64}" \
+  step "peers timing: torch.compile" 300 "$out/peers.log" $python benchmarks/peers/torch_gan.py \
+    --bench --device cuda --presets keras-mlp --batches "${PEER_BATCHES:-32,64}" \
     --modes compile-reduce-overhead,compile-max-autotune-no-cudagraphs --precisions fp32 \
-    --json "$raw/peers_torch_compile.jsonl" >>"$out/peers.log" 2>&1
-  row "peers timing: torch.compile" "rc=$?"
+    --json "$raw/peers_torch_compile.jsonl"
 fi
+
+# The peers' timings, one row each (peers and compile stages).
+for f in "$raw"/peers_*.jsonl; do [ -f "$f" ] && cat "$f"; done | $python -c "
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(f\"{r.get('framework', '?'):6} {r.get('mode', r.get('precision', '')):22} {r.get('preset')} b{r.get('batch')}: {r.get('us_per_iter')} us\")
+" 2>&1 | tee -a "$summary" >/dev/null
 
 tar czf "$out/raw.tgz" -C "$raw" . 2>/dev/null
 row "elapsed" "$(($(date +%s) - t0)) s"

@@ -156,7 +156,7 @@ GanTrainer::GanTrainer(const TrainConfig& cfg, int sample_size, size_t n_samples
     cudaEvent_t e0, e1;
     CUDA_CHECK(cudaEventCreate(&e0));
     CUDA_CHECK(cudaEventCreate(&e1));
-    last_event_ = e0;  // recorded at the first step (start_timing)
+    last_event_ = e0;  // recorded at the first step
     pending_.event = e1;
     CUDA_CHECK(
         cudaMallocHost(reinterpret_cast<void**>(&watch_pinned_), kSlotFloats * sizeof(float)));
@@ -226,23 +226,21 @@ void GanTrainer::enqueue_step() {
                      counters_.data() + kStep);
 }
 
-// The first interval's ms/step counts from the first step, not from construction (which loads
-// data and initialises parameters).
-void GanTrainer::start_timing() {
-  timing_started_ = true;
-  last_host_seconds_ = now_seconds();
-#if GAN_WITH_CUDA
-  if (ctx_.is_cuda()) CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(last_event_), ctx_.stream));
-#endif
-}
-
 void GanTrainer::train_step() {
-  if (!timing_started_) start_timing();
+  // The first interval's ms/step counts from the first step, not from construction (which loads
+  // data and initialises parameters).
+  if (!stepped_) {
+    last_host_seconds_ = now_seconds();
+#if GAN_WITH_CUDA
+    if (ctx_.is_cuda())
+      CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(last_event_), ctx_.stream));
+#endif
+  }
   poll_watch();
 #if GAN_WITH_CUDA
   // The first step runs as plain launches (a warm-up: cuBLAS and the module loader do their
   // one-time set-up outside the capture); the second is captured, and every later one replays it.
-  if (graph_on_ && graph_warmed_) {
+  if (graph_on_ && stepped_) {
     if (!graph_exec_) {
       cudaGraph_t graph = nullptr;
       cudaGraphExec_t exec = nullptr;
@@ -261,7 +259,7 @@ void GanTrainer::train_step() {
   }
 #endif
   enqueue_step();
-  graph_warmed_ = true;
+  stepped_ = true;
   ++step_;
   watch_step();
 }

@@ -247,9 +247,9 @@ class GanTrainer {
   float* watch_pinned_ = nullptr;
   void* watch_event_ = nullptr;  // cudaEvent_t
   bool graph_on_ = false;
-  bool graph_warmed_ = false;  // a plain step ran: the next graph step captures
-  bool timing_started_ = false;
-  void start_timing();
+  // A train_step ran in this trainer (step_ may start above 0 after a restore): the timing has
+  // started, and a graph step captures rather than warms up.
+  bool stepped_ = false;
   const std::atomic<int>* stop_ = nullptr;
   double stop_patience_ = 2.0;
   void* graph_ = nullptr;       // cudaGraph_t

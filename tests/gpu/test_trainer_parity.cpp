@@ -69,6 +69,40 @@ double max_move(const OptimizerConfig& o) {
   return ::testing::AssertionFailure() << what.str();
 }
 
+// A trainer of `cfg` on images (with their labels, for a conditional config) or on toy points.
+template <class Data>
+std::unique_ptr<GanTrainer> make_trainer(const TrainConfig& cfg, const Data& data,
+                                         const ExecContext& ctx,
+                                         const std::vector<uint8_t>* labels) {
+  if constexpr (std::is_same_v<Data, ImageSet>)
+    return std::make_unique<GanTrainer>(cfg, data, ctx, labels);
+  else
+    return std::make_unique<GanTrainer>(cfg, data, ctx);
+}
+
+// Every toy experiment, plus the ring with the --wgan bundle and every extra (RMSprop, clipping,
+// five D steps, minibatch stddev, instance noise annealed over `noise_steps` steps).
+constexpr const char* kToyWgan = "ring-wgan-noise-mbstd";
+std::vector<ToyExperiment> toy_runs(uint64_t noise_steps) {
+  std::vector<ToyExperiment> runs;
+  for (const std::string& name : toy_experiment_names()) runs.push_back(make_toy_experiment(name));
+  ToyExperiment wgan = make_toy_experiment("ring");
+  wgan.name = kToyWgan;
+  TrainConfig& w = wgan.config;
+  w.loss = GanLoss::Wasserstein;
+  for (OptimizerConfig* o : {&w.opt_g, &w.opt_d}) {
+    o->kind = OptimizerKind::Rmsprop;
+    o->rmsprop.lr = 5e-5f;
+  }
+  w.opt_d.clip = 0.01f;
+  w.d_steps = 5;
+  w.instance_noise = 0.1f;
+  w.instance_noise_steps = noise_steps;
+  w.discriminator.layers.insert(w.discriminator.layers.end() - 1, LayerSpec::minibatch_stddev());
+  runs.push_back(wgan);
+  return runs;
+}
+
 // `steps` steps of `cfg` on `data` on both devices from the same initial state: the last
 // interval's statistics and every tensor of the trainers' checkpoints agree to float rounding.
 // Several steps, because Adam's first step moves every parameter by about lr whatever the
@@ -80,13 +114,8 @@ void expect_steps_match(const TrainConfig& cfg, const Data& data,
                         int steps = 3) {
   ExecResources gpu(DeviceKind::Cuda);
   const ExecContext cpu_ctx{};
-  auto make = [&](const ExecContext& ctx) {
-    if constexpr (std::is_same_v<Data, ImageSet>)
-      return std::make_unique<GanTrainer>(cfg, data, ctx, labels);
-    else
-      return std::make_unique<GanTrainer>(cfg, data, ctx);
-  };
-  const std::unique_ptr<GanTrainer> cpu_trainer = make(cpu_ctx), gpu_trainer = make(gpu.context());
+  const std::unique_ptr<GanTrainer> cpu_trainer = make_trainer(cfg, data, cpu_ctx, labels),
+                                    gpu_trainer = make_trainer(cfg, data, gpu.context(), labels);
   GanTrainer &on_cpu = *cpu_trainer, &on_gpu = *gpu_trainer;
   on_cpu.init();
   on_gpu.init();
@@ -179,28 +208,12 @@ TEST_F(TrainerParity, DcganStepMatchesTheCpu) {
 // devices from the same state: one step, then the statistics and every parameter.
 TEST_F(TrainerParity, ToyStepsMatchTheCpu) {
   SCOPED_TRACE(rng_.trace());
-  std::vector<ToyExperiment> runs;
-  for (const std::string& name : toy_experiment_names()) runs.push_back(make_toy_experiment(name));
-  ToyExperiment wgan = make_toy_experiment("ring");  // the --wgan bundle with every extra
-  wgan.name = "ring-wgan-noise-mbstd";
-  TrainConfig& w = wgan.config;
-  w.loss = GanLoss::Wasserstein;
-  for (OptimizerConfig* o : {&w.opt_g, &w.opt_d}) {
-    o->kind = OptimizerKind::Rmsprop;
-    o->rmsprop.lr = 5e-5f;
-  }
-  w.opt_d.clip = 0.01f;
-  w.d_steps = 5;
-  w.instance_noise = 0.1f;
-  w.instance_noise_steps = 100;
-  w.discriminator.layers.insert(w.discriminator.layers.end() - 1, LayerSpec::minibatch_stddev());
-  runs.push_back(wgan);
-  for (ToyExperiment& e : runs) {
+  for (ToyExperiment& e : toy_runs(100)) {
     SCOPED_TRACE(e.name);
     e.config.seed = rng_.bits();
     e.config.log_every = 1;
     // See state_close: the WGAN bundle runs one step (five D updates) with the looser bound.
-    const bool chaotic = e.name == wgan.name;
+    const bool chaotic = e.name == kToyWgan;
     expect_steps_match(e.config, toy_training_set(e.target, e.config.seed), nullptr,
                        chaotic ? 0.25 : 1e-2, chaotic ? 1 : 3);
   }
@@ -214,11 +227,7 @@ void expect_graph_equals_plain(const TrainConfig& cfg, const Data& data,
   Checkpoint got[2];
   for (int graph = 0; graph < 2; ++graph) {
     ExecResources gpu(DeviceKind::Cuda);
-    std::unique_ptr<GanTrainer> t;
-    if constexpr (std::is_same_v<Data, ImageSet>)
-      t = std::make_unique<GanTrainer>(cfg, data, gpu.context(), labels);
-    else
-      t = std::make_unique<GanTrainer>(cfg, data, gpu.context());
+    const std::unique_ptr<GanTrainer> t = make_trainer(cfg, data, gpu.context(), labels);
     t->use_cuda_graph(graph == 1);
     t->init();
     for (int i = 0; i < 5; ++i) t->train_step();
@@ -254,26 +263,12 @@ TEST_F(TrainerParity, GraphStepsEqualPlainStepsBitwise) {
 }
 
 // The same for every toy experiment (sorted batches, stratified noise, minibatch features,
-// packing, SGD with decay, instance noise annealed by the step in device memory) and the WGAN
-// bundle (RMSprop, clipping, five D steps): nothing in a step may be a host value frozen into
-// the graph at capture.
+// packing, SGD with decay) and the WGAN bundle (RMSprop, clipping, five D steps, instance noise
+// annealed over 3 steps, so its sigma, read from the step in device memory, changes within the
+// five): nothing in a step may be a host value frozen into the graph at capture.
 TEST_F(TrainerParity, ToyGraphStepsEqualPlainStepsBitwise) {
   SCOPED_TRACE(rng_.trace());
-  std::vector<ToyExperiment> runs;
-  for (const std::string& name : toy_experiment_names()) runs.push_back(make_toy_experiment(name));
-  ToyExperiment wgan = make_toy_experiment("ring");
-  wgan.name = "ring-wgan-noise";
-  wgan.config.loss = GanLoss::Wasserstein;
-  for (OptimizerConfig* o : {&wgan.config.opt_g, &wgan.config.opt_d}) {
-    o->kind = OptimizerKind::Rmsprop;
-    o->rmsprop.lr = 5e-5f;
-  }
-  wgan.config.opt_d.clip = 0.01f;
-  wgan.config.d_steps = 5;
-  wgan.config.instance_noise = 0.1f;
-  wgan.config.instance_noise_steps = 3;  // the sigma changes within the five steps
-  runs.push_back(wgan);
-  for (ToyExperiment& e : runs) {
+  for (ToyExperiment& e : toy_runs(3)) {
     SCOPED_TRACE(e.name);
     e.config.seed = rng_.bits();
     e.config.log_every = 2;
