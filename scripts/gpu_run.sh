@@ -10,7 +10,7 @@
 #   tests      gpu_tests, one process per test (a crash or sticky fault stays in its test)
 #   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000), then
 #              the same with --no-cuda-graph (TRAIN_COMPARE=0 skips it)
-#   bench      bench_step: the three MLP presets at batch 32, 64 and 1024, plain and graph
+#   bench      bench_step: the three MLP presets at BENCH_BATCHES (32,64,1024), plain and graph
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
 #   profile    ncu: each kernel's time in keras-mlp's step at batch 64, summed and ranked
@@ -216,7 +216,7 @@ fi
 if want bench; then
   : >"$out/bench.log"
   step "bench_step" 120 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
-    --presets keras-mlp,tf-mlp,torch-mlp --batches 32,64,1024 --json "$raw/step_fp32.json"
+    --presets keras-mlp,tf-mlp,torch-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --json "$raw/step_fp32.json"
   grep -E '^(keras|tf|torch)-mlp' "$out/bench.log" | tee -a "$summary" >/dev/null
 fi
 
