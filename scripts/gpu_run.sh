@@ -169,7 +169,10 @@ run_tests() {
     timeout -k 5 "$t" $ours $tool "$bin/gpu_tests" --gtest_filter="$s" --gtest_color=no \
       >"$f.log" 2>&1
     rc=$?; ms=$(($(date +%s%N) / 1000000 - start))
-    e=$(grep -h "ERROR SUMMARY" "$f.log" | awk "{s += \$4} END {print NR ? s : \"-\"}")
+    # memcheck/initcheck/synccheck: "ERROR SUMMARY: N errors"; racecheck: "RACECHECK SUMMARY:
+    # ... (N errors, M warnings)".
+    e=$(grep -hoE "ERROR SUMMARY: [0-9]+|SUMMARY: .*\([0-9]+ errors" "$f.log" | grep -oE "[0-9]+" |
+      tail -1 | awk "{s += \$1} END {print NR ? s : \"-\"}")
     echo "$s rc=$rc $((ms / 1000)).$((ms % 1000 / 100))s errors=$e" >"$f.rc"
     { flock 9; { echo "===== $(cat "$f.rc")"; cat "$f.log"; } >>"$log"; } 9>>"$log.lock"'
   cat "$dir"/*.rc
