@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Merges the raw benchmark outputs of scripts/gpu_check.sh into the benchmarks/results format:
-{"device", "date", "commit", "rows": [{"preset", "batch", "precision", "ours_plain_us",
-"ours_graph_us", "torch_eager_us", "torch_compile_us", "torch_graph_us", "jax_jit_us", ...}]}
-and prints a table with peer time / our time for each row."""
+"""Merges the raw benchmark outputs of scripts/gpu_run.sh (or gpu_check.sh) into a run of the
+benchmarks/results format, {"device", "date", "commit", "note", "rows": [{"preset", "batch",
+"precision", "ours_plain_us", "ours_graph_us", "torch_eager_us", "torch_compile_us",
+"torch_graph_us", "jax_jit_us", ...}], "gemm", "ops", ...}, and prints a table with peer time /
+our time for each row. The file keeps every run: {"device", "runs": [newest first]}; a run is
+added in front of those already there (a file holding one bare run is converted)."""
 import argparse
 import datetime
 import json
@@ -23,7 +25,9 @@ def load_jsonl(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True, help="directory with step_*.json and peers_*.jsonl")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, help="results file; the run is added to its runs")
+    ap.add_argument("--commit", help="the commit the binaries were built from (default: HEAD)")
+    ap.add_argument("--note", help="where and how the run was made (the command, the stages)")
     args = ap.parse_args()
     raw = pathlib.Path(args.raw)
     rows, device = {}, None
@@ -32,10 +36,16 @@ def main():
         device = device or data.get("device")
         for r in data["rows"]:
             key = (r["preset"], r["batch"], r["precision"])
-            rows.setdefault(key, {"preset": key[0], "batch": key[1], "precision": key[2]}).update(
-                ours_plain_us=r["ours_plain_us"], ours_graph_us=r["ours_graph_us"],
-                kernels_per_iter=r.get("kernels_per_iter"),
-                device_mem_bytes=r.get("device_mem_bytes"))
+            row = rows.setdefault(key, {"preset": key[0], "batch": key[1], "precision": key[2]})
+            gemm = r.get("gemm", "cublas")
+            if gemm == "cublas":
+                row.update(ours_plain_us=r["ours_plain_us"], ours_graph_us=r["ours_graph_us"],
+                           kernels_per_iter=r.get("kernels_per_iter"),
+                           device_mem_bytes=r.get("device_mem_bytes"))
+            else:  # another GEMM backend (bench_step --gemm tiled): its own columns
+                row.update({f"ours_{gemm}_plain_us": r["ours_plain_us"],
+                            f"ours_{gemm}_graph_us": r["ours_graph_us"],
+                            f"ours_{gemm}_kernels_per_iter": r.get("kernels_per_iter")})
     # Peer rows: {"framework", "mode", "preset", "batch", "precision", "us_per_iter"}.
     columns = {("torch", "eager"): "torch_eager_us",
                ("torch", "compile-reduce-overhead"): "torch_compile_us",
@@ -57,23 +67,33 @@ def main():
         for k in keys:
             r.setdefault(k, None)
         out_rows.append(r)
+    commit = args.commit
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+        commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
     except Exception:  # noqa: BLE001 - best effort outside a checkout
         commit = "unknown"
     doc = {"device": device, "date": datetime.date.today().isoformat(), "commit": commit,
            "rows": out_rows}
+    if args.note:
+        doc["note"] = args.note
     # Kernel benchmarks ride along, so they come back from the device machine in this one file.
+    # (gpu_run.sh names them bench_gemm.json and bench_ops.json, gpu_check.sh gemm.json, ops.json.)
     for name in ("gemm", "ops", "conv_cuda", "conv_torch_cuda"):
-        f = raw / f"{name}.json"
-        if f.exists():
+        f = next((g for g in (raw / f"{name}.json", raw / f"bench_{name}.json") if g.exists()), None)
+        if f:
             text = f.read_text().strip()
             try:
                 doc[name] = json.loads(text)
             except json.JSONDecodeError:  # JSON lines
                 doc[name] = [json.loads(l) for l in text.splitlines() if l.strip().startswith("{")]
-    pathlib.Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    out = pathlib.Path(args.out)
+    runs = []
+    if out.exists():
+        old = json.loads(out.read_text())
+        runs = old["runs"] if "runs" in old else [old]
+    out.write_text(json.dumps({"device": device or (runs[0].get("device") if runs else None),
+                               "runs": [doc] + runs}, indent=2) + "\n")
     print(f"{'preset':<10} {'batch':>6} {'prec':>5} {'ours us':>9} " +
           " ".join(f"{c.replace('_us', ''):>14}" for c in keys[2:]))
     for r in out_rows:

@@ -10,7 +10,8 @@
 #   tests      gpu_tests, one process per test (a crash or sticky fault stays in its test)
 #   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000), then
 #              the same with --no-cuda-graph (TRAIN_COMPARE=0 skips it)
-#   bench      bench_step: the three MLP presets at BENCH_BATCHES (32,64,1024), plain and graph
+#   bench      bench_step: the three MLP presets at BENCH_BATCHES (32,64,1024), plain and graph;
+#              keras-mlp again with the tiled GEMM (fused epilogues) and with TF32
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
 #   profile    ncu: each kernel's time in keras-mlp's step at batch 64, summed and ranked
@@ -220,7 +221,17 @@ if want bench; then
   : >"$out/bench.log"
   step "bench_step" 120 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
     --presets keras-mlp,tf-mlp,torch-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --json "$raw/step_fp32.json"
-  grep -E '^(keras|tf|torch)-mlp' "$out/bench.log" | tee -a "$summary" >/dev/null
+  # Our tiled GEMM (bias and activation fused into its epilogue: fewer nodes) and cuBLAS with TF32,
+  # keras-mlp only (BENCH_VARIANTS=0 skips them).
+  if [ "${BENCH_VARIANTS:-1}" = 1 ]; then
+    step "bench_step --gemm tiled" 60 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
+      --presets keras-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --gemm tiled \
+      --json "$raw/step_tiled.json"
+    step "bench_step --tf32" 60 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
+      --presets keras-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --tf32 --json "$raw/step_tf32.json"
+  fi
+  grep -E '^(=== bench_step|(keras|tf|torch)-mlp)' "$out/bench.log" | sed 's/: env .*bench_step/:/' |
+    cut -c1-120 | tee -a "$summary" >/dev/null
 fi
 
 if want peers; then
