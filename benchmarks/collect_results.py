@@ -37,12 +37,17 @@ def main():
         for r in data["rows"]:
             key = (r["preset"], r["batch"], r["precision"])
             row = rows.setdefault(key, {"preset": key[0], "batch": key[1], "precision": key[2]})
-            gemm = r.get("gemm", "cublas")
-            if gemm == "cublas":
+            # The variant: the GEMM backend when not cuBLAS, "unfused" for bench_step
+            # --unfused-act-backward; the default build's rows have none.
+            parts = [r.get("gemm", "cublas")] if r.get("gemm", "cublas") != "cublas" else []
+            if r.get("fused_act_backward") is False:
+                parts.append("unfused")
+            gemm = "-".join(parts)
+            if not gemm:
                 row.update(ours_plain_us=r["ours_plain_us"], ours_graph_us=r["ours_graph_us"],
                            kernels_per_iter=r.get("kernels_per_iter"),
                            device_mem_bytes=r.get("device_mem_bytes"))
-            else:  # another GEMM backend (bench_step --gemm tiled): its own columns
+            else:  # a variant (bench_step --gemm tiled, --unfused-act-backward): its own columns
                 row.update({f"ours_{gemm}_plain_us": r["ours_plain_us"],
                             f"ours_{gemm}_graph_us": r["ours_graph_us"],
                             f"ours_{gemm}_kernels_per_iter": r.get("kernels_per_iter")})

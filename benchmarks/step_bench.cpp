@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
               gemm = "cublas";
   std::string dump_dir, dump_preset = "keras-mlp";
   int steps = 200, warmup = 20, dump_batch = 64;
-  bool tf32 = false, no_graph = false, no_dropout = false;
+  bool tf32 = false, no_graph = false, no_dropout = false, unfused_act_backward = false;
   app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str();
   app.add_option("--presets", presets, "comma-separated presets")->capture_default_str();
   app.add_option("--batches", batches,
@@ -136,9 +136,14 @@ int main(int argc, char** argv) {
                  "the CPU)");
   app.add_option("--steps", steps, "timed steps per case")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
-  app.add_option("--gemm", gemm, "cublas or tiled")->capture_default_str();
+  app.add_option("--gemm", gemm, "cublas or tiled")
+      ->check(CLI::IsMember({"cublas", "tiled"}))
+      ->capture_default_str();
   app.add_flag("--tf32", tf32, "TF32 tensor cores in cuBLAS");
   app.add_flag("--no-graph", no_graph, "skip the CUDA-graph timing");
+  app.add_flag("--unfused-act-backward", unfused_act_backward,
+               "a dense layer's activation backward and bias gradient as two kernels (the old "
+               "way, to measure the fused kernel against)");
   app.add_option("--json", json_path, "write the rows as JSON here");
   app.add_option("--dump-first-step", dump_dir,
                  "instead of timing: write one step's initial weights, inputs, updated weights and "
@@ -162,6 +167,7 @@ int main(int argc, char** argv) {
     ExecResources exec(kind);
     exec.context().gemm_backend = gemm == "tiled" ? GemmBackend::Tiled : GemmBackend::Cublas;
     exec.context().tf32 = tf32;
+    exec.context().fused_act_backward = !unfused_act_backward;
     const ExecContext& ctx = exec.context();
     if (!dump_dir.empty())
       return dump_first_step(dump_dir, dump_preset, dump_batch, no_dropout, ctx);
@@ -204,6 +210,7 @@ int main(int argc, char** argv) {
              {"batch", batch},
              {"precision", tf32 ? "tf32" : "fp32"},
              {"gemm", gemm},
+             {"fused_act_backward", !unfused_act_backward},
              {"ours_plain_us", plain_us},
              {"ours_graph_us", graph_us > 0 ? nlohmann::json(graph_us) : nullptr},
              {"kernels_per_iter", nodes ? nlohmann::json(nodes) : nullptr},

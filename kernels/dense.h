@@ -18,6 +18,15 @@ void dense_forward(const T* x, const T* W, const T* b, T* y, int B, int IN, int 
 template <class T>
 void dense_backward(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, int B, int IN,
                     int OUT, GradMode mode);
+
+// The backward of y = act(x W^T + b), the layer whose forward fused the activation: dy (B, OUT),
+// the gradient w.r.t. y, is overwritten by the gradient w.r.t. the pre-activation, dy * f'(y)
+// (activation_backward's, from the layer's output y), then dense_backward runs on it. On the GPU,
+// up to a batch of 1024, one kernel writes that gradient and db together (one launch fewer than
+// activation_backward then dense_backward, and the same bits).
+template <class T>
+void dense_act_backward(Activation act, const T* y, T* dy, const T* x, const T* W, T* dx, T* dW,
+                        T* db, int B, int IN, int OUT, GradMode mode);
 }  // namespace cpu
 
 namespace cuda {
@@ -25,6 +34,9 @@ void dense_forward(const GemmContext& ctx, const float* x, const float* W, const
                    int B, int IN, int OUT, Activation act = {});
 void dense_backward(const GemmContext& ctx, const float* x, const float* W, const float* dy,
                     float* dx, float* dW, float* db, int B, int IN, int OUT, GradMode mode);
+void dense_act_backward(const GemmContext& ctx, Activation act, const float* y, float* dy,
+                        const float* x, const float* W, float* dx, float* dW, float* db, int B,
+                        int IN, int OUT, GradMode mode);
 }  // namespace cuda
 
 }  // namespace gan

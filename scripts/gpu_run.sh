@@ -11,7 +11,8 @@
 #   train      mnist_gan train --preset keras-mlp on Fashion-MNIST for TRAIN_STEPS (30000), then
 #              the same with --no-cuda-graph (TRAIN_COMPARE=0 skips it)
 #   bench      bench_step: the three MLP presets at BENCH_BATCHES (32,64,1024), plain and graph;
-#              keras-mlp again with the tiled GEMM (fused epilogues) and with TF32
+#              keras-mlp again with the tiled GEMM (fused epilogues), with TF32, and with the
+#              activation backward and bias gradient as two kernels (--unfused-act-backward)
 #   peers      first-step check of PyTorch and JAX against our step (keras-mlp), then PyTorch
 #              eager and CUDA-graph and jax.jit timings (PEER_BATCHES, default 32,64)
 #   profile    ncu: each kernel's time in keras-mlp's step at batch 64, summed and ranked
@@ -221,14 +222,18 @@ if want bench; then
   : >"$out/bench.log"
   step "bench_step" 120 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
     --presets keras-mlp,tf-mlp,torch-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --json "$raw/step_fp32.json"
-  # Our tiled GEMM (bias and activation fused into its epilogue: fewer nodes) and cuBLAS with TF32,
-  # keras-mlp only (BENCH_VARIANTS=0 skips them).
+  # Our tiled GEMM (bias and activation fused into its epilogue: fewer nodes), cuBLAS with TF32,
+  # and the unfused activation backward (the baseline of the fused one), keras-mlp only
+  # (BENCH_VARIANTS=0 skips them).
   if [ "${BENCH_VARIANTS:-1}" = 1 ]; then
     step "bench_step --gemm tiled" 60 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
       --presets keras-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --gemm tiled \
       --json "$raw/step_tiled.json"
     step "bench_step --tf32" 60 "$out/bench.log" $ours "$bin/bench_step" --device cuda \
       --presets keras-mlp --batches "${BENCH_BATCHES:-32,64,1024}" --tf32 --json "$raw/step_tf32.json"
+    step "bench_step --unfused-act-backward" 60 "$out/bench.log" $ours "$bin/bench_step" \
+      --device cuda --presets keras-mlp --batches "${BENCH_BATCHES:-32,64,1024}" \
+      --unfused-act-backward --json "$raw/step_unfused.json"
   fi
   grep -E '^(=== bench_step|(keras|tf|torch)-mlp)' "$out/bench.log" | sed 's/: env .*bench_step/:/' |
     cut -c1-120 | tee -a "$summary" >/dev/null

@@ -14,6 +14,9 @@ struct ExecContext {
   cublasHandle_t cublas = nullptr;
   GemmBackend gemm_backend = GemmBackend::Cublas;
   bool tf32 = false;
+  // A dense layer's fused activation and bias gradient in one backward kernel (off: two, as
+  // before; bench_step --unfused-act-backward measures the difference).
+  bool fused_act_backward = true;
 
   bool is_cuda() const { return kind == DeviceKind::Cuda; }
   cuda::GemmContext gemm() const { return {stream, cublas, gemm_backend, tf32}; }

@@ -39,6 +39,18 @@ void dense_backward(const ExecContext& ctx, const float* x, const float* W, cons
                cpu::dense_backward<float>(x, W, dy, dx, dW, db, B, IN, OUT, mode));
 }
 
+void dense_act_backward(const ExecContext& ctx, Activation act, const float* y, float* dy,
+                        const float* x, const float* W, float* dx, float* dW, float* db, int B,
+                        int IN, int OUT, GradMode mode) {
+  if (ctx.is_cuda() && !ctx.fused_act_backward) {  // the two-kernel way, for benchmarks
+    activation_backward(ctx, act, y, dy, dy, size_t(B) * size_t(OUT));
+    dense_backward(ctx, x, W, dy, dx, dW, db, B, IN, OUT, mode);
+    return;
+  }
+  GAN_DISPATCH(cuda::dense_act_backward(ctx.gemm(), act, y, dy, x, W, dx, dW, db, B, IN, OUT, mode),
+               cpu::dense_act_backward<float>(act, y, dy, x, W, dx, dW, db, B, IN, OUT, mode));
+}
+
 void activation_forward(const ExecContext& ctx, Activation act, const float* x, float* y,
                         size_t N) {
   GAN_DISPATCH(cuda::activation_forward(act, x, y, N, ctx.stream),

@@ -22,6 +22,11 @@ void dense_forward(const ExecContext& ctx, const float* x, const float* W, const
                    int B, int IN, int OUT, Activation act);
 void dense_backward(const ExecContext& ctx, const float* x, const float* W, const float* dy,
                     float* dx, float* dW, float* db, int B, int IN, int OUT, GradMode mode);
+// y = act(x W^T + b)'s backward: dy is overwritten by dy * f'(y), then dense_backward (one kernel
+// fewer on the GPU unless ctx.fused_act_backward is off).
+void dense_act_backward(const ExecContext& ctx, Activation act, const float* y, float* dy,
+                        const float* x, const float* W, float* dx, float* dW, float* db, int B,
+                        int IN, int OUT, GradMode mode);
 void activation_forward(const ExecContext& ctx, Activation act, const float* x, float* y, size_t N);
 void activation_backward(const ExecContext& ctx, Activation act, const float* y, const float* dy,
                          float* dx, size_t N);

@@ -748,11 +748,9 @@ float* Model::backward(const ExecContext& ctx, float* dout, GradMode mode, bool 
     const size_t n = size_t(L.B) * L.out;
     switch (L.spec.kind) {
       case LayerKind::Dense: {
-        if (L.fused.kind != ActKind::Identity)
-          ops::activation_backward(ctx, L.fused, L.y.data(), g, g, n);
         float* dx = (i > 0 || need_dx) ? L.dx.data() : nullptr;
-        ops::dense_backward(ctx, L.x, P + L.w, g, dx, G + L.w, L.spec.bias ? G + L.b : nullptr, L.B,
-                            L.in, L.out, mode);
+        ops::dense_act_backward(ctx, L.fused, L.y.data(), g, L.x, P + L.w, dx, G + L.w,
+                                L.spec.bias ? G + L.b : nullptr, L.B, L.in, L.out, mode);
         g = dx;
         break;
       }

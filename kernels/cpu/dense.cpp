@@ -1,5 +1,7 @@
 #include "kernels/dense.h"
 
+#include "kernels/activation.h"
+
 namespace gan::cpu {
 
 template <class T>
@@ -29,6 +31,13 @@ void dense_backward(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, in
   if (dx) gemm<T>(Trans::No, Trans::No, B, IN, OUT, T(1), dy, W, T(0), dx);
 }
 
+template <class T>
+void dense_act_backward(Activation act, const T* y, T* dy, const T* x, const T* W, T* dx, T* dW,
+                        T* db, int B, int IN, int OUT, GradMode mode) {
+  activation_backward<T>(act, y, dy, dy, size_t(B) * size_t(OUT));
+  dense_backward<T>(x, W, dy, dx, dW, db, B, IN, OUT, mode);
+}
+
 template void dense_forward<float>(const float*, const float*, const float*, float*, int, int, int,
                                    Activation);
 template void dense_forward<double>(const double*, const double*, const double*, double*, int, int,
@@ -37,5 +46,12 @@ template void dense_backward<float>(const float*, const float*, const float*, fl
                                     float*, int, int, int, GradMode);
 template void dense_backward<double>(const double*, const double*, const double*, double*, double*,
                                      double*, int, int, int, GradMode);
+
+template void dense_act_backward<float>(Activation, const float*, float*, const float*,
+                                        const float*, float*, float*, float*, int, int, int,
+                                        GradMode);
+template void dense_act_backward<double>(Activation, const double*, double*, const double*,
+                                         const double*, double*, double*, double*, int, int, int,
+                                         GradMode);
 
 }  // namespace gan::cpu

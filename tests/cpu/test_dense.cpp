@@ -5,6 +5,7 @@
 
 #include "gradcheck.h"
 #include "kernels/dense.h"
+#include "kernels/scalar.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -35,6 +36,42 @@ TEST(CpuDense, GradientCheck) {
     std::vector<double> dx(x.size()), dW(W.size()), db(b.size());
     cpu::dense_backward<double>(x.data(), W.data(), w.data(), dx.data(), dW.data(), db.data(), s.B,
                                 s.IN, s.OUT, GradMode::Overwrite);
+    expect_gradient("x", x, dx, loss);
+    expect_gradient("W", W, dW, loss);
+    expect_gradient("b", b, db, loss);
+  }
+}
+
+// dense_act_backward: the gradients of L = sum(w * act(x W^T + b)) from the layer's output y, in
+// every activation, against finite differences (elements at a kink of ReLU-like activations are
+// skipped by their signature: the signs of the pre-activations); dy comes back as dL/d(pre-act).
+TEST(CpuDense, ActBackwardGradientCheck) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const DenseShape s{4, 6, 5};
+  for (Activation act : {Activation::leaky_relu(0.2f), Activation::relu(), Activation::tanh(),
+                         Activation::sigmoid(), Activation::elu(0.7f), Activation::identity()}) {
+    SCOPED_TRACE(activation_name(act.kind));
+    auto x = rng.vec<double>(size_t(s.B) * s.IN);
+    auto W = rng.vec<double>(size_t(s.OUT) * s.IN);
+    auto b = rng.vec<double>(s.OUT);
+    const auto w = rng.vec<double>(size_t(s.B) * s.OUT);  // dL/dy
+    std::vector<double> y(w.size()), pre(w.size());
+    LossFn loss = [&](KinkSignature* sig) {
+      cpu::dense_forward<double>(x.data(), W.data(), b.data(), pre.data(), s.B, s.IN, s.OUT);
+      if (sig) {
+        sig->clear();
+        for (double z : pre) sig->push_back(z > 0);
+      }
+      cpu::dense_forward<double>(x.data(), W.data(), b.data(), y.data(), s.B, s.IN, s.OUT, act);
+      return weighted_sum(w, y);
+    };
+    loss(nullptr);  // y and pre at the point itself
+    std::vector<double> dy = w, dx(x.size()), dW(W.size()), db(b.size());
+    cpu::dense_act_backward<double>(act, y.data(), dy.data(), x.data(), W.data(), dx.data(),
+                                    dW.data(), db.data(), s.B, s.IN, s.OUT, GradMode::Overwrite);
+    for (size_t i = 0; i < dy.size(); ++i)  // dL/d(pre) = w f'(pre)
+      EXPECT_DOUBLE_EQ(dy[i], w[i] * act_grad_from_output<double>(act, y[i])) << i;
     expect_gradient("x", x, dx, loss);
     expect_gradient("W", W, dW, loss);
     expect_gradient("b", b, db, loss);
