@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "engine/core/device.h"
 #include "engine/core/device_buffer.h"
@@ -35,6 +36,22 @@ class GpuTest : public ::testing::Test {
   cudaStream_t stream_ = nullptr;
   Rng rng_;
 };
+
+// A backward op's gradient outputs before the call: dx poisoned (it is always written); dW and db
+// poisoned under Overwrite, else set to their starting values dW0 and db0 (Accumulate adds to
+// them, Ignore must leave them).
+inline void reset_grads(GradMode mode, DeviceBuffer<float>& dx, DeviceBuffer<float>& dW,
+                        DeviceBuffer<float>& db, const std::vector<float>& dW0,
+                        const std::vector<float>& db0) {
+  dx.poison();
+  if (mode == GradMode::Overwrite) {
+    dW.poison();
+    db.poison();
+  } else {
+    dW.upload(dW0);
+    db.upload(db0);
+  }
+}
 
 // GpuTest with a cuBLAS handle, for the GEMM-backed ops.
 class CublasGpuTest : public GpuTest {

@@ -197,14 +197,7 @@ class ConvParity : public CublasGpuTest {
         for (auto [with_db, with_dx] : variants) {
           if (!all_null_variants && !(with_db && with_dx)) continue;
           SCOPED_TRACE(fmt::format("{} db={} dx={}", mode_name(mode), with_db, with_dx));
-          dx_dev.poison();
-          if (mode == GradMode::Overwrite) {
-            dW_dev.poison();
-            db_dev.poison();
-          } else {
-            dW_dev.upload(dW0);
-            db_dev.upload(db0);
-          }
+          reset_grads(mode, dx_dev, dW_dev, db_dev, dW0, db0);
           const std::vector<float> db_before = db_dev.download();
           backward(op, ctx, s, x_dev.data(), W_dev.data(), dy_dev.data(),
                    with_dx ? dx_dev.data() : nullptr, dW_dev.data(),

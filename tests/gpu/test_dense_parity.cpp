@@ -114,14 +114,7 @@ class DenseParity : public CublasGpuTest {
         db_dev(db0.size());
     for (GemmBackend backend : kBackends) {
       SCOPED_TRACE(gemm_backend_name(backend));
-      dx_dev.poison();
-      if (mode == GradMode::Overwrite) {
-        dW_dev.poison();
-        db_dev.poison();
-      } else {
-        dW_dev.upload(dW0);
-        db_dev.upload(db0);
-      }
+      reset_grads(mode, dx_dev, dW_dev, db_dev, dW0, db0);
       cuda::dense_backward(context(backend), x_dev.data(), W_dev.data(), dy_dev.data(),
                            with_dx ? dx_dev.data() : nullptr, dW_dev.data(),
                            with_bias ? db_dev.data() : nullptr, s.B, s.IN, s.OUT, mode);
@@ -237,14 +230,7 @@ void check_act_backward(Rng& rng, const cuda::GemmContext& ctx, const Shape& s, 
   std::vector<float> got[2][4];  // [fused, two kernels][dz, dW, db, dx]
   for (int fused = 1; fused >= 0; --fused) {
     dy_dev.upload(dy);
-    dx_dev.poison();
-    if (mode == GradMode::Overwrite) {
-      dW_dev.poison();
-      db_dev.poison();
-    } else {
-      dW_dev.upload(dW0);
-      db_dev.upload(db0);
-    }
+    reset_grads(mode, dx_dev, dW_dev, db_dev, dW0, db0);
     float* dx = with_dx ? dx_dev.data() : nullptr;
     float* db = with_bias ? db_dev.data() : nullptr;
     if (fused) {
@@ -255,6 +241,7 @@ void check_act_backward(Rng& rng, const cuda::GemmContext& ctx, const Shape& s, 
       cuda::dense_backward(ctx, x_dev.data(), W_dev.data(), dy_dev.data(), dx, dW_dev.data(), db,
                            s.B, s.IN, s.OUT, mode);
     }
+    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
     std::vector<float>* out = got[fused ? 0 : 1];
     out[0] = dy_dev.download();
     out[1] = dW_dev.download();
