@@ -54,8 +54,8 @@ void launch_column_sum(Activation act, const float* y, float* dy, float* db, int
                        bool accumulate, cudaStream_t stream) {
   const dim3 block(kColsPerBlock, kRowLanes);
   const dim3 grid((OUT + kColsPerBlock - 1) / kColsPerBlock);
-  column_sum_kernel<kWithActivation><<<grid, block, 0, stream>>>(act, y, dy, db, B, OUT,
-                                                                 accumulate);
+  column_sum_kernel<kWithActivation>
+      <<<grid, block, 0, stream>>>(act, y, dy, db, B, OUT, accumulate);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -78,8 +78,9 @@ void dense_backward(const GemmContext& ctx, const float* x, const float* W, cons
     // dW (OUT, IN) (+)= dy^T x, a sum over the batch
     gemm(ctx, Trans::Yes, Trans::No, OUT, IN, B, 1.0f, dy, x, accumulate ? 1.0f : 0.0f, dW);
     // The plain column sum only reads dy (the cast lets both variants share one kernel).
-    if (db) launch_column_sum<false>({}, nullptr, const_cast<float*>(dy), db, B, OUT, accumulate,
-                                     ctx.stream);
+    if (db)
+      launch_column_sum<false>({}, nullptr, const_cast<float*>(dy), db, B, OUT, accumulate,
+                               ctx.stream);
   }
   if (dx) {
     // dx (B, IN) = dy W
@@ -103,7 +104,8 @@ void dense_act_backward(const GemmContext& ctx, Activation act, const float* y, 
     dense_backward(ctx, x, W, dy, dx, dW, nullptr, B, IN, OUT, mode);
     return;
   }
-  if (act.kind != ActKind::Identity) activation_backward(act, y, dy, dy, size_t(B) * OUT, ctx.stream);
+  if (act.kind != ActKind::Identity)
+    activation_backward(act, y, dy, dy, size_t(B) * OUT, ctx.stream);
   dense_backward(ctx, x, W, dy, dx, dW, db, B, IN, OUT, mode);
 }
 
