@@ -39,18 +39,17 @@ def main():
             row = rows.setdefault(key, {"preset": key[0], "batch": key[1], "precision": key[2]})
             # The variant: the GEMM backend when not cuBLAS, "unfused" for bench_step
             # --unfused-act-backward; the default build's rows have none.
-            parts = [r.get("gemm", "cublas")] if r.get("gemm", "cublas") != "cublas" else []
-            if r.get("fused_act_backward") is False:
-                parts.append("unfused")
-            gemm = "-".join(parts)
-            if not gemm:
+            parts = [r.get("gemm", "cublas"), "unfused" if r.get("fused_act_backward") is False
+                     else ""]
+            variant = "-".join(p for p in parts if p and p != "cublas")
+            if not variant:
                 row.update(ours_plain_us=r["ours_plain_us"], ours_graph_us=r["ours_graph_us"],
                            kernels_per_iter=r.get("kernels_per_iter"),
                            device_mem_bytes=r.get("device_mem_bytes"))
             else:  # a variant (bench_step --gemm tiled, --unfused-act-backward): its own columns
-                row.update({f"ours_{gemm}_plain_us": r["ours_plain_us"],
-                            f"ours_{gemm}_graph_us": r["ours_graph_us"],
-                            f"ours_{gemm}_kernels_per_iter": r.get("kernels_per_iter")})
+                row.update({f"ours_{variant}_plain_us": r["ours_plain_us"],
+                            f"ours_{variant}_graph_us": r["ours_graph_us"],
+                            f"ours_{variant}_kernels_per_iter": r.get("kernels_per_iter")})
     # Peer rows: {"framework", "mode", "preset", "batch", "precision", "us_per_iter"}.
     columns = {("torch", "eager"): "torch_eager_us",
                ("torch", "compile-reduce-overhead"): "torch_compile_us",
@@ -74,8 +73,9 @@ def main():
         out_rows.append(r)
     commit = args.commit
     try:
-        commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
+        commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                          capture_output=True, text=True,
+                                          check=True).stdout.strip()
     except Exception:  # noqa: BLE001 - best effort outside a checkout
         commit = "unknown"
     doc = {"device": device, "date": datetime.date.today().isoformat(), "commit": commit,

@@ -34,9 +34,10 @@ void dense_forward(const GemmContext& ctx, const float* x, const float* W, const
                    int B, int IN, int OUT, Activation act = {});
 void dense_backward(const GemmContext& ctx, const float* x, const float* W, const float* dy,
                     float* dx, float* dW, float* db, int B, int IN, int OUT, GradMode mode);
+// fuse = false: always the two kernels (the baseline bench_step --unfused-act-backward times).
 void dense_act_backward(const GemmContext& ctx, Activation act, const float* y, float* dy,
                         const float* x, const float* W, float* dx, float* dW, float* db, int B,
-                        int IN, int OUT, GradMode mode);
+                        int IN, int OUT, GradMode mode, bool fuse = true);
 }  // namespace cuda
 
 }  // namespace gan

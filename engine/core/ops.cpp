@@ -42,12 +42,8 @@ void dense_backward(const ExecContext& ctx, const float* x, const float* W, cons
 void dense_act_backward(const ExecContext& ctx, Activation act, const float* y, float* dy,
                         const float* x, const float* W, float* dx, float* dW, float* db, int B,
                         int IN, int OUT, GradMode mode) {
-  if (ctx.is_cuda() && !ctx.fused_act_backward) {  // the two-kernel way, for benchmarks
-    activation_backward(ctx, act, y, dy, dy, size_t(B) * size_t(OUT));
-    dense_backward(ctx, x, W, dy, dx, dW, db, B, IN, OUT, mode);
-    return;
-  }
-  GAN_DISPATCH(cuda::dense_act_backward(ctx.gemm(), act, y, dy, x, W, dx, dW, db, B, IN, OUT, mode),
+  GAN_DISPATCH(cuda::dense_act_backward(ctx.gemm(), act, y, dy, x, W, dx, dW, db, B, IN, OUT, mode,
+                                        ctx.fused_act_backward),
                cpu::dense_act_backward<float>(act, y, dy, x, W, dx, dW, db, B, IN, OUT, mode));
 }
 

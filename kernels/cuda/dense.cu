@@ -89,17 +89,18 @@ void dense_backward(const GemmContext& ctx, const float* x, const float* W, cons
 }
 
 // The activation's backward and the bias gradient in one kernel when there is a bias gradient
-// to take and the batch is at most kFuseMaxRows; otherwise (Ignore, no bias, a large batch)
-// activation_backward then dense_backward, as before. The column sum's grid has one block per 32
+// to take and the batch is at most kFuseMaxRows; otherwise (Ignore, no bias, a large batch, or
+// fuse off) activation_backward then dense_backward, as before. The column sum's grid has one block per 32
 // columns whatever the batch, so each thread walks B / 16 rows: at a small batch that costs less
 // than a launch, at a large one the element-wise pass is faster over the whole grid.
 constexpr int kFuseMaxRows = 1024;
 
 void dense_act_backward(const GemmContext& ctx, Activation act, const float* y, float* dy,
                         const float* x, const float* W, float* dx, float* dW, float* db, int B,
-                        int IN, int OUT, GradMode mode) {
+                        int IN, int OUT, GradMode mode, bool fuse) {
   if (B <= 0 || IN <= 0 || OUT <= 0) return;
-  if (act.kind != ActKind::Identity && mode != GradMode::Ignore && db && B <= kFuseMaxRows) {
+  if (fuse && act.kind != ActKind::Identity && mode != GradMode::Ignore && db &&
+      B <= kFuseMaxRows) {
     launch_column_sum<true>(act, y, dy, db, B, OUT, mode == GradMode::Accumulate, ctx.stream);
     dense_backward(ctx, x, W, dy, dx, dW, nullptr, B, IN, OUT, mode);
     return;
