@@ -3,6 +3,10 @@
 // nodes) and the trainer's device memory. Also dumps one step's inputs and results for the
 // PyTorch/JAX peers to check that they compute the same thing (benchmarks/peers).
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -11,9 +15,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/core/cpu_threads.h"
 #include "engine/io/atomic_file.h"
-#include "engine/train/gan_trainer.h"
 #include "engine/io/safetensors.h"
+#include "engine/train/gan_trainer.h"
 #include "kernels/random.h"
 
 #if GAN_WITH_CUDA
@@ -54,10 +59,41 @@ size_t device_free_bytes(const ExecContext& ctx) {
   return 0;
 }
 
+// CPU-bound processes beside the benchmark (--busy): each spins until this process ends them
+// (or dies: PR_SET_PDEATHSIG), as a build or a second run would hold a core.
+class BusyProcesses {
+ public:
+  explicit BusyProcesses(int n) {
+    for (int i = 0; i < n; ++i) {
+      const pid_t pid = fork();
+      if (pid < 0) throw std::runtime_error("--busy: fork failed");
+      if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        volatile unsigned long x = 0;
+        for (;;) x = x + 1;
+      }
+      pids_.push_back(pid);
+    }
+  }
+  ~BusyProcesses() {
+    for (pid_t pid : pids_) kill(pid, SIGKILL);
+    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
+  }
+  BusyProcesses(const BusyProcesses&) = delete;
+  BusyProcesses& operator=(const BusyProcesses&) = delete;
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
 // Microseconds per step over `steps` steps after `warmup` (device time on CUDA: host clock around
-// a synchronised span, which on a saturated stream is the device's time).
+// a synchronised span, which on a saturated stream is the device's time). On the CPU the warm-up
+// lasts at least half a second, so that the adaptive thread count has measured the load.
 double time_steps(GanTrainer& t, const ExecContext& ctx, int warmup, int steps) {
+  const auto w0 = std::chrono::steady_clock::now();
   for (int i = 0; i < warmup; ++i) t.train_step();
+  while (!ctx.is_cuda() && std::chrono::steady_clock::now() - w0 < std::chrono::milliseconds(500))
+    t.train_step();
   ctx.synchronize();
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) t.train_step();
@@ -127,7 +163,7 @@ int main(int argc, char** argv) {
   std::string device = "auto", presets = "keras-mlp,tf-mlp,torch-mlp", batches, json_path,
               gemm = "cublas";
   std::string dump_dir, dump_preset = "keras-mlp";
-  int steps = 200, warmup = 20, dump_batch = 64;
+  int steps = 200, warmup = 20, dump_batch = 64, threads = 0, busy = 0;
   bool tf32 = false, no_graph = false, no_dropout = false, unfused_act_backward = false;
   app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str();
   app.add_option("--presets", presets, "comma-separated presets")->capture_default_str();
@@ -144,6 +180,14 @@ int main(int argc, char** argv) {
   app.add_flag("--unfused-act-backward", unfused_act_backward,
                "a dense layer's activation backward and bias gradient as two kernels (the old "
                "way, to measure the fused kernel against)");
+  app.add_option("--threads", threads,
+                 "CPU threads: 0 adapts to the cores other processes leave free (the default)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--busy", busy,
+                 "CPU-bound processes to run beside the benchmark (a shared machine)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--json", json_path, "write the rows as JSON here");
   app.add_option("--dump-first-step", dump_dir,
                  "instead of timing: write one step's initial weights, inputs, updated weights and "
@@ -154,6 +198,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    // Before any thread exists: fork copies only the calling thread.
+    BusyProcesses busy_procs(busy);
+    set_cpu_threads(threads);
     DeviceKind kind = DeviceKind::Cpu;
     if (device == "cuda" || device == "auto") {
       std::string why;
@@ -176,8 +223,12 @@ int main(int argc, char** argv) {
     const ImageSet data = synthetic_data(60000);
     nlohmann::json rows = nlohmann::json::array();
     fmt::print("device: {}\n", exec.description());
-    fmt::print("{:<10} {:>6} {:>6} {:>12} {:>12} {:>8} {:>12} {:>9}\n", "preset", "batch", "prec",
-               "plain us", "graph us", "kernels", "images/s", "dev MiB");
+    if (kind == DeviceKind::Cpu)
+      fmt::print("cpu threads: {} (of {}), {} busy process(es) beside\n",
+                 threads ? fmt::format("{}", std::min(threads, cpu_threads_max())) : "adaptive",
+                 cpu_threads_max(), busy);
+    fmt::print("{:<10} {:>6} {:>6} {:>12} {:>12} {:>8} {:>12} {:>9} {:>4}\n", "preset", "batch",
+               "prec", "plain us", "graph us", "kernels", "images/s", "dev MiB", "thr");
     for (const std::string& preset : split(presets))
       for (const std::string& b : split(batches)) {
         const int batch = std::stoi(b);
@@ -199,11 +250,14 @@ int main(int argc, char** argv) {
           nodes = t.graph_nodes();
         }
         const double best = graph_us > 0 ? std::min(plain_us, graph_us) : plain_us;
-        fmt::print("{:<10} {:>6} {:>6} {:>12.1f} {:>12} {:>8} {:>12.0f} {:>9}\n", preset, batch,
-                   tf32 ? "tf32" : "fp32", plain_us,
+        // The CPU thread count at the end of the timed steps.
+        const int thr = cpu_threads();
+        fmt::print("{:<10} {:>6} {:>6} {:>12.1f} {:>12} {:>8} {:>12.0f} {:>9} {:>4}\n", preset,
+                   batch, tf32 ? "tf32" : "fp32", plain_us,
                    graph_us > 0 ? fmt::format("{:.1f}", graph_us) : "-",
                    nodes ? std::to_string(nodes) : "-", batch * 1e6 / best,
-                   kind == DeviceKind::Cuda ? fmt::format("{:.1f}", used / 1048576.0) : "-");
+                   kind == DeviceKind::Cuda ? fmt::format("{:.1f}", used / 1048576.0) : "-",
+                   kind == DeviceKind::Cuda ? "-" : std::to_string(thr));
         std::fflush(stdout);
         rows.push_back(
             {{"preset", preset},
@@ -211,6 +265,10 @@ int main(int argc, char** argv) {
              {"precision", tf32 ? "tf32" : "fp32"},
              {"gemm", gemm},
              {"fused_act_backward", !unfused_act_backward},
+             {"cpu_threads",
+              kind == DeviceKind::Cuda ? nlohmann::json(nullptr) : nlohmann::json(thr)},
+             {"cpu_threads_policy", threads ? "fixed" : "adaptive"},
+             {"busy_processes", busy},
              {"ours_plain_us", plain_us},
              {"ours_graph_us", graph_us > 0 ? nlohmann::json(graph_us) : nullptr},
              {"kernels_per_iter", nodes ? nlohmann::json(nodes) : nullptr},

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "engine/core/cpu_threads.h"
 #include "engine/core/ops.h"
 
 #if GAN_WITH_CUDA
@@ -237,6 +238,7 @@ void GanTrainer::train_step() {
 #endif
   }
   poll_watch();
+  if (!ctx_.is_cuda()) adapt_cpu_threads();  // fewer threads while other processes hold cores
 #if GAN_WITH_CUDA
   // The first step runs as plain launches (a warm-up: cuBLAS and the module loader do their
   // one-time set-up outside the capture); the second is captured, and every later one replays it.

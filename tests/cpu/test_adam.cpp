@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "kernels/adam.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/random.h"
+#include "kernels/scalar.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -120,4 +122,57 @@ TEST(CpuAdam, StaircaseDecayScalesTheRate) {
   v = 1 - std::pow(double(cfg.beta2), 6.0);
   cpu::adam_step<double>(cfg, &p, &g, &m, &v, 1, &t, nullptr);
   EXPECT_NEAR(-p, double(cfg.lr), 1e-12) << "decay_every 0: no decay";
+}
+
+// The float path's vector code (AVX-512, AVX2: whichever this CPU has) and its thread split give
+// the scalar update's bits, element for element: random states at several magnitudes, lengths
+// that leave every kind of tail, special values, both weight-decay modes, and the non-finite flags.
+TEST(CpuAdam, FloatVectorPathsEqualTheScalarUpdateBitwise) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const cpu::Isa detected = cpu::isa_detected();
+  for (int level = 0; level <= int(detected); ++level) {
+    cpu::set_isa_cap(cpu::Isa(level));
+    ASSERT_EQ(cpu::isa(), cpu::Isa(level));
+    for (size_t N : {size_t(1), size_t(15), size_t(17), size_t(100003), size_t(200000)}) {
+      for (int mode = 0; mode < 3; ++mode) {  // plain, L2 decay, decoupled decay
+        AdamConfig cfg;
+        cfg.lr = float(rng.uniform(1e-4, 1e-2));
+        cfg.beta1 = float(rng.uniform(0.5, 0.95));
+        cfg.eps = mode == 0 ? 1e-7f : 1e-8f;
+        cfg.weight_decay = mode == 0 ? 0.0f : float(rng.uniform(0.01, 0.1));
+        cfg.decoupled = mode == 2;
+        cfg.decay = 0.9f, cfg.decay_every = 3;
+        const uint64_t t = uint64_t(rng.uniform_int(1, 50));
+        std::vector<float> p = rng.vec<float>(N, -2, 2), g = rng.vec<float>(N, -1, 1);
+        std::vector<float> m = rng.vec<float>(N, -0.1, 0.1), v = rng.vec<float>(N, 0, 0.01);
+        for (size_t i = 0; i < N; i += 7) g[i] *= 1e-20f;  // tiny gradients: v near eps^2
+        // One non-finite input per mode, so each of the three checks is needed for its flag: a NaN
+        // m (bad state and, through the step, a bad p); an infinite v (bad state, p finite: the
+        // step is 0); an infinite p with decoupled decay (p - lr wd p is NaN, g untouched). The
+        // last is at N - 1: the scalar tail when N is not a whole number of vectors.
+        bool want_p = false, want_state = false;
+        if (N > 15 && mode == 0) m[N / 2] = NAN, want_p = want_state = true;
+        if (N > 15 && mode == 1) v[N / 3] = INFINITY, want_state = true;
+        if (N > 15 && mode == 2) p[N - 1] = INFINITY, want_p = true;
+        std::vector<float> pw = p, mw = m, vw = v;
+        const float lr = staircase_lr(cfg.lr, cfg.decay, cfg.decay_every, t);
+        const float bc1 = adam_bias_correction(cfg.beta1, t);
+        const float bc2 = adam_bias_correction(cfg.beta2, t);
+        for (size_t i = 0; i < N; ++i)
+          adam_update<float>(pw[i], g[i], mw[i], vw[i], lr, cfg.beta1, cfg.beta2, cfg.eps,
+                             cfg.weight_decay, cfg.decoupled, bc1, bc2);
+        float flags[kNonfiniteFlags] = {0, 0};
+        cpu::adam_step<float>(cfg, p.data(), g.data(), m.data(), v.data(), N, &t, flags);
+        const std::string where = std::string(cpu::isa_name(cpu::Isa(level))) + " N " +
+                                  std::to_string(N) + " mode " + std::to_string(mode);
+        EXPECT_TRUE(same_bits("p " + where, p, pw));
+        EXPECT_TRUE(same_bits("m " + where, m, mw));
+        EXPECT_TRUE(same_bits("v " + where, v, vw));
+        EXPECT_EQ(flags[kNonfiniteParams], want_p ? 1.0f : 0.0f) << where;
+        EXPECT_EQ(flags[kNonfiniteState], want_state ? 1.0f : 0.0f) << where;
+      }
+    }
+  }
+  cpu::set_isa_cap(cpu::Isa::Avx512);
 }

@@ -15,12 +15,13 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/core/cpu_threads.h"
+#include "engine/core/ops.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/gan_trainer.h"
-#include "engine/core/ops.h"
 #include "engine/train/training_run.h"
-#include "tensor_fixtures.h"
 #include "model_gradcheck.h"
+#include "tensor_fixtures.h"
 #include "trainer_fixtures.h"
 
 using namespace gan;
@@ -629,4 +630,35 @@ TEST(Trainer, RunStopsAtTheFirstBadStepAndKeepsTheLastGoodCheckpoint) {
     for (uint64_t s : metric_steps(req.run_dir)) EXPECT_LT(s, bad) << "metrics row";
   }
   std::fclose(sink);
+}
+
+// The CPU kernels split their work so that no result depends on the thread count, which the
+// adaptive count (engine/core/cpu_threads.h) relies on: a step may run on 2 threads and the next
+// on 1 when another process takes a core. Every preset's first steps (dense, batch-norm, dropout
+// and convolution kernels, Adam over the flat buffers, all past their threading thresholds) on 1
+// thread and on 2 give the same bits in every tensor and counter.
+TEST(Trainer, ThreadCountChangesNoBit) {
+  if (cpu_threads_max() < 2) GTEST_SKIP() << "one CPU core here: nothing to compare";
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const ImageSet data = synthetic_images(rng, 64, 28);
+  const uint64_t seed = rng.bits();
+  for (const char* preset : {"keras-mlp", "tf-mlp", "torch-mlp", "dcgan"}) {
+    TrainConfig cfg = make_preset(preset);
+    cfg.batch = std::string(preset) == "dcgan" ? 4 : 32;
+    cfg.seed = seed;
+    std::vector<Checkpoint> runs;
+    for (int threads : {1, 2}) {
+      set_cpu_threads(threads);
+      ASSERT_EQ(cpu_threads(), threads);
+      GanTrainer t(cfg, data, kCpu);
+      t.init();
+      for (int s = 0; s < 2; ++s) t.train_step();
+      EXPECT_EQ(cpu_threads(), threads) << "a fixed count is kept";
+      runs.push_back(t.checkpoint({}));
+    }
+    set_cpu_threads(0);
+    EXPECT_TRUE(same_tensors(runs[1].tensors, runs[0].tensors)) << preset;
+    EXPECT_EQ(runs[1].counters, runs[0].counters) << preset;
+  }
 }
