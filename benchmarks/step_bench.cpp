@@ -87,12 +87,13 @@ class BusyProcesses {
 };
 
 // Microseconds per step over `steps` steps after `warmup` (device time on CUDA: host clock around
-// a synchronised span, which on a saturated stream is the device's time). On the CPU the warm-up
-// lasts at least half a second, so that the adaptive thread count has measured the load.
-double time_steps(GanTrainer& t, const ExecContext& ctx, int warmup, int steps) {
+// a synchronised span, which on a saturated stream is the device's time). With the adaptive CPU
+// thread count the warm-up lasts at least half a second, so that the count has measured the load.
+double time_steps(GanTrainer& t, const ExecContext& ctx, int warmup, int steps, bool adaptive) {
   const auto w0 = std::chrono::steady_clock::now();
   for (int i = 0; i < warmup; ++i) t.train_step();
-  while (!ctx.is_cuda() && std::chrono::steady_clock::now() - w0 < std::chrono::milliseconds(500))
+  while (adaptive && !ctx.is_cuda() &&
+         std::chrono::steady_clock::now() - w0 < std::chrono::milliseconds(500))
     t.train_step();
   ctx.synchronize();
   const auto t0 = std::chrono::steady_clock::now();
@@ -239,14 +240,15 @@ int main(int argc, char** argv) {
         {
           GanTrainer t(cfg, data, ctx);
           t.init();
-          plain_us = time_steps(t, ctx, warmup, steps);
+          plain_us = time_steps(t, ctx, warmup, steps, threads == 0);
           used = free_before - device_free_bytes(ctx);
         }
         if (kind == DeviceKind::Cuda && !no_graph) {
           GanTrainer t(cfg, data, ctx);
           t.init();
           t.use_cuda_graph(true);
-          graph_us = time_steps(t, ctx, std::max(warmup, 2), steps);  // plain, then capture
+          graph_us =
+              time_steps(t, ctx, std::max(warmup, 2), steps, threads == 0);  // plain, then capture
           nodes = t.graph_nodes();
         }
         const double best = graph_us > 0 ? std::min(plain_us, graph_us) : plain_us;

@@ -1,18 +1,18 @@
 #include "kernels/activation.h"
 
-#include "kernels/scalar.h"
+#include "kernels/cpu/act_loops.h"
 
 namespace gan::cpu {
 
 template <class T>
 void activation_forward(Activation act, const T* x, T* y, size_t N) {
-  for (size_t i = 0; i < N; ++i) y[i] = act_forward(act, x[i]);
+  act_forward_loop(act, x, y, N);
 }
 
 // dx = dy f'(x), with f'(x) recovered from y = f(x) (kernels/scalar.h).
 template <class T>
 void activation_backward(Activation act, const T* y, const T* dy, T* dx, size_t N) {
-  for (size_t i = 0; i < N; ++i) dx[i] = dy[i] * act_grad_from_output(act, y[i]);
+  act_backward_loop(act, y, dy, dx, N);
 }
 
 template void activation_forward<float>(Activation, const float*, float*, size_t);

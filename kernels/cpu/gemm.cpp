@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/act_loops.h"
 #include "kernels/cpu/gemm_packed.h"
 #include "kernels/scalar.h"
 
@@ -45,20 +47,26 @@ namespace {
 
 constexpr int kRowBlock = 4;
 
+// C row columns [n0, n1) = act(alpha acc + beta C + bias), acc and bias indexed like C's row: one
+// operation per pass so that each vectorises.
+template <class T>
+void epilogue_row(int n0, int n1, T alpha, const T* arow, T beta, T* crow, const T* bias,
+                  Activation act) {
+  if (beta != T(0))
+    for (int n = n0; n < n1; ++n) crow[n] = alpha * arow[n] + beta * crow[n];
+  else
+    for (int n = n0; n < n1; ++n) crow[n] = alpha * arow[n];
+  if (bias)
+    for (int n = n0; n < n1; ++n) crow[n] += bias[n];
+  if (act.kind != ActKind::Identity) act_forward_loop(act, crow + n0, crow + n0, size_t(n1 - n0));
+}
+
 // C rows [m0, m0 + rows) = act(alpha acc + beta C + bias), acc: (rows, N).
 template <class T>
 void row_block_epilogue(int m0, int rows, int N, T alpha, T beta, T* C, const T* bias,
                         Activation act, const T* acc) {
-  for (int r = 0; r < rows; ++r) {
-    T* crow = C + size_t(m0 + r) * N;
-    const T* arow = acc + size_t(r) * N;
-    for (int n = 0; n < N; ++n) {
-      T c = alpha * arow[n];
-      if (beta != T(0)) c += beta * crow[n];
-      if (bias) c += bias[n];
-      crow[n] = act_forward(act, c);
-    }
-  }
+  for (int r = 0; r < rows; ++r)
+    epilogue_row(0, N, alpha, acc + size_t(r) * N, beta, C + size_t(m0 + r) * N, bias, act);
 }
 
 #if defined(__x86_64__)
@@ -157,11 +165,25 @@ void pack_b(Trans tb, int N, int K, const float* B, int s0, int s1, float* out) 
   for (int s = s0; s < s1; ++s) {
     const int c0 = strip_start(s, N), w = strip_start(s + 1, N) - c0, wp = (w + 7) / 8 * 8;
     float* dst = out + size_t(c0 - n0) * K;
-    if (tb == Trans::No) {
+    if (tb == Trans::No && w == wp) {
+      // Whole strips: copies of a size the compiler knows, so they inline as vector moves (a
+      // memmove call per row of 24 floats cost more than the copy).
+      auto copy_rows = [&](auto width) {
+        constexpr size_t bytes = decltype(width)::value * sizeof(float);
+        for (int k = 0; k < K; ++k)
+          std::memcpy(dst + size_t(k) * bytes / 4, B + size_t(k) * N + c0, bytes);
+      };
+      if (w == 24)
+        copy_rows(std::integral_constant<int, 24>{});
+      else if (w == 16)
+        copy_rows(std::integral_constant<int, 16>{});
+      else
+        copy_rows(std::integral_constant<int, 8>{});
+    } else if (tb == Trans::No) {
       for (int k = 0; k < K; ++k) {
         const float* src = B + size_t(k) * N + c0;
-        std::copy(src, src + w, dst + size_t(k) * wp);
-        std::fill(dst + size_t(k) * wp + w, dst + size_t(k + 1) * wp, 0.0f);
+        float* d = dst + size_t(k) * wp;
+        for (int j = 0; j < wp; ++j) d[j] = j < w ? src[j] : 0.0f;
       }
     } else {
       for (int j = 0; j < w; ++j) {
@@ -239,19 +261,10 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
           }
         }
       }
-      // The rest: row_block_epilogue's arithmetic, one operation per pass so that each vectorises.
       for (int m = ic; m < ic + mc; ++m) {
         const int skip = m - ic < direct_rows ? direct_cols : 0;
-        const float* arow = acc.data() + size_t(m - ic) * ldc;
-        float* crow = C + size_t(m) * N + jc;
-        if (beta != 0.0f)
-          for (int n = skip; n < cols; ++n) crow[n] = alpha * arow[n] + beta * crow[n];
-        else
-          for (int n = skip; n < cols; ++n) crow[n] = alpha * arow[n];
-        if (bias)
-          for (int n = skip; n < cols; ++n) crow[n] += bias[jc + n];
-        if (act.kind != ActKind::Identity)
-          for (int n = skip; n < cols; ++n) crow[n] = act_forward(act, crow[n]);
+        epilogue_row<float>(skip, cols, alpha, acc.data() + size_t(m - ic) * ldc, beta,
+                            C + size_t(m) * N + jc, bias ? bias + jc : nullptr, act);
       }
       jb = je;
     }
@@ -296,8 +309,10 @@ __attribute__((target("avx2,fma"))) float hsum_avx(__m256 v) {
   return _mm_cvtss_f32(s4);
 }
 
-__attribute__((target("avx2,fma"))) void gemm_rows4_nt_avx2(int m0, int N, int K, const float* A,
-                                                            const float* B, float* acc) {
+// Columns [n0, n1) of the four rows; acc (4, ld) holds column n at n - n0.
+__attribute__((target("avx2,fma"))) void gemm_rows4_nt_avx2(int m0, int n0, int n1, int K,
+                                                            const float* A, const float* B,
+                                                            float* acc, size_t ld) {
   const float* a[4] = {A + size_t(m0) * K, A + size_t(m0 + 1) * K, A + size_t(m0 + 2) * K,
                        A + size_t(m0 + 3) * K};
   const int K8 = K - K % 8;
@@ -306,8 +321,8 @@ __attribute__((target("avx2,fma"))) void gemm_rows4_nt_avx2(int m0, int N, int K
     for (int k = K8; k < K; ++k) t = std::fma(a[r][k], b[k], t);
     return t;
   };
-  int n = 0;
-  for (; n + 2 <= N; n += 2) {
+  int n = n0;
+  for (; n + 2 <= n1; n += 2) {
     const float* b0 = B + size_t(n) * K;
     const float* b1 = b0 + K;
     __m256 c[4][2];
@@ -321,18 +336,42 @@ __attribute__((target("avx2,fma"))) void gemm_rows4_nt_avx2(int m0, int N, int K
       }
     }
     for (int r = 0; r < 4; ++r) {
-      acc[size_t(r) * N + n] = hsum_avx(c[r][0]) + tail(r, b0);
-      acc[size_t(r) * N + n + 1] = hsum_avx(c[r][1]) + tail(r, b1);
+      acc[size_t(r) * ld + n - n0] = hsum_avx(c[r][0]) + tail(r, b0);
+      acc[size_t(r) * ld + n + 1 - n0] = hsum_avx(c[r][1]) + tail(r, b1);
     }
   }
-  for (; n < N; ++n) {
+  for (; n < n1; ++n) {
     const float* b0 = B + size_t(n) * K;
     for (int r = 0; r < 4; ++r) {
       __m256 c0 = _mm256_setzero_ps();
       for (int k = 0; k < K8; k += 8)
         c0 = _mm256_fmadd_ps(_mm256_loadu_ps(a[r] + k), _mm256_loadu_ps(b0 + k), c0);
-      acc[size_t(r) * N + n] = hsum_avx(c0) + tail(r, b0);
+      acc[size_t(r) * ld + n - n0] = hsum_avx(c0) + tail(r, b0);
     }
+  }
+}
+
+// x W^T (ta == No, tb == Yes, M % 4 == 0): one task per block of kNtCols columns, all M rows, so
+// each thread reads its part of B once (W is the larger operand: a forward pass has few rows) and
+// the four rows of A of gemm_rows4_nt_avx2 stay in L1; then the block's epilogue, vectorised.
+constexpr int kNtCols = 32;
+
+void gemm_nt_direct_avx2(int M, int N, int K, float alpha, const float* A, const float* B,
+                         float beta, float* C, const float* bias, Activation act) {
+  const int blocks = (N + kNtCols - 1) / kNtCols;
+#if defined(_OPENMP)
+  const bool split = double(M) * N * K > 2e5 && blocks > 1 && !omp_in_parallel();
+#endif
+#pragma omp parallel for schedule(static) if (split)
+  for (int blk = 0; blk < blocks; ++blk) {
+    thread_local std::vector<float> acc;
+    acc.resize(size_t(M) * kNtCols);
+    const int n0 = blk * kNtCols, n1 = std::min(N, n0 + kNtCols);
+    for (int m0 = 0; m0 < M; m0 += kRowBlock)
+      gemm_rows4_nt_avx2(m0, n0, n1, K, A, B, acc.data() + size_t(m0) * kNtCols, kNtCols);
+    for (int m = 0; m < M; ++m)
+      epilogue_row<float>(0, n1 - n0, alpha, acc.data() + size_t(m) * kNtCols, beta,
+                          C + size_t(m) * N + n0, bias ? bias + n0 : nullptr, act);
   }
 }
 
@@ -381,23 +420,22 @@ template <class T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T* B, T beta, T* C,
           const T* bias, Activation act) {
 #if defined(__x86_64__)
-  // x W^T on AVX2: row blocks of 4 read B as it is (dot products, no packing); every other float
-  // product takes the cache-blocked path.
-  const bool nt_direct = std::is_same_v<T, float> && ta == Trans::No && tb == Trans::Yes &&
-                         M % kRowBlock == 0 && cpu_has_avx2_fma();
+  // Floats on AVX2: x W^T as dot products reading B as it is (no packing), every other product
+  // through the cache-blocked path. The loops below: double, and float without AVX2.
   if constexpr (std::is_same_v<T, float>) {
-    if (!nt_direct && cpu_has_avx2_fma()) {
-      gemm_blocked_avx2(ta, tb, M, N, K, alpha, A, B, nullptr, beta, C, bias, act);
+    if (cpu_has_avx2_fma()) {
+      if (ta == Trans::No && tb == Trans::Yes && M % kRowBlock == 0)
+        gemm_nt_direct_avx2(M, N, K, alpha, A, B, beta, C, bias, act);
+      else
+        gemm_blocked_avx2(ta, tb, M, N, K, alpha, A, B, nullptr, beta, C, bias, act);
       return;
     }
   }
-#else
-  const bool nt_direct = false;
 #endif
   // Scratch reused across calls: no allocation once the largest shape has been seen.
   thread_local std::vector<T> packed;
   const T* Bp = B;
-  if (tb == Trans::Yes && !nt_direct) {
+  if (tb == Trans::Yes) {
     // Transpose (N, K) -> (K, N) in 32 x 32 tiles, so reads and writes both stay in cache lines.
     packed.resize(size_t(K) * N);
     T* P = packed.data();
@@ -422,15 +460,6 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
     acc.resize(size_t(kRowBlock) * N);
     const int m0 = blk * kRowBlock;
     const int rows = std::min(kRowBlock, M - m0);
-#if defined(__x86_64__)
-    if constexpr (std::is_same_v<T, float>) {
-      if (nt_direct) {
-        gemm_rows4_nt_avx2(m0, N, K, A, B, acc.data());
-        row_block_epilogue<T>(m0, rows, N, alpha, beta, C, bias, act, acc.data());
-        continue;
-      }
-    }
-#endif
     gemm_row_block<T>(ta, m0, rows, M, N, K, alpha, A, Bp, beta, C, bias, act, acc.data());
   }
 }

@@ -53,10 +53,12 @@ double distance_to_rectangle(const std::string& png_path) {
 
 }  // namespace
 
-// Statistical: 80 steps at batch 16 and lr 1e-3 took the distance from 0.50 (an untrained G's
-// uniform grey) to between 0.06 and 0.11 in 6 of 6 seeds (measured 2026-11-27; 0.29-0.37 after
-// 20 steps, 0.17-0.18 after 40): mean 0.091, standard deviation 0.017, so the bound 0.2 is over
-// 6 standard deviations above the mean; a G that does not learn stays near 0.5.
+// Statistical: 80 steps at batch 16 and lr 1e-3 take the distance from 0.50 (an untrained G's
+// uniform grey) to 0.04-0.21 (40 seeds, 1001-1040, measured 2026-11-27: mean 0.096, standard
+// deviation 0.031, a long upper tail: 0.187 and 0.207; seed 1531168688 gave 0.205, which failed
+// the earlier bound of 0.2 set from 6 seeds). The bound 0.3 is 6.5 standard deviations above the
+// mean and 0.09 above the worst seen; a G that does not learn stays near 0.5 (0.29-0.37 after 20
+// steps, 0.17-0.18 after 40).
 TEST_F(MnistGanCli, DcganLearnsTheDataSetsPicture) {
   const std::string data = tmp / "data";
   std::filesystem::create_directories(data);
@@ -74,7 +76,7 @@ TEST_F(MnistGanCli, DcganLearnsTheDataSetsPicture) {
                                "--n", "64", "--columns", "8", "--out", png, "--device", "cpu"});
   ASSERT_EQ(g.code(), 0) << g.describe();
   const double after = distance_to_rectangle(png);
-  EXPECT_LT(after, 0.2) << "80 steps should draw the rectangle";
+  EXPECT_LT(after, 0.3) << "80 steps should draw the rectangle";
 }
 
 TEST_F(MnistGanCli, DcganResumesBitwise) {
