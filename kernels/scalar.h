@@ -66,11 +66,14 @@ GAN_HD T bce_with_logits_value(T z, T t) {
 
 // ---- Adam -----------------------------------------------------------------------------------
 
-// One element of Adam (PyTorch's formulation: eps added to sqrt of the bias-corrected v).
-// bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. decoupled: AdamW decay p -= lr wd p; else L2: g += wd p.
+// One element of Adam in PyTorch's formulation: p -= step_size m / (sqrt(v) / sqrt(bc2) + eps),
+// step_size = lr / bc1, bc1 = 1 - beta1^t, bc2 = 1 - beta2^t; with v_scale = 1 / sqrt(bc2) formed
+// once per step (adam_step_factors), so an element costs one square root and one division (the
+// CPU's vector units are divider-bound on this loop). decoupled: AdamW decay p -= lr wd p; else
+// L2: g += wd p.
 template <class T>
-GAN_HD void adam_update(T& p, T g, T& m, T& v, T lr, T beta1, T beta2, T eps, T weight_decay,
-                        bool decoupled, T bc1, T bc2) {
+GAN_HD void adam_update(T& p, T g, T& m, T& v, T lr, T step_size, T v_scale, T beta1, T beta2,
+                        T eps, T weight_decay, bool decoupled) {
   if (decoupled) {
     p -= lr * weight_decay * p;
   } else {
@@ -78,7 +81,7 @@ GAN_HD void adam_update(T& p, T g, T& m, T& v, T lr, T beta1, T beta2, T eps, T 
   }
   m = beta1 * m + (T(1) - beta1) * g;
   v = beta2 * v + (T(1) - beta2) * g * g;
-  p -= lr * (m / bc1) / (sqrt(v / bc2) + eps);
+  p -= step_size * (m / (sqrt(v) * v_scale + eps));
 }
 
 // SGD with momentum (PyTorch: buf = momentum buf + g, p -= lr buf; momentum 0 is plain SGD).
@@ -157,6 +160,14 @@ GAN_HD T clip_value(T x, T c) {
 template <class T>
 GAN_HD T adam_bias_correction(T beta, uint64_t t) {
   return T(1) - pow(beta, T(t));
+}
+
+// adam_update's per-step factors for the 1-based step t and the step's rate lr: step_size =
+// lr / (1 - beta1^t), v_scale = 1 / sqrt(1 - beta2^t).
+template <class T>
+GAN_HD void adam_step_factors(T lr, T beta1, T beta2, uint64_t t, T& step_size, T& v_scale) {
+  step_size = lr / adam_bias_correction(beta1, t);
+  v_scale = T(1) / sqrt(adam_bias_correction(beta2, t));
 }
 
 // ---- Philox4x32-10 (Salmon et al., SC'11) ----------------------------------------------------

@@ -154,11 +154,11 @@ inline void run_unflagged_reference(FlagOp op, const FlagCase& c, FlagInputs& in
   for (size_t i = 0; i < in.p.size(); ++i) switch (op) {
       case FlagOp::Adam: {
         const AdamConfig cfg = flag_adam(c);
-        adam_update<float>(in.p[i], in.g[i], in.m[i], in.v[i],
-                           staircase_lr<float>(cfg.lr, cfg.decay, cfg.decay_every, t), cfg.beta1,
-                           cfg.beta2, cfg.eps, cfg.weight_decay, cfg.decoupled,
-                           adam_bias_correction<float>(cfg.beta1, t),
-                           adam_bias_correction<float>(cfg.beta2, t));
+        const float lr = staircase_lr<float>(cfg.lr, cfg.decay, cfg.decay_every, t);
+        float step_size, v_scale;
+        adam_step_factors<float>(lr, cfg.beta1, cfg.beta2, t, step_size, v_scale);
+        adam_update<float>(in.p[i], in.g[i], in.m[i], in.v[i], lr, step_size, v_scale, cfg.beta1,
+                           cfg.beta2, cfg.eps, cfg.weight_decay, cfg.decoupled);
         break;
       }
       case FlagOp::SgdMomentum:

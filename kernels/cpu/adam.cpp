@@ -16,15 +16,15 @@
 namespace gan::cpu {
 
 template <class T>
-void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N,
-               const uint64_t* step, float* nonfinite) {
-  const T bc1 = adam_bias_correction(T(cfg.beta1), *step);
-  const T bc2 = adam_bias_correction(T(cfg.beta2), *step);
+void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N, const uint64_t* step,
+               float* nonfinite) {
   const T lr = staircase_lr(T(cfg.lr), T(cfg.decay), cfg.decay_every, *step);
+  T step_size, v_scale;
+  adam_step_factors(lr, T(cfg.beta1), T(cfg.beta2), *step, step_size, v_scale);
   bool bad_p = false, bad_state = false;
   for (size_t i = 0; i < N; ++i) {
-    adam_update<T>(p[i], g[i], m[i], v[i], lr, T(cfg.beta1), T(cfg.beta2), T(cfg.eps),
-                   T(cfg.weight_decay), cfg.decoupled, bc1, bc2);
+    adam_update<T>(p[i], g[i], m[i], v[i], lr, step_size, v_scale, T(cfg.beta1), T(cfg.beta2),
+                   T(cfg.eps), T(cfg.weight_decay), cfg.decoupled);
     bad_p |= !finite_value(p[i]);
     bad_state |= !(finite_value(m[i]) && finite_value(v[i]));
   }
@@ -40,7 +40,7 @@ void adam_step(const AdamConfig& cfg, T* p, const T* g, T* m, T* v, size_t N,
 namespace {
 
 struct AdamScalars {
-  float lr, b1, b2, c1, c2, eps, wd, lr_wd, bc1, bc2;
+  float lr, b1, b2, c1, c2, eps, wd, lr_wd, step_size, v_scale;
   bool decoupled;
 };
 
@@ -51,8 +51,8 @@ struct Flags {
 void adam_range_portable(const AdamScalars& s, float* p, const float* g, float* m, float* v,
                          size_t i0, size_t i1, Flags& bad) {
   for (size_t i = i0; i < i1; ++i) {
-    adam_update<float>(p[i], g[i], m[i], v[i], s.lr, s.b1, s.b2, s.eps, s.wd, s.decoupled, s.bc1,
-                       s.bc2);
+    adam_update<float>(p[i], g[i], m[i], v[i], s.lr, s.step_size, s.v_scale, s.b1, s.b2, s.eps,
+                       s.wd, s.decoupled);
     bad.p |= !finite_value(p[i]);
     bad.state |= !(finite_value(m[i]) && finite_value(v[i]));
   }
@@ -62,10 +62,10 @@ void adam_range_portable(const AdamScalars& s, float* p, const float* g, float* 
 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void adam_range_avx512(
     const AdamScalars& s, float* p, const float* g, float* m, float* v, size_t i0, size_t i1,
     Flags& bad) {
-  const __m512 lr = _mm512_set1_ps(s.lr), b1 = _mm512_set1_ps(s.b1), b2 = _mm512_set1_ps(s.b2),
-               c1 = _mm512_set1_ps(s.c1), c2 = _mm512_set1_ps(s.c2), eps = _mm512_set1_ps(s.eps),
-               wd = _mm512_set1_ps(s.wd), lr_wd = _mm512_set1_ps(s.lr_wd),
-               bc1 = _mm512_set1_ps(s.bc1), bc2 = _mm512_set1_ps(s.bc2), zero = _mm512_setzero_ps();
+  const __m512 b1 = _mm512_set1_ps(s.b1), b2 = _mm512_set1_ps(s.b2), c1 = _mm512_set1_ps(s.c1),
+               c2 = _mm512_set1_ps(s.c2), eps = _mm512_set1_ps(s.eps), wd = _mm512_set1_ps(s.wd),
+               lr_wd = _mm512_set1_ps(s.lr_wd), step_size = _mm512_set1_ps(s.step_size),
+               v_scale = _mm512_set1_ps(s.v_scale), zero = _mm512_setzero_ps();
   __mmask16 bad_p = 0, bad_state = 0;
   size_t i = i0;
   for (; i + 16 <= i1; i += 16) {
@@ -77,10 +77,9 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void adam_range_av
       gv = _mm512_add_ps(gv, _mm512_mul_ps(wd, pv));
     mv = _mm512_add_ps(_mm512_mul_ps(b1, mv), _mm512_mul_ps(c1, gv));
     vv = _mm512_add_ps(_mm512_mul_ps(b2, vv), _mm512_mul_ps(_mm512_mul_ps(c2, gv), gv));
-    const __m512 num = _mm512_mul_ps(lr, _mm512_div_ps(mv, bc1));
     // maskz with every lane set: _mm512_sqrt_ps itself trips GCC 12's -Wmaybe-uninitialized.
-    const __m512 den = _mm512_add_ps(_mm512_maskz_sqrt_ps(0xffff, _mm512_div_ps(vv, bc2)), eps);
-    pv = _mm512_sub_ps(pv, _mm512_div_ps(num, den));
+    const __m512 den = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_sqrt_ps(0xffff, vv), v_scale), eps);
+    pv = _mm512_sub_ps(pv, _mm512_mul_ps(step_size, _mm512_div_ps(mv, den)));
     _mm512_storeu_ps(p + i, pv);
     _mm512_storeu_ps(m + i, mv);
     _mm512_storeu_ps(v + i, vv);
@@ -97,10 +96,10 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void adam_range_av
 __attribute__((target("avx2,fma"))) void adam_range_avx2(const AdamScalars& s, float* p,
                                                          const float* g, float* m, float* v,
                                                          size_t i0, size_t i1, Flags& bad) {
-  const __m256 lr = _mm256_set1_ps(s.lr), b1 = _mm256_set1_ps(s.b1), b2 = _mm256_set1_ps(s.b2),
-               c1 = _mm256_set1_ps(s.c1), c2 = _mm256_set1_ps(s.c2), eps = _mm256_set1_ps(s.eps),
-               wd = _mm256_set1_ps(s.wd), lr_wd = _mm256_set1_ps(s.lr_wd),
-               bc1 = _mm256_set1_ps(s.bc1), bc2 = _mm256_set1_ps(s.bc2), zero = _mm256_setzero_ps();
+  const __m256 b1 = _mm256_set1_ps(s.b1), b2 = _mm256_set1_ps(s.b2), c1 = _mm256_set1_ps(s.c1),
+               c2 = _mm256_set1_ps(s.c2), eps = _mm256_set1_ps(s.eps), wd = _mm256_set1_ps(s.wd),
+               lr_wd = _mm256_set1_ps(s.lr_wd), step_size = _mm256_set1_ps(s.step_size),
+               v_scale = _mm256_set1_ps(s.v_scale), zero = _mm256_setzero_ps();
   __m256 bad_p = zero, bad_state = zero;
   size_t i = i0;
   for (; i + 8 <= i1; i += 8) {
@@ -112,9 +111,8 @@ __attribute__((target("avx2,fma"))) void adam_range_avx2(const AdamScalars& s, f
       gv = _mm256_add_ps(gv, _mm256_mul_ps(wd, pv));
     mv = _mm256_add_ps(_mm256_mul_ps(b1, mv), _mm256_mul_ps(c1, gv));
     vv = _mm256_add_ps(_mm256_mul_ps(b2, vv), _mm256_mul_ps(_mm256_mul_ps(c2, gv), gv));
-    const __m256 num = _mm256_mul_ps(lr, _mm256_div_ps(mv, bc1));
-    const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(vv, bc2)), eps);
-    pv = _mm256_sub_ps(pv, _mm256_div_ps(num, den));
+    const __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vv), v_scale), eps);
+    pv = _mm256_sub_ps(pv, _mm256_mul_ps(step_size, _mm256_div_ps(mv, den)));
     _mm256_storeu_ps(p + i, pv);
     _mm256_storeu_ps(m + i, mv);
     _mm256_storeu_ps(v + i, vv);
@@ -147,7 +145,7 @@ void adam_step<float>(const AdamConfig& cfg, float* p, const float* g, float* m,
   s.lr = staircase_lr(cfg.lr, cfg.decay, cfg.decay_every, *step);
   s.b1 = cfg.beta1, s.b2 = cfg.beta2, s.c1 = 1.0f - cfg.beta1, s.c2 = 1.0f - cfg.beta2;
   s.eps = cfg.eps, s.wd = cfg.weight_decay, s.lr_wd = s.lr * cfg.weight_decay;
-  s.bc1 = adam_bias_correction(cfg.beta1, *step), s.bc2 = adam_bias_correction(cfg.beta2, *step);
+  adam_step_factors(s.lr, cfg.beta1, cfg.beta2, *step, s.step_size, s.v_scale);
   s.decoupled = cfg.decoupled;
   const Isa level = isa();
   // Element-wise, so the split changes no result; the flags are ORs, independent of it too.

@@ -10,23 +10,23 @@ namespace gan::cuda {
 namespace {
 
 // Thread mapping: grid-stride loop, one parameter per iteration. Each thread reads the step t
-// from device memory once (so a replayed graph sees counter_add's advances) and forms the bias
-// corrections 1 - beta^t itself: a pow per thread, not per element, and no extra launch. The
+// from device memory once (so a replayed graph sees counter_add's advances) and forms the step's
+// factors (bias corrections 1 - beta^t) itself: per thread, not per element, and no extra launch. The
 // divergence check tests the three values each iteration writes, from registers, and ends with
 // one vote per block (flag_nonfinite).
 __global__ void adam_step_kernel(AdamConfig cfg, float* __restrict__ p, const float* __restrict__ g,
                                  float* __restrict__ m, float* __restrict__ v, size_t N,
                                  const uint64_t* step, float* nonfinite) {
   const uint64_t t = *step;
-  const float bc1 = adam_bias_correction<float>(cfg.beta1, t);
-  const float bc2 = adam_bias_correction<float>(cfg.beta2, t);
   const float lr = staircase_lr<float>(cfg.lr, cfg.decay, cfg.decay_every, t);
+  float step_size, v_scale;
+  adam_step_factors<float>(lr, cfg.beta1, cfg.beta2, t, step_size, v_scale);
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   bool bad_p = false, bad_state = false;
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N; i += stride) {
     float pi = p[i], mi = m[i], vi = v[i];
-    adam_update<float>(pi, g[i], mi, vi, lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay,
-                       cfg.decoupled, bc1, bc2);
+    adam_update<float>(pi, g[i], mi, vi, lr, step_size, v_scale, cfg.beta1, cfg.beta2, cfg.eps,
+                       cfg.weight_decay, cfg.decoupled);
     p[i] = pi;
     m[i] = mi;
     v[i] = vi;

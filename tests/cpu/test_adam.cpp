@@ -157,11 +157,11 @@ TEST(CpuAdam, FloatVectorPathsEqualTheScalarUpdateBitwise) {
         if (N > 15 && mode == 2) p[N - 1] = INFINITY, want_p = true;
         std::vector<float> pw = p, mw = m, vw = v;
         const float lr = staircase_lr(cfg.lr, cfg.decay, cfg.decay_every, t);
-        const float bc1 = adam_bias_correction(cfg.beta1, t);
-        const float bc2 = adam_bias_correction(cfg.beta2, t);
+        float step_size, v_scale;
+        adam_step_factors(lr, cfg.beta1, cfg.beta2, t, step_size, v_scale);
         for (size_t i = 0; i < N; ++i)
-          adam_update<float>(pw[i], g[i], mw[i], vw[i], lr, cfg.beta1, cfg.beta2, cfg.eps,
-                             cfg.weight_decay, cfg.decoupled, bc1, bc2);
+          adam_update<float>(pw[i], g[i], mw[i], vw[i], lr, step_size, v_scale, cfg.beta1,
+                             cfg.beta2, cfg.eps, cfg.weight_decay, cfg.decoupled);
         float flags[kNonfiniteFlags] = {0, 0};
         cpu::adam_step<float>(cfg, p.data(), g.data(), m.data(), v.data(), N, &t, flags);
         const std::string where = std::string(cpu::isa_name(cpu::Isa(level))) + " N " +
