@@ -34,7 +34,12 @@ template <class T>
 GAN_HD T act_forward(Activation a, T x) {
   switch (a.kind) {
     case ActKind::ReLU: return x > T(0) ? x : T(0);
-    case ActKind::LeakyReLU: return x > T(0) ? x : T(a.param) * x;
+    case ActKind::LeakyReLU: {
+      // Both sides computed: a multiply in one branch only cannot be if-converted (GCC assumes
+      // it may trap), which kept the CPU loop scalar.
+      const T neg = T(a.param) * x;
+      return x > T(0) ? x : neg;
+    }
     case ActKind::Tanh: return tanh(x);
     case ActKind::Sigmoid: return sigmoid_of(x);
     case ActKind::ELU: return x > T(0) ? x : T(a.param) * (exp(x) - T(1));

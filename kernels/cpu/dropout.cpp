@@ -1,20 +1,29 @@
 #include "kernels/dropout.h"
 
+#include <algorithm>
+
+#include "kernels/cpu/philox_batch.h"
 #include "kernels/scalar.h"
 
 namespace gan::cpu {
 
 namespace {
-// Walks elements in Philox blocks of four: fn(i, keep) for every element.
+// Walks the elements in chunks whose Philox words are drawn in one batch (philox_batch.h):
+// fn(i0, n, bits), bits[k] the draw of element i0 + k (word k % 4 of block (i0 + k) / 4).
 template <class Fn>
-void for_each_dropout_draw(size_t N, float p, uint64_t seed, uint32_t stream, uint64_t ctr, Fn fn) {
-  for (size_t g = 0; g * 4 < N; ++g) {
-    const Philox4 w = philox_block(seed, stream, ctr, uint32_t(g));
-    for (size_t j = 0; j < 4 && g * 4 + j < N; ++j) fn(g * 4 + j, dropout_keep(w.v[j], p));
+void for_each_dropout_chunk(size_t N, uint64_t seed, uint32_t stream, uint64_t ctr, Fn fn) {
+  constexpr size_t kChunk = 1024;  // a multiple of 4: chunks start on a block
+  uint32_t bits[kChunk];
+  for (size_t i0 = 0; i0 < N; i0 += kChunk) {
+    const size_t n = std::min(kChunk, N - i0);
+    philox_words(seed, stream, ctr, uint32_t(i0 / 4), (n + 3) / 4, bits);
+    fn(i0, n, bits);
   }
 }
 }  // namespace
 
+// The products are formed for every element and then selected (a multiply under the condition
+// alone keeps GCC from vectorising, as it may trap).
 template <class T>
 void dropout_forward(const T* x, T* y, size_t N, float p, bool training, uint64_t seed,
                      uint32_t stream, const uint64_t* counter) {
@@ -24,8 +33,12 @@ void dropout_forward(const T* x, T* y, size_t N, float p, bool training, uint64_
     return;
   }
   const T scale = T(1) / (T(1) - T(p));
-  for_each_dropout_draw(N, p, seed, stream, *counter,
-                        [&](size_t i, bool keep) { y[i] = keep ? x[i] * scale : T(0); });
+  for_each_dropout_chunk(N, seed, stream, *counter, [&](size_t i0, size_t n, const uint32_t* bits) {
+    for (size_t k = 0; k < n; ++k) {
+      const T v = x[i0 + k] * scale;
+      y[i0 + k] = dropout_keep(bits[k], p) ? v : T(0);
+    }
+  });
 }
 
 // y = x m / (1 - p) with a fixed mask m  =>  dx = dy m / (1 - p).
@@ -33,8 +46,12 @@ template <class T>
 void dropout_backward(const T* dy, T* dx, size_t N, float p, uint64_t seed, uint32_t stream,
                       const uint64_t* counter) {
   const T scale = T(1) / (T(1) - T(p));
-  for_each_dropout_draw(N, p, seed, stream, *counter,
-                        [&](size_t i, bool keep) { dx[i] = keep ? dy[i] * scale : T(0); });
+  for_each_dropout_chunk(N, seed, stream, *counter, [&](size_t i0, size_t n, const uint32_t* bits) {
+    for (size_t k = 0; k < n; ++k) {
+      const T v = dy[i0 + k] * scale;
+      dx[i0 + k] = dropout_keep(bits[k], p) ? v : T(0);
+    }
+  });
 }
 
 template void dropout_forward<float>(const float*, float*, size_t, float, bool, uint64_t, uint32_t,

@@ -1,5 +1,9 @@
 #include "kernels/random.h"
 
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/philox_batch.h"
 #include "kernels/scalar.h"
 
 namespace gan {
@@ -44,10 +48,20 @@ template <class T>
 void random_fill(T* out, size_t N, Distribution dist, uint64_t seed, uint32_t stream,
                  const uint64_t* counter) {
   const uint64_t ctr = *counter;
-  for (size_t g = 0; g * 4 < N; ++g) {
-    T v[4] = {};
-    values_from_block(dist, philox_block(seed, stream, ctr, uint32_t(g)), g, N, v);
-    for (size_t j = 0; j < 4 && g * 4 + j < N; ++j) out[g * 4 + j] = v[j];
+  constexpr size_t kGroups = 256;  // Philox blocks drawn per batch (philox_batch.h)
+  uint32_t words[4 * kGroups];
+  const size_t blocks = (N + 3) / 4;
+  for (size_t g0 = 0; g0 < blocks; g0 += kGroups) {
+    const size_t groups = std::min(kGroups, blocks - g0);
+    philox_words(seed, stream, ctr, uint32_t(g0), groups, words);
+    for (size_t i = 0; i < groups; ++i) {
+      const size_t g = g0 + i;
+      Philox4 w;
+      std::memcpy(w.v, words + 4 * i, sizeof w.v);
+      T v[4] = {};
+      values_from_block(dist, w, g, N, v);
+      for (size_t j = 0; j < 4 && g * 4 + j < N; ++j) out[g * 4 + j] = v[j];
+    }
   }
 }
 

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/philox_batch.h"
+#include "kernels/dropout.h"
 #include "kernels/random.h"
 #include "kernels/scalar.h"
 #include "test_util.h"
@@ -256,4 +259,42 @@ TEST(CpuRandom, AddNoiseAnnealsLinearlyAndDrawsRandomFillsNormals) {
     EXPECT_EQ(instance_noise_sigma<float>(sigma0, 0, t), sigma0);
   // t read before any step (0) counts as the first.
   EXPECT_EQ(instance_noise_sigma<float>(sigma0, anneal, 0), sigma0);
+}
+
+// The batched Philox behind dropout and random fills (16 or 8 blocks per pass in vector
+// registers) gives philox_block's words exactly, at every instruction-set level this CPU has,
+// for fresh keys, streams, 64-bit counters (high word set), starting blocks and every count up
+// to past two vector widths, and a long run; and dropout, whose masks it now draws, keeps the
+// elements whose word says so.
+TEST(CpuRandom, BatchedPhiloxIsPhiloxBlockAtEveryLevel) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  for (int level = 0; level <= int(cpu::isa_detected()); ++level) {
+    cpu::set_isa_cap(cpu::Isa(level));
+    for (int trial = 0; trial < 4; ++trial) {
+      const uint64_t seed = rng.bits(), counter = rng.bits();
+      const uint32_t stream = uint32_t(rng.bits()), group0 = uint32_t(rng.bits() >> 40);
+      for (size_t groups : {0, 1, 7, 8, 9, 15, 16, 17, 33, 1000}) {
+        std::vector<uint32_t> got(4 * groups + 1, 0xDEADBEEFu);
+        cpu::philox_words(seed, stream, counter, group0, groups, got.data());
+        for (size_t g = 0; g < groups; ++g) {
+          const Philox4 w = philox_block(seed, stream, counter, group0 + uint32_t(g));
+          for (int j = 0; j < 4; ++j)
+            ASSERT_EQ(got[4 * g + j], w.v[j])
+                << cpu::isa_name(cpu::Isa(level)) << " block " << g << " of " << groups;
+        }
+        EXPECT_EQ(got[4 * groups], 0xDEADBEEFu) << "wrote past the end";
+      }
+    }
+    const size_t N = 2500;  // two full chunks of 1024 and a ragged one
+    const float p = 0.3f;
+    const uint64_t seed = rng.bits(), counter = rng.bits();
+    std::vector<float> x = rng.vec<float>(N, 0.5, 2.0), y(N);
+    cpu::dropout_forward<float>(x.data(), y.data(), N, p, true, seed, 7, &counter);
+    for (size_t i = 0; i < N; ++i) {
+      const bool keep = dropout_keep(philox_block(seed, 7, counter, uint32_t(i / 4)).v[i % 4], p);
+      ASSERT_EQ(y[i], keep ? x[i] * (1.0f / (1.0f - p)) : 0.0f) << "element " << i;
+    }
+  }
+  cpu::set_isa_cap(cpu::Isa::Avx512);
 }
