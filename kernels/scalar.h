@@ -206,10 +206,11 @@ GAN_HD Philox4 philox_block(uint64_t seed, uint32_t stream, uint64_t counter, ui
                        uint32_t(seed), uint32_t(seed >> 32));
 }
 
-// [0, 1) with 24 random bits: exact in float, the same value in float and double.
+// [0, 1) with 24 random bits: exact in float, the same value in float and double. Converted
+// through int32 (the value is below 2^24): x86 vectorises signed conversions only.
 template <class T>
 GAN_HD T uniform01_from_bits(uint32_t bits) {
-  return T(bits >> 8) * T(1.0 / 16777216.0);
+  return T(int32_t(bits >> 8)) * T(1.0 / 16777216.0);
 }
 
 // (0, 1], safe for log.

@@ -34,9 +34,11 @@ void dropout_forward(const T* x, T* y, size_t N, float p, bool training, uint64_
   }
   const T scale = T(1) / (T(1) - T(p));
   for_each_dropout_chunk(N, seed, stream, *counter, [&](size_t i0, size_t n, const uint32_t* bits) {
+    const T s = scale;  // locals: the stores to y cannot change them, so the loop vectorises
+    const float rate = p;
     for (size_t k = 0; k < n; ++k) {
-      const T v = x[i0 + k] * scale;
-      y[i0 + k] = dropout_keep(bits[k], p) ? v : T(0);
+      const T v = x[i0 + k] * s;
+      y[i0 + k] = dropout_keep(bits[k], rate) ? v : T(0);
     }
   });
 }
@@ -47,9 +49,11 @@ void dropout_backward(const T* dy, T* dx, size_t N, float p, uint64_t seed, uint
                       const uint64_t* counter) {
   const T scale = T(1) / (T(1) - T(p));
   for_each_dropout_chunk(N, seed, stream, *counter, [&](size_t i0, size_t n, const uint32_t* bits) {
+    const T s = scale;
+    const float rate = p;
     for (size_t k = 0; k < n; ++k) {
-      const T v = dy[i0 + k] * scale;
-      dx[i0 + k] = dropout_keep(bits[k], p) ? v : T(0);
+      const T v = dy[i0 + k] * s;
+      dx[i0 + k] = dropout_keep(bits[k], rate) ? v : T(0);
     }
   });
 }

@@ -358,27 +358,33 @@ __attribute__((target("avx2,fma"))) void gemm_rows4_nt_avx2(int m0, int n0, int 
   }
 }
 
-// x W^T (ta == No, tb == Yes, M % 4 == 0): one task per block of kNtCols columns, all M rows, so
-// each thread reads its part of B once (W is the larger operand: a forward pass has few rows) and
-// the four rows of A of gemm_rows4_nt_avx2 stay in L1; then the block's epilogue, vectorised.
+// x W^T (ta == No, tb == Yes, M % 4 == 0): one task per thread, an equal share of the columns
+// (whole 3-column tiles) for all M rows, so each thread reads its part of B once (W is the larger
+// operand: a forward pass has few rows); within it blocks of kNtCols columns, whose partial sums
+// wait in an L1-sized buffer for the block's vectorised epilogue.
 constexpr int kNtCols = 48;
 
 void gemm_nt_direct_avx2(int M, int N, int K, float alpha, const float* A, const float* B,
                          float beta, float* C, const float* bias, Activation act) {
-  const int blocks = (N + kNtCols - 1) / kNtCols;
+  const int tiles = (N + 2) / 3;
+  int tasks = 1;
 #if defined(_OPENMP)
-  const bool split = double(M) * N * K > 2e5 && blocks > 1 && !omp_in_parallel();
+  if (double(M) * N * K > 2e5 && !omp_in_parallel()) tasks = std::min(omp_get_max_threads(), tiles);
 #endif
-#pragma omp parallel for schedule(static) if (split)
-  for (int blk = 0; blk < blocks; ++blk) {
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int t = 0; t < tasks; ++t) {
     thread_local std::vector<float> acc;
     acc.resize(size_t(M) * kNtCols);
-    const int n0 = blk * kNtCols, n1 = std::min(N, n0 + kNtCols);
-    for (int m0 = 0; m0 < M; m0 += kRowBlock)
-      gemm_rows4_nt_avx2(m0, n0, n1, K, A, B, acc.data() + size_t(m0) * kNtCols, kNtCols);
-    for (int m = 0; m < M; ++m)
-      epilogue_row<float>(0, n1 - n0, alpha, acc.data() + size_t(m) * kNtCols, beta,
-                          C + size_t(m) * N + n0, bias ? bias + n0 : nullptr, act);
+    const int c0 = std::min(N, 3 * int(int64_t(tiles) * t / tasks));
+    const int c1 = std::min(N, 3 * int(int64_t(tiles) * (t + 1) / tasks));
+    for (int n0 = c0; n0 < c1; n0 += kNtCols) {
+      const int n1 = std::min(c1, n0 + kNtCols);
+      for (int m0 = 0; m0 < M; m0 += kRowBlock)
+        gemm_rows4_nt_avx2(m0, n0, n1, K, A, B, acc.data() + size_t(m0) * kNtCols, kNtCols);
+      for (int m = 0; m < M; ++m)
+        epilogue_row<float>(0, n1 - n0, alpha, acc.data() + size_t(m) * kNtCols, beta,
+                            C + size_t(m) * N + n0, bias ? bias + n0 : nullptr, act);
+    }
   }
 }
 
