@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "kernels/activation.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/scalar.h"
 #include "test_util.h"
 
 using namespace gan;
@@ -80,7 +81,7 @@ TEST(CpuActivation, InPlace) {
   EXPECT_TRUE(all_close("dx in place", dbuf, dx, 0, 0));
 }
 
-// Float tanh (fast_tanh.h, behind activation_forward<float> and the dense layers' fused epilogue):
+// Float tanh (vector_act.h, behind activation_forward<float> and the dense layers' fused epilogue):
 // within 1.35 ulp of the float64 tanh over a sweep of every 997th float in [0, 12] with both signs
 // and fresh random inputs, exact at the special values, and the same bits at every instruction-set
 // level this CPU has and for every length (the padded tail).
@@ -144,6 +145,41 @@ TEST(CpuActivation, FloatTanhIsWithinOneAndAThirdUlpAndTheSameAtEveryLevel) {
       cpu::activation_forward<float>(Activation::tanh(), part.data(), part.data(), n);
       EXPECT_TRUE(same_bits("tanh of the last " + std::to_string(n), part,
                             std::vector<float>(ref_bits.end() - n, ref_bits.end())));
+    }
+  }
+  cpu::set_isa_cap(cpu::Isa::Avx512);
+}
+
+// Float ReLU and LeakyReLU, forward and backward (vector_act.h, 16 lanes): the scalar formulas'
+// bits at every instruction-set level, in place and not, for every length up to past two vectors
+// and a long one, with signed zeros, infinities, NaN and subnormals among the inputs.
+TEST(CpuActivation, FloatRectifiersAreTheScalarFormulasBitwise) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, -1e-38f};
+  for (Activation act : {Activation::relu(), Activation::leaky_relu(0.2f),
+                         Activation::leaky_relu(float(rng.uniform(0.01, 0.5)))}) {
+    for (int level = 0; level <= int(cpu::isa_detected()); ++level) {
+      cpu::set_isa_cap(cpu::Isa(level));
+      for (size_t n : {size_t(1), size_t(5), size_t(16), size_t(17), size_t(33), size_t(1000)}) {
+        std::vector<float> x = rng.vec<float>(n, -3, 3), dy = rng.vec<float>(n, -1, 1);
+        for (size_t i = 0; i < n && i < 8; ++i) x[(i * 7) % n] = specials[i];
+        std::vector<float> want_y(n), want_dx(n), y(n), dx(n);
+        for (size_t i = 0; i < n; ++i) {
+          want_y[i] = act_forward(act, x[i]);
+          want_dx[i] = dy[i] * act_grad_from_output(act, want_y[i]);
+        }
+        const std::string where = std::string(activation_name(act.kind)) + " at " +
+                                  cpu::isa_name(cpu::Isa(level)) + " n " + std::to_string(n);
+        cpu::activation_forward<float>(act, x.data(), y.data(), n);
+        EXPECT_TRUE(same_bits("y " + where, y, want_y));
+        cpu::activation_backward<float>(act, y.data(), dy.data(), dx.data(), n);
+        EXPECT_TRUE(same_bits("dx " + where, dx, want_dx));
+        cpu::activation_forward<float>(act, x.data(), x.data(), n);  // in place
+        EXPECT_TRUE(same_bits("y in place " + where, x, want_y));
+        cpu::activation_backward<float>(act, y.data(), dy.data(), dy.data(), n);
+        EXPECT_TRUE(same_bits("dx in place " + where, dy, want_dx));
+      }
     }
   }
   cpu::set_isa_cap(cpu::Isa::Avx512);
