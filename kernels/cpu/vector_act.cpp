@@ -4,20 +4,14 @@
 #include <climits>
 #include <cstring>
 
-#include "kernels/cpu/isa.h"
+#include "kernels/cpu/lanes16.h"
 
 namespace gan::cpu {
 
 namespace {
 
-// Every function taking or returning a 64-byte vector is inlined, so no vector crosses a call and
-// GCC's note on the ABI for passing them does not apply.
+using namespace lanes16;
 #pragma GCC diagnostic ignored "-Wpsabi"
-
-typedef float v16sf __attribute__((vector_size(64)));
-typedef int v16si __attribute__((vector_size(64)));
-
-__attribute__((always_inline)) inline v16sf splat(float v) { return v16sf{} + v; }
 
 // |x| < 0.625: tanh x = x + x^3 Q(x^2), Q fitted (iteratively reweighted least squares) to
 // (tanh x - x) / x^3 on [0, 0.625], 0.77 ulp at most in float. Otherwise 1 - 2 / (e^2|x| + 1):
@@ -56,45 +50,6 @@ __attribute__((always_inline)) inline v16sf tanh16(v16sf x) {
   return x != x ? x : out;
 }
 
-// y = op(x) over n floats, 16 at a time; the tail through one padded vector.
-template <class Op>
-__attribute__((always_inline)) inline void map16(const float* x, float* y, size_t n, Op op) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v16sf v;
-    std::memcpy(&v, x + i, sizeof v);
-    v = op(v);
-    std::memcpy(y + i, &v, sizeof v);
-  }
-  if (i < n) {
-    v16sf v = splat(0.0f);
-    std::memcpy(&v, x + i, (n - i) * sizeof(float));
-    v = op(v);
-    std::memcpy(y + i, &v, (n - i) * sizeof(float));
-  }
-}
-
-// dx = op(y, dy) likewise.
-template <class Op>
-__attribute__((always_inline)) inline void map16(const float* y, const float* dy, float* dx,
-                                                 size_t n, Op op) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v16sf a, b;
-    std::memcpy(&a, y + i, sizeof a);
-    std::memcpy(&b, dy + i, sizeof b);
-    a = op(a, b);
-    std::memcpy(dx + i, &a, sizeof a);
-  }
-  if (i < n) {
-    v16sf a = splat(0.0f), b = splat(0.0f);
-    std::memcpy(&a, y + i, (n - i) * sizeof(float));
-    std::memcpy(&b, dy + i, (n - i) * sizeof(float));
-    a = op(a, b);
-    std::memcpy(dx + i, &a, (n - i) * sizeof(float));
-  }
-}
-
 __attribute__((always_inline)) inline void tanh_loop(const float* x, float* y, size_t n) {
   map16(
       x, y, n, [](v16sf v) __attribute__((always_inline)) { return tanh16(v); });
@@ -124,35 +79,14 @@ __attribute__((always_inline)) inline void rectifier_grad_loop(Activation act, c
       });
 }
 
-// Each loop compiled three times: the baseline, AVX2 and AVX-512 (the same operations on 16
-// lanes, so the same bits), picked by isa().
-#define GAN_AT_EVERY_LEVEL(name, loop, params, args)                                        \
-  void name##_portable params { loop args; }                                                \
-  __attribute__((target("avx2,fma"))) void name##_avx2 params { loop args; }                \
-  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void name##_avx512 params { \
-    loop args;                                                                              \
-  }
 GAN_AT_EVERY_LEVEL(tanh_at, tanh_loop, (const float* x, float* y, size_t n), (x, y, n))
 GAN_AT_EVERY_LEVEL(rectifier_at, rectifier_loop,
                    (Activation act, const float* x, float* y, size_t n), (act, x, y, n))
 GAN_AT_EVERY_LEVEL(rectifier_grad_at, rectifier_grad_loop,
                    (Activation act, const float* y, const float* dy, float* dx, size_t n),
                    (act, y, dy, dx, n))
-#undef GAN_AT_EVERY_LEVEL
 
 }  // namespace
-
-#if defined(__x86_64__)
-#define GAN_AT_LEVEL(name, ...)                          \
-  switch (isa()) {                                       \
-    case Isa::Avx512: return name##_avx512(__VA_ARGS__); \
-    case Isa::Avx2: return name##_avx2(__VA_ARGS__);     \
-    case Isa::Portable: break;                           \
-  }                                                      \
-  name##_portable(__VA_ARGS__);
-#else
-#define GAN_AT_LEVEL(name, ...) name##_portable(__VA_ARGS__);
-#endif
 
 void tanh_floats(const float* x, float* y, size_t n) { GAN_AT_LEVEL(tanh_at, x, y, n) }
 
@@ -164,6 +98,5 @@ void rectifier_backward_floats(Activation act, const float* y, const float* dy, 
                                size_t n) {
   GAN_AT_LEVEL(rectifier_grad_at, act, y, dy, dx, n)
 }
-#undef GAN_AT_LEVEL
 
 }  // namespace gan::cpu

@@ -265,7 +265,7 @@ TEST(CpuRandom, AddNoiseAnnealsLinearlyAndDrawsRandomFillsNormals) {
 // registers) gives philox_block's words exactly, at every instruction-set level this CPU has,
 // for fresh keys, streams, 64-bit counters (high word set), starting blocks and every count up
 // to past two vector widths, and a long run; and dropout, whose masks it now draws, keeps the
-// elements whose word says so.
+// elements whose word says so (forward, and backward in place).
 TEST(CpuRandom, BatchedPhiloxIsPhiloxBlockAtEveryLevel) {
   Rng rng;
   SCOPED_TRACE(rng.trace());
@@ -291,9 +291,12 @@ TEST(CpuRandom, BatchedPhiloxIsPhiloxBlockAtEveryLevel) {
     const uint64_t seed = rng.bits(), counter = rng.bits();
     std::vector<float> x = rng.vec<float>(N, 0.5, 2.0), y(N);
     cpu::dropout_forward<float>(x.data(), y.data(), N, p, true, seed, 7, &counter);
+    std::vector<float> dx = x;  // the backward pass in place: the same mask and scale
+    cpu::dropout_backward<float>(dx.data(), dx.data(), N, p, seed, 7, &counter);
     for (size_t i = 0; i < N; ++i) {
       const bool keep = dropout_keep(philox_block(seed, 7, counter, uint32_t(i / 4)).v[i % 4], p);
       ASSERT_EQ(y[i], keep ? x[i] * (1.0f / (1.0f - p)) : 0.0f) << "element " << i;
+      ASSERT_EQ(dx[i], y[i]) << "backward, element " << i;
     }
   }
   cpu::set_isa_cap(cpu::Isa::Avx512);
