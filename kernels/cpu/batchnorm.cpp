@@ -14,33 +14,65 @@ void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int
                                const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
                                T* running_mean, T* running_var) {
   const size_t n = size_t(B) * S;
-  std::vector<T> mean(static_cast<size_t>(C), T(0)), var(static_cast<size_t>(C), T(0));
-  for (int r = 0; r < B; ++r)
-    for (int c = 0; c < C; ++c) {
-      const T* xs = x + (size_t(r) * C + c) * S;
-      for (int s = 0; s < S; ++s) mean[c] += xs[s];
+  thread_local std::vector<T> mean, var;  // reused: no allocation once C has been seen
+  mean.assign(size_t(C), T(0));
+  var.assign(size_t(C), T(0));
+  T* mu = mean.data();
+  T* va = var.data();
+  if (S == 1) {
+    // BatchNorm1d: the same sums, with the channel loop innermost so that it vectorises.
+    for (int r = 0; r < B; ++r) {
+      const T* xr = x + size_t(r) * C;
+      for (int c = 0; c < C; ++c) mu[c] += xr[c];
     }
-  for (int c = 0; c < C; ++c) mean[c] /= T(n);
-  for (int r = 0; r < B; ++r)
-    for (int c = 0; c < C; ++c) {
-      const T* xs = x + (size_t(r) * C + c) * S;
-      for (int s = 0; s < S; ++s) {
-        const T d = xs[s] - mean[c];
-        var[c] += d * d;
+  } else {
+    for (int r = 0; r < B; ++r)
+      for (int c = 0; c < C; ++c) {
+        const T* xs = x + (size_t(r) * C + c) * S;
+        for (int s = 0; s < S; ++s) mu[c] += xs[s];
+      }
+  }
+  for (int c = 0; c < C; ++c) mu[c] /= T(n);
+  if (S == 1) {
+    for (int r = 0; r < B; ++r) {
+      const T* xr = x + size_t(r) * C;
+      for (int c = 0; c < C; ++c) {
+        const T d = xr[c] - mu[c];
+        va[c] += d * d;
       }
     }
-  for (int c = 0; c < C; ++c) var[c] /= T(n);
+  } else {
+    for (int r = 0; r < B; ++r)
+      for (int c = 0; c < C; ++c) {
+        const T* xs = x + (size_t(r) * C + c) * S;
+        for (int s = 0; s < S; ++s) {
+          const T d = xs[s] - mu[c];
+          va[c] += d * d;
+        }
+      }
+  }
+  for (int c = 0; c < C; ++c) va[c] /= T(n);
 
   for (int c = 0; c < C; ++c) {
     save_mean[c] = mean[c];
     save_inv_std[c] = T(1) / std::sqrt(var[c] + T(cfg.eps));
   }
-  for (int r = 0; r < B; ++r)
-    for (int c = 0; c < C; ++c) {
-      const size_t base = (size_t(r) * C + c) * S;
-      for (int s = 0; s < S; ++s)
-        y[base + s] = gamma[c] * (x[base + s] - save_mean[c]) * save_inv_std[c] + beta[c];
+  if (S == 1) {
+    for (int r = 0; r < B; ++r) {
+      const T* xr = x + size_t(r) * C;
+      T* yr = y + size_t(r) * C;
+#pragma GCC ivdep
+      for (int c = 0; c < C; ++c)
+        yr[c] = gamma[c] * (xr[c] - save_mean[c]) * save_inv_std[c] + beta[c];
     }
+  } else {
+    for (int r = 0; r < B; ++r)
+      for (int c = 0; c < C; ++c) {
+        const size_t base = (size_t(r) * C + c) * S;
+        for (int s = 0; s < S; ++s)
+          y[base + s] = gamma[c] * (x[base + s] - save_mean[c]) * save_inv_std[c] + beta[c];
+      }
+  }
 
   if (running_mean) {
     const T keep = T(cfg.running_keep);
@@ -56,12 +88,26 @@ template <class T>
 void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
                               const T* gamma, const T* beta, const T* running_mean,
                               const T* running_var) {
+  thread_local std::vector<T> inv;  // per channel, once (the same value every row computed)
+  inv.resize(size_t(C));
+  for (int c = 0; c < C; ++c) inv[c] = T(1) / std::sqrt(running_var[c] + T(cfg.eps));
+  const T* inv_std = inv.data();
+  if (S == 1) {  // BatchNorm1d: the channel loop innermost, so that it vectorises
+    for (int r = 0; r < B; ++r) {
+      const T* xr = x + size_t(r) * C;
+      T* yr = y + size_t(r) * C;
+#pragma GCC ivdep
+      for (int c = 0; c < C; ++c)
+        yr[c] = gamma[c] * (xr[c] - running_mean[c]) * inv_std[c] + beta[c];
+    }
+    return;
+  }
   for (int r = 0; r < B; ++r)
     for (int c = 0; c < C; ++c) {
       const size_t base = (size_t(r) * C + c) * S;
-      const T inv_std = T(1) / std::sqrt(running_var[c] + T(cfg.eps));
+#pragma GCC ivdep
       for (int s = 0; s < S; ++s)
-        y[base + s] = gamma[c] * (x[base + s] - running_mean[c]) * inv_std + beta[c];
+        y[base + s] = gamma[c] * (x[base + s] - running_mean[c]) * inv_std[c] + beta[c];
     }
 }
 
@@ -74,24 +120,28 @@ void batchnorm2d_backward(const T* x, const T* dy, T* dx, int B, int C, int S, c
                           const T* save_mean, const T* save_inv_std, T* dgamma, T* dbeta,
                           GradMode mode) {
   const T n = T(size_t(B) * S);
-  std::vector<T> sum_dy(static_cast<size_t>(C), T(0)), sum_dy_xhat(static_cast<size_t>(C), T(0));
-  for (int r = 0; r < B; ++r)
-    for (int c = 0; c < C; ++c) {
-      const size_t base = (size_t(r) * C + c) * S;
-      for (int s = 0; s < S; ++s) {
-        const T xhat = (x[base + s] - save_mean[c]) * save_inv_std[c];
-        sum_dy[c] += dy[base + s];
-        sum_dy_xhat[c] += dy[base + s] * xhat;
-      }
+  thread_local std::vector<T> sums_dy, sums_dy_xhat;  // reused: no allocation once C is seen
+  sums_dy.assign(size_t(C), T(0));
+  sums_dy_xhat.assign(size_t(C), T(0));
+  T* sum_dy = sums_dy.data();
+  T* sum_dy_xhat = sums_dy_xhat.data();
+  // S = 1 (BatchNorm1d): the same arithmetic with the channel loop innermost, so it vectorises.
+  const int inner = S == 1 ? C : S, outer = S == 1 ? B : B * C;
+  for (int o = 0; o < outer; ++o)
+    for (int k = 0; k < inner; ++k) {
+      const int c = S == 1 ? k : o % C;
+      const size_t i = size_t(o) * inner + k;
+      const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
+      sum_dy[c] += dy[i];
+      sum_dy_xhat[c] += dy[i] * xhat;
     }
-  for (int r = 0; r < B; ++r)
-    for (int c = 0; c < C; ++c) {
-      const size_t base = (size_t(r) * C + c) * S;
-      for (int s = 0; s < S; ++s) {
-        const size_t i = base + s;
-        const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
-        dx[i] = gamma[c] * save_inv_std[c] * (dy[i] - sum_dy[c] / n - xhat * sum_dy_xhat[c] / n);
-      }
+  for (int o = 0; o < outer; ++o)
+#pragma GCC ivdep
+    for (int k = 0; k < inner; ++k) {
+      const int c = S == 1 ? k : o % C;
+      const size_t i = size_t(o) * inner + k;
+      const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
+      dx[i] = gamma[c] * save_inv_std[c] * (dy[i] - sum_dy[c] / n - xhat * sum_dy_xhat[c] / n);
     }
   if (mode == GradMode::Overwrite) {
     for (int c = 0; c < C; ++c) {
