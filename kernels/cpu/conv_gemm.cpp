@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/scratch.h"
 
 namespace gan::cpu {
 
@@ -128,10 +129,7 @@ void rows_to_planes(const float* rows, int n0, int nb, int C, int P, float* t) {
 // output side.
 struct Scratch {
   std::vector<float> rows, yrows;
-  static float* get(std::vector<float>& v, size_t n) {
-    if (v.size() < n) v.resize(n);
-    return v.data();
-  }
+  static float* get(std::vector<float>& v, size_t n) { return scratch_at_least(v, n); }
 };
 Scratch& scratch() {
   thread_local Scratch s;

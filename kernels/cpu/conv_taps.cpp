@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/scratch.h"
 
 namespace gan::cpu {
 
@@ -184,10 +185,7 @@ struct TapScratch {
   std::vector<float> in, out, dx;
   std::vector<PackedB> taps;
 };
-float* get(std::vector<float>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
+float* get(std::vector<float>& v, size_t n) { return scratch_at_least(v, n); }
 TapScratch& tap_scratch() {
   thread_local TapScratch s;
   return s;

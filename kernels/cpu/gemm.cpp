@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/act_loops.h"
 #include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/scratch.h"
 #include "kernels/scalar.h"
 
 #if defined(__x86_64__)
@@ -204,11 +205,11 @@ void gemm_task_avx2(Trans ta, Trans tb, int M, int N, int K, int m0, int m1, int
                     float* C, const float* bias, Activation act, bool onto_c) {
   thread_local std::vector<float> apack, bpack, acc;
   const int n0 = strip_start(s0, N);
-  apack.resize(size_t(kMc) * K);
-  acc.resize(size_t(kMc) * kNc);
+  scratch_at_least(apack, size_t(kMc) * K);
+  scratch_at_least(acc, size_t(kMc) * kNc);
   const float* bp = packed ? packed + size_t(n0) * K : nullptr;
   if (!bp) {
-    bpack.resize(size_t(strip_start(s1, N) - n0 + 7) / 8 * 8 * K);
+    scratch_at_least(bpack, size_t(strip_start(s1, N) - n0 + 7) / 8 * 8 * K);
     pack_b(tb, N, K, B, s0, s1, bpack.data());
     bp = bpack.data();
   }
@@ -374,7 +375,7 @@ void gemm_nt_direct_avx2(int M, int N, int K, float alpha, const float* A, const
 #pragma omp parallel for schedule(static) if (tasks > 1)
   for (int t = 0; t < tasks; ++t) {
     thread_local std::vector<float> acc;
-    acc.resize(size_t(M) * kNtCols);
+    scratch_at_least(acc, size_t(M) * kNtCols);
     const int c0 = std::min(N, 3 * int(int64_t(tiles) * t / tasks));
     const int c1 = std::min(N, 3 * int(int64_t(tiles) * (t + 1) / tasks));
     for (int n0 = c0; n0 < c1; n0 += kNtCols) {
@@ -450,7 +451,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
   const T* Bp = B;
   if (tb == Trans::Yes) {
     // Transpose (N, K) -> (K, N) in 32 x 32 tiles, so reads and writes both stay in cache lines.
-    packed.resize(size_t(K) * N);
+    scratch_at_least(packed, size_t(K) * N);
     T* P = packed.data();
     constexpr int kTile = 32;
     const int n_tiles = (N + kTile - 1) / kTile;
@@ -470,7 +471,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
 #pragma omp parallel for schedule(static) if (work > 2e5)
   for (int blk = 0; blk < blocks; ++blk) {
     thread_local std::vector<T> acc;
-    acc.resize(size_t(kRowBlock) * N);
+    scratch_at_least(acc, size_t(kRowBlock) * N);
     const int m0 = blk * kRowBlock;
     const int rows = std::min(kRowBlock, M - m0);
     gemm_row_block<T>(ta, m0, rows, M, N, K, alpha, A, Bp, beta, C, bias, act, acc.data());
