@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "kernels/cpu/lanes16.h"
 #include "kernels/cpu/vector_act.h"
 #include "kernels/scalar.h"
 
@@ -39,8 +40,8 @@ void act_forward_loop(Activation act, const T* x, T* y, size_t n) {
   // ivdep: y is x or disjoint from it (never partly overlapping), so reading a vector before
   // writing it is safe; without it GCC's overlap check sends the in-place call (every fused
   // epilogue) to its scalar loop.
-#pragma GCC ivdep
-    for (size_t i = 0; i < n; ++i) y[i] = act_forward(a, x[i]);
+  GAN_IVDEP
+  for (size_t i = 0; i < n; ++i) y[i] = act_forward(a, x[i]);
   });
 }
 
@@ -51,7 +52,7 @@ void act_backward_loop(Activation act, const T* y, const T* dy, T* dx, size_t n)
     if (act.kind == ActKind::ReLU || act.kind == ActKind::LeakyReLU)
       return rectifier_backward_floats(act, y, dy, dx, n);
   with_constant_kind(act, [&](Activation a) {
-#pragma GCC ivdep
+    GAN_IVDEP
     for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad_from_output(a, y[i]);
   });
 }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/lanes16.h"
+
 namespace gan::cpu {
 
 // x: (B, C, S); element (r, c, s) at (r C + c) S + s. BatchNorm1d is S = 1. Rows outer, channels,
@@ -61,7 +63,7 @@ void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int
     for (int r = 0; r < B; ++r) {
       const T* xr = x + size_t(r) * C;
       T* yr = y + size_t(r) * C;
-#pragma GCC ivdep
+      GAN_IVDEP
       for (int c = 0; c < C; ++c)
         yr[c] = gamma[c] * (xr[c] - save_mean[c]) * save_inv_std[c] + beta[c];
     }
@@ -96,7 +98,7 @@ void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int 
     for (int r = 0; r < B; ++r) {
       const T* xr = x + size_t(r) * C;
       T* yr = y + size_t(r) * C;
-#pragma GCC ivdep
+      GAN_IVDEP
       for (int c = 0; c < C; ++c)
         yr[c] = gamma[c] * (xr[c] - running_mean[c]) * inv_std[c] + beta[c];
     }
@@ -105,7 +107,7 @@ void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int 
   for (int r = 0; r < B; ++r)
     for (int c = 0; c < C; ++c) {
       const size_t base = (size_t(r) * C + c) * S;
-#pragma GCC ivdep
+      GAN_IVDEP
       for (int s = 0; s < S; ++s)
         y[base + s] = gamma[c] * (x[base + s] - running_mean[c]) * inv_std[c] + beta[c];
     }
@@ -135,13 +137,12 @@ void batchnorm2d_backward(const T* x, const T* dy, T* dx, int B, int C, int S, c
       sum_dy[c] += dy[i];
       sum_dy_xhat[c] += dy[i] * xhat;
     }
-  for (int o = 0; o < outer; ++o)
-#pragma GCC ivdep
-    for (int k = 0; k < inner; ++k) {
-      const int c = S == 1 ? k : o % C;
-      const size_t i = size_t(o) * inner + k;
-      const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
-      dx[i] = gamma[c] * save_inv_std[c] * (dy[i] - sum_dy[c] / n - xhat * sum_dy_xhat[c] / n);
+  for (int o = 0; o < outer; ++o) GAN_IVDEP
+  for (int k = 0; k < inner; ++k) {
+    const int c = S == 1 ? k : o % C;
+    const size_t i = size_t(o) * inner + k;
+    const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
+    dx[i] = gamma[c] * save_inv_std[c] * (dy[i] - sum_dy[c] / n - xhat * sum_dy_xhat[c] / n);
     }
   if (mode == GradMode::Overwrite) {
     for (int c = 0; c < C; ++c) {

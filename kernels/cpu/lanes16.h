@@ -10,6 +10,16 @@
 
 #include "kernels/cpu/isa.h"
 
+// Before a loop whose output is its input or disjoint from it (never partly overlapping): vectorise
+// without GCC's overlap check, which sends an in-place call to the scalar loop.
+#if defined(__clang__)
+#define GAN_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define GAN_IVDEP _Pragma("GCC ivdep")
+#else
+#define GAN_IVDEP
+#endif
+
 namespace gan::cpu::lanes16 {
 
 // Every function taking or returning a 64-byte vector is inlined, so no vector crosses a call and

@@ -24,7 +24,9 @@ void philox_words_portable(uint64_t seed, uint32_t stream, uint64_t counter, uin
 // warns that the _mm512_undefined operand inside its own mul_epu32 and srli_epi64 wrappers may be
 // used uninitialised (the full mask never reads it).
 #pragma GCC diagnostic ignored "-Wpsabi"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #define GAN_AVX512 \
   __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"), always_inline)) inline
