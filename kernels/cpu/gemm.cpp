@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/act_loops.h"
 #include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/scratch.h"
 #include "kernels/scalar.h"
 
@@ -389,10 +390,8 @@ void gemm_nt_direct_avx2(int M, int N, int K, float alpha, const float* A, const
   }
 }
 
-bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+// The AVX2 kernels run where isa() allows them (AVX-512 CPUs included: the same FMA tiles).
+bool cpu_has_avx2_fma() { return isa() >= Isa::Avx2; }
 #endif
 
 // C rows [m0, m0 + rows) of the product, rows <= kRowBlock: acc[r][:] += op(A)[m0 + r, k] *

@@ -1,6 +1,8 @@
 // CPU-internal: which x86 vector instruction set the float kernels use, chosen at run time so one
-// portable build runs the best code the machine has. Every level computes the same bits (each
-// kernel's contract fixes the order of operations), so the choice changes speed, never results.
+// portable build runs the best code the machine has. The element-wise kernels (Adam, activations,
+// dropout, Philox) give the same bits at every level. The GEMM's AVX2 kernels (run on AVX2 and
+// AVX-512 CPUs alike) sum each dot product in FMAs and 8-lane partial sums, its portable loops one
+// multiply and add at a time: those two differ in rounding (each is deterministic).
 #pragma once
 
 namespace gan::cpu {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/gemm.h"
 #include "kernels/scalar.h"
 #include "test_util.h"
@@ -79,23 +80,27 @@ TEST(CpuGemm, FloatAgreesWithDouble) {
   test::Rng rng;
   SCOPED_TRACE(rng.trace());
   const Shape shapes[] = {{9, 31, 257}, {8, 31, 257}, {12, 50, 100}, {4, 1, 7}, {32, 49, 8}, {5, 2, 3}};
-  for (Shape s : shapes)
-    for (Trans ta : {Trans::No, Trans::Yes})
-      for (Trans tb : {Trans::No, Trans::Yes}) {
-        auto A = rng.vec<double>(size_t(s.M) * s.K), B = rng.vec<double>(size_t(s.K) * s.N);
-        auto bias = rng.vec<double>(s.N);
-        std::vector<double> Cd(size_t(s.M) * s.N);
-        cpu::gemm<double>(ta, tb, s.M, s.N, s.K, 1.0, A.data(), B.data(), 0.0, Cd.data(),
-                          bias.data(), Activation::leaky_relu(0.2f));
-        std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()),
-            biasf(bias.begin(), bias.end());
-        std::vector<float> Cf(Cd.size(), std::numeric_limits<float>::quiet_NaN());
-        cpu::gemm<float>(ta, tb, s.M, s.N, s.K, 1.0f, Af.data(), Bf.data(), 0.0f, Cf.data(),
-                         biasf.data(), Activation::leaky_relu(0.2f));
-        EXPECT_TRUE(all_close("C", Cf, Cd, (s.K + 3) * std::ldexp(1.0, -24) * (s.K + 1), 0.0))
-            << "M=" << s.M << " N=" << s.N << " K=" << s.K << " ta=" << int(ta)
-            << " tb=" << int(tb);
-      }
+  // Every instruction-set level this CPU has (GAN_CPU_ISA's cap): the portable loops too.
+  for (int level = 0; level <= int(cpu::isa_detected()); ++level)
+    for (Shape s : shapes)
+      for (Trans ta : {Trans::No, Trans::Yes})
+        for (Trans tb : {Trans::No, Trans::Yes}) {
+          cpu::set_isa_cap(cpu::Isa(level));
+          auto A = rng.vec<double>(size_t(s.M) * s.K), B = rng.vec<double>(size_t(s.K) * s.N);
+          auto bias = rng.vec<double>(s.N);
+          std::vector<double> Cd(size_t(s.M) * s.N);
+          cpu::gemm<double>(ta, tb, s.M, s.N, s.K, 1.0, A.data(), B.data(), 0.0, Cd.data(),
+                            bias.data(), Activation::leaky_relu(0.2f));
+          std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()),
+              biasf(bias.begin(), bias.end());
+          std::vector<float> Cf(Cd.size(), std::numeric_limits<float>::quiet_NaN());
+          cpu::gemm<float>(ta, tb, s.M, s.N, s.K, 1.0f, Af.data(), Bf.data(), 0.0f, Cf.data(),
+                           biasf.data(), Activation::leaky_relu(0.2f));
+          EXPECT_TRUE(all_close("C", Cf, Cd, (s.K + 3) * std::ldexp(1.0, -24) * (s.K + 1), 0.0))
+              << "M=" << s.M << " N=" << s.N << " K=" << s.K << " ta=" << int(ta)
+              << " tb=" << int(tb) << " at " << cpu::isa_name(cpu::Isa(level));
+        }
+  cpu::set_isa_cap(cpu::Isa::Avx512);
 }
 
 TEST(CpuGemm, FloatBlockedPathAgreesWithDoubleAndIsDeterministic) {
