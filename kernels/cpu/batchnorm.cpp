@@ -11,6 +11,28 @@ namespace gan::cpu {
 // then positions inner, so every pass walks x contiguously. Mean first, then the biased variance
 // around it (two passes: no cancellation of large means); each channel sums its n = B S values in
 // that fixed order.
+//
+// f(i, c) for every element i (channel c) in that order. For S = 1 the channel loop is the inner
+// one, so that it vectorises; GAN_IVDEP: a pass writes either per-channel sums (distinct for
+// distinct c) or y / dx, which is x / dy itself or disjoint from them.
+template <class F>
+void for_each_element(int B, int C, int S, F f) {
+  if (S == 1) {
+    for (int r = 0; r < B; ++r) {
+      const size_t row = size_t(r) * C;
+      GAN_IVDEP
+      for (int c = 0; c < C; ++c) f(row + c, c);
+    }
+    return;
+  }
+  for (int r = 0; r < B; ++r)
+    for (int c = 0; c < C; ++c) {
+      const size_t base = (size_t(r) * C + c) * S;
+      GAN_IVDEP
+      for (int s = 0; s < S; ++s) f(base + s, c);
+    }
+}
+
 template <class T>
 void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int B, int C, int S,
                                const T* gamma, const T* beta, T* save_mean, T* save_inv_std,
@@ -21,67 +43,28 @@ void batchnorm2d_forward_train(const BatchNormConfig& cfg, const T* x, T* y, int
   var.assign(size_t(C), T(0));
   T* mu = mean.data();
   T* va = var.data();
-  if (S == 1) {
-    // BatchNorm1d: the same sums, with the channel loop innermost so that it vectorises.
-    for (int r = 0; r < B; ++r) {
-      const T* xr = x + size_t(r) * C;
-      for (int c = 0; c < C; ++c) mu[c] += xr[c];
-    }
-  } else {
-    for (int r = 0; r < B; ++r)
-      for (int c = 0; c < C; ++c) {
-        const T* xs = x + (size_t(r) * C + c) * S;
-        for (int s = 0; s < S; ++s) mu[c] += xs[s];
-      }
-  }
+  for_each_element(B, C, S, [&](size_t i, int c) { mu[c] += x[i]; });
   for (int c = 0; c < C; ++c) mu[c] /= T(n);
-  if (S == 1) {
-    for (int r = 0; r < B; ++r) {
-      const T* xr = x + size_t(r) * C;
-      for (int c = 0; c < C; ++c) {
-        const T d = xr[c] - mu[c];
-        va[c] += d * d;
-      }
-    }
-  } else {
-    for (int r = 0; r < B; ++r)
-      for (int c = 0; c < C; ++c) {
-        const T* xs = x + (size_t(r) * C + c) * S;
-        for (int s = 0; s < S; ++s) {
-          const T d = xs[s] - mu[c];
-          va[c] += d * d;
-        }
-      }
-  }
+  for_each_element(B, C, S, [&](size_t i, int c) {
+    const T d = x[i] - mu[c];
+    va[c] += d * d;
+  });
   for (int c = 0; c < C; ++c) va[c] /= T(n);
 
   for (int c = 0; c < C; ++c) {
-    save_mean[c] = mean[c];
-    save_inv_std[c] = T(1) / std::sqrt(var[c] + T(cfg.eps));
+    save_mean[c] = mu[c];
+    save_inv_std[c] = T(1) / std::sqrt(va[c] + T(cfg.eps));
   }
-  if (S == 1) {
-    for (int r = 0; r < B; ++r) {
-      const T* xr = x + size_t(r) * C;
-      T* yr = y + size_t(r) * C;
-      GAN_IVDEP
-      for (int c = 0; c < C; ++c)
-        yr[c] = gamma[c] * (xr[c] - save_mean[c]) * save_inv_std[c] + beta[c];
-    }
-  } else {
-    for (int r = 0; r < B; ++r)
-      for (int c = 0; c < C; ++c) {
-        const size_t base = (size_t(r) * C + c) * S;
-        for (int s = 0; s < S; ++s)
-          y[base + s] = gamma[c] * (x[base + s] - save_mean[c]) * save_inv_std[c] + beta[c];
-      }
-  }
+  for_each_element(B, C, S, [&](size_t i, int c) {
+    y[i] = gamma[c] * (x[i] - save_mean[c]) * save_inv_std[c] + beta[c];
+  });
 
   if (running_mean) {
     const T keep = T(cfg.running_keep);
     const T unbias = (cfg.unbiased_running_var && n > 1) ? T(n) / T(n - 1) : T(1);
     for (int c = 0; c < C; ++c) {
-      running_mean[c] = keep * running_mean[c] + (T(1) - keep) * mean[c];
-      running_var[c] = keep * running_var[c] + (T(1) - keep) * var[c] * unbias;
+      running_mean[c] = keep * running_mean[c] + (T(1) - keep) * mu[c];
+      running_var[c] = keep * running_var[c] + (T(1) - keep) * va[c] * unbias;
     }
   }
 }
@@ -94,23 +77,9 @@ void batchnorm2d_forward_eval(const BatchNormConfig& cfg, const T* x, T* y, int 
   inv.resize(size_t(C));
   for (int c = 0; c < C; ++c) inv[c] = T(1) / std::sqrt(running_var[c] + T(cfg.eps));
   const T* inv_std = inv.data();
-  if (S == 1) {  // BatchNorm1d: the channel loop innermost, so that it vectorises
-    for (int r = 0; r < B; ++r) {
-      const T* xr = x + size_t(r) * C;
-      T* yr = y + size_t(r) * C;
-      GAN_IVDEP
-      for (int c = 0; c < C; ++c)
-        yr[c] = gamma[c] * (xr[c] - running_mean[c]) * inv_std[c] + beta[c];
-    }
-    return;
-  }
-  for (int r = 0; r < B; ++r)
-    for (int c = 0; c < C; ++c) {
-      const size_t base = (size_t(r) * C + c) * S;
-      GAN_IVDEP
-      for (int s = 0; s < S; ++s)
-        y[base + s] = gamma[c] * (x[base + s] - running_mean[c]) * inv_std[c] + beta[c];
-    }
+  for_each_element(B, C, S, [&](size_t i, int c) {
+    y[i] = gamma[c] * (x[i] - running_mean[c]) * inv_std[c] + beta[c];
+  });
 }
 
 // y = gamma xhat + beta, xhat = (x - mean) s, s = (var + eps)^-1/2, mean and var over the n values
@@ -127,23 +96,15 @@ void batchnorm2d_backward(const T* x, const T* dy, T* dx, int B, int C, int S, c
   sums_dy_xhat.assign(size_t(C), T(0));
   T* sum_dy = sums_dy.data();
   T* sum_dy_xhat = sums_dy_xhat.data();
-  // S = 1 (BatchNorm1d): the same arithmetic with the channel loop innermost, so it vectorises.
-  const int inner = S == 1 ? C : S, outer = S == 1 ? B : B * C;
-  for (int o = 0; o < outer; ++o)
-    for (int k = 0; k < inner; ++k) {
-      const int c = S == 1 ? k : o % C;
-      const size_t i = size_t(o) * inner + k;
-      const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
-      sum_dy[c] += dy[i];
-      sum_dy_xhat[c] += dy[i] * xhat;
-    }
-  for (int o = 0; o < outer; ++o) GAN_IVDEP
-  for (int k = 0; k < inner; ++k) {
-    const int c = S == 1 ? k : o % C;
-    const size_t i = size_t(o) * inner + k;
+  for_each_element(B, C, S, [&](size_t i, int c) {
+    const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
+    sum_dy[c] += dy[i];
+    sum_dy_xhat[c] += dy[i] * xhat;
+  });
+  for_each_element(B, C, S, [&](size_t i, int c) {
     const T xhat = (x[i] - save_mean[c]) * save_inv_std[c];
     dx[i] = gamma[c] * save_inv_std[c] * (dy[i] - sum_dy[c] / n - xhat * sum_dy_xhat[c] / n);
-    }
+  });
   if (mode == GradMode::Overwrite) {
     for (int c = 0; c < C; ++c) {
       dgamma[c] = sum_dy_xhat[c];

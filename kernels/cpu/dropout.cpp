@@ -23,9 +23,7 @@ void for_each_dropout_chunk(size_t N, uint64_t seed, uint32_t stream, uint64_t c
     fn(i0, n, bits);
   }
 }
-}  // namespace
 
-namespace {
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 // y[k] = keep_k ? x[k] s : 0, keep_k = uniform01_from_bits(bits[k]) >= rate (dropout_keep's

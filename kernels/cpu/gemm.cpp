@@ -391,7 +391,7 @@ void gemm_nt_direct_avx2(int M, int N, int K, float alpha, const float* A, const
 }
 
 // The AVX2 kernels run where isa() allows them (AVX-512 CPUs included: the same FMA tiles).
-bool cpu_has_avx2_fma() { return isa() >= Isa::Avx2; }
+bool avx2_kernels() { return isa() >= Isa::Avx2; }
 #endif
 
 // C rows [m0, m0 + rows) of the product, rows <= kRowBlock: acc[r][:] += op(A)[m0 + r, k] *
@@ -436,7 +436,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
   // Floats on AVX2: x W^T as dot products reading B as it is (no packing), every other product
   // through the cache-blocked path. The loops below: double, and float without AVX2.
   if constexpr (std::is_same_v<T, float>) {
-    if (cpu_has_avx2_fma()) {
+    if (avx2_kernels()) {
       if (ta == Trans::No && tb == Trans::Yes && M % kRowBlock == 0)
         gemm_nt_direct_avx2(M, N, K, alpha, A, B, beta, C, bias, act);
       else
@@ -480,7 +480,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, const T*
 void pack_gemm_b(Trans tb, int K, int N, const float* B, PackedB& out) {
   out.K = K, out.N = N;
 #if defined(__x86_64__)
-  out.strips = cpu_has_avx2_fma();
+  out.strips = avx2_kernels();
   if (out.strips) {
     const int strips = strip_count(N);
     if (out.data.size() < size_t(N + 7) / 8 * 8 * K) out.data.resize(size_t(N + 7) / 8 * 8 * K);
